@@ -1,0 +1,53 @@
+package testenv
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// NATS starts an in-process NATS server with JetStream on a random loopback port, stores its data under
+// t.TempDir(), and shuts it down when the test ends.
+func NATS(t testing.TB) *server.Server {
+	t.Helper()
+	return NATSAt(t, t.TempDir())
+}
+
+// NATSAt is NATS with a given JetStream directory, so a test can restart a server on the same data.
+func NATSAt(t testing.TB, dir string) *server.Server {
+	t.Helper()
+	opts := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		NoLog:     true,
+		NoSigs:    true,
+		JetStream: true,
+		StoreDir:  dir,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready after 10s")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// Connect opens a client connection to s that is closed when the test ends.
+func Connect(t testing.TB, s *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
