@@ -107,3 +107,16 @@ func Unmarshal(data []byte, e *Event) error {
 func Marshal(e *Event) ([]byte, error) {
 	return json.Marshal(e)
 }
+
+// MarshalJSON writes success on login events even when false, and never on send events.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event // no methods: avoids recursion
+	out := struct {
+		plain
+		Success *bool `json:"success,omitempty"`
+	}{plain: plain(e)}
+	if e.Kind == KindLogin {
+		out.Success = &e.Success
+	}
+	return json.Marshal(out)
+}
