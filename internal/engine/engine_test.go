@@ -50,7 +50,7 @@ func TestMultiCountry(t *testing.T) {
 		var incs []incident.Incident
 		_, incs = e.Process(login("alice@example.org", gb, true), incs)
 		time.Sleep(time.Hour)
-		_, incs = e.Process(login("alice@example.org", us, false), incs) // failed: never counts
+		_, incs = e.Process(login("alice@example.org", us, false), incs)  // failed: never counts
 		_, incs = e.Process(login("alice@example.org", home, true), incs) // trusted: never counts
 		if len(incs) != 0 {
 			t.Fatalf("incidents after GB + failed US + trusted US = %+v; want none", incs)
