@@ -31,21 +31,21 @@ type Country struct {
 
 // Incident is one row per (user, rule, window), updated as evidence grows; Version orders the updates.
 type Incident struct {
-	ID            string
-	Rule          Rule
-	User          string
-	Domain        string
-	Status        string
-	WindowStart   time.Time // event time of the evidence that opened the incident
-	FirstSeen     time.Time // oldest evidence in the incident's 24-hour window
-	LastSeen      time.Time // newest evidence
-	Countries     []string  // ISO 3166-1 alpha-2 codes, sorted
-	IPs           []string  // client addresses, sorted
-	Detail        []Country // per-country evidence (multi_country)
-	Logins        uint32    // successful untrusted logins in the window
-	Messages24h   uint32
-	Recipients24h uint32
-	Version       uint64 // grows with every update; ReplacingMergeTree keeps the highest
+	ID            string    `json:"incident_id"`
+	Rule          Rule      `json:"rule"`
+	User          string    `json:"user"`
+	Domain        string    `json:"domain"`
+	Status        string    `json:"status"`
+	WindowStart   time.Time `json:"window_start"` // event time of the evidence that opened the incident
+	FirstSeen     time.Time `json:"first_seen"`   // oldest evidence in the incident's 24-hour window
+	LastSeen      time.Time `json:"last_seen"`    // newest evidence
+	Countries     []string  `json:"countries"`    // ISO 3166-1 alpha-2 codes, sorted
+	IPs           []string  `json:"ips"`          // client addresses, sorted
+	Detail        []Country `json:"detail"`       // per-country evidence (multi_country)
+	Logins        uint32    `json:"logins"`       // successful untrusted logins in the window
+	Messages24h   uint32    `json:"messages_24h"`
+	Recipients24h uint32    `json:"recipients_24h"`
+	Version       uint64    `json:"version"` // grows with every update; ReplacingMergeTree keeps the highest
 }
 
 // ID derives the deterministic incident id of (rule, user, window start), so a replay reproduces it.

@@ -1,0 +1,307 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/incident"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+)
+
+// IncidentSubjectPrefix starts the subjects incidents are published on: vigil.incidents.<rule>.
+const IncidentSubjectPrefix = "vigil.incidents."
+
+// Detector consumes its partitions and keeps their users' windows. Its state is rebuilt from the stream at start.
+type Detector struct {
+	js      jetstream.JetStream
+	nc      *nats.Conn
+	store   Store
+	opts    Options
+	logger  *slog.Logger
+	m       *metrics
+	eng     *engine.Engine
+	applied map[int]uint64 // per partition: newest stream sequence applied to the engine
+	ready   chan struct{}
+	once    sync.Once
+}
+
+// New returns a Detector. geo may be nil (no geolocation); trust returns the current trusted networks.
+func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engine.Trust, opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Detector, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Detector{
+		js:      js,
+		nc:      js.Conn(),
+		store:   store,
+		opts:    opts,
+		logger:  logger,
+		m:       newMetrics(reg),
+		applied: make(map[int]uint64),
+		ready:   make(chan struct{}),
+	}
+	d.eng = engine.New(&d.opts.Rules, geo, trust)
+	return d, nil
+}
+
+// Ready is closed once the windows have been rebuilt and live processing has started.
+func (d *Detector) Ready() <-chan struct{} { return d.ready }
+
+// delivery is one message from a partition's consumer.
+type delivery struct {
+	partition int
+	msg       jetstream.Msg
+}
+
+// Run rebuilds the windows, then processes live messages until ctx is cancelled. It flushes what it holds before
+// returning.
+func (d *Detector) Run(ctx context.Context) error {
+	stream, err := d.js.Stream(ctx, d.opts.Stream)
+	if err != nil {
+		return fmt.Errorf("detector: stream %s: %w", d.opts.Stream, err)
+	}
+	if err := natsbus.EnsureDLQ(ctx, d.js, 0); err != nil {
+		return fmt.Errorf("detector: %w", err)
+	}
+	consumers := make(map[int]jetstream.Consumer, len(d.opts.Owned))
+	for _, p := range d.opts.Owned {
+		c, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:        consumerName(p),
+			Description:    fmt.Sprintf("Vigil detector, partition %d", p),
+			FilterSubjects: partitionSubjects(p),
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        d.opts.AckWait,
+			MaxDeliver:     -1,
+			MaxAckPending:  4 * d.opts.BatchSize,
+		})
+		if err != nil {
+			return fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+		}
+		consumers[p] = c
+	}
+	if err := d.rebuild(ctx, stream, consumers); err != nil {
+		return err
+	}
+
+	deliveries := make(chan delivery, 2*d.opts.BatchSize)
+	g, gctx := errgroup.WithContext(ctx)
+	for p, c := range consumers {
+		g.Go(func() error { return d.fetch(gctx, p, c, deliveries) })
+	}
+	g.Go(func() error { return d.process(gctx, deliveries) })
+	d.once.Do(func() { close(d.ready) })
+	return g.Wait()
+}
+
+// fetch pulls a partition's messages in order and hands them to the processing loop.
+func (d *Detector) fetch(ctx context.Context, p int, c jetstream.Consumer, out chan<- delivery) error {
+	it, err := c.Messages(jetstream.PullMaxMessages(d.opts.BatchSize))
+	if err != nil {
+		return fmt.Errorf("detector: consume partition %d: %w", p, err)
+	}
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				return nil
+			}
+			d.logger.Warn("fetch failed", "partition", p, "err", err)
+			continue
+		}
+		select {
+		case out <- delivery{partition: p, msg: msg}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// process applies messages to the engine and commits them in batches.
+func (d *Detector) process(ctx context.Context, in <-chan delivery) error {
+	b := newBatch()
+	flushT := time.NewTimer(time.Hour)
+	flushT.Stop()
+	evict := time.NewTicker(30 * time.Second)
+	defer evict.Stop()
+	var incs []incident.Incident
+	for {
+		select {
+		case dv := <-in:
+			if b.empty() {
+				flushT.Reset(d.opts.FlushInterval)
+			}
+			incs = d.apply(ctx, dv, b, incs[:0])
+			if b.rows() >= d.opts.BatchSize {
+				flushT.Stop()
+				if err := d.flush(ctx, b); err != nil {
+					return d.shutdown(ctx, b)
+				}
+			}
+		case <-flushT.C:
+			if err := d.flush(ctx, b); err != nil {
+				return d.shutdown(ctx, b)
+			}
+		case <-evict.C:
+			d.m.users.Set(float64(d.eng.Evict()))
+		case <-ctx.Done():
+			return d.shutdown(ctx, b)
+		}
+	}
+}
+
+// shutdown commits what the batch holds with a fresh, bounded context so in-flight work is acknowledged.
+func (d *Detector) shutdown(ctx context.Context, b *batch) error {
+	if b.empty() {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.flush(sctx, b); err != nil {
+		d.logger.Warn("batch not committed at shutdown; JetStream will redeliver it", "rows", b.rows(), "err", err)
+	}
+	return nil
+}
+
+// apply runs one message through the engine and adds its row, incidents and message to the batch.
+func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []incident.Incident) []incident.Incident {
+	meta, err := dv.msg.Metadata()
+	if err != nil {
+		d.deadLetter(ctx, dv, fmt.Sprintf("no JetStream metadata: %v", err))
+		return incs
+	}
+	d.m.pending.WithLabelValues(fmt.Sprint(dv.partition)).Set(float64(meta.NumPending))
+	seq := meta.Sequence.Stream
+	b.msgs = append(b.msgs, dv.msg)
+	if seq <= d.applied[dv.partition] {
+		d.m.redelivered.Inc() // already in the windows; acknowledged with this batch
+		return incs
+	}
+	d.applied[dv.partition] = seq
+	var ev event.Event
+	if err := event.Unmarshal(dv.msg.Data(), &ev); err != nil {
+		b.msgs = b.msgs[:len(b.msgs)-1] // terminated, not acknowledged
+		d.deadLetter(ctx, dv, err.Error())
+		return incs
+	}
+	rec, incs := d.eng.Process(&ev, incs)
+	d.m.events.WithLabelValues(string(ev.Kind)).Inc()
+	if ev.Kind == event.KindLogin {
+		b.logins = append(b.logins, rec)
+	} else {
+		b.sends = append(b.sends, rec)
+	}
+	for _, inc := range incs {
+		if old, ok := b.incidents[inc.ID]; !ok || inc.Version > old.Version {
+			b.incidents[inc.ID] = inc
+		}
+	}
+	return incs
+}
+
+// deadLetter copies a message that cannot be processed to the dead-letter stream and terminates it.
+func (d *Detector) deadLetter(ctx context.Context, dv delivery, reason string) {
+	d.m.deadLetters.Inc()
+	d.logger.Warn("message sent to the dead-letter stream", "partition", dv.partition, "subject", dv.msg.Subject(), "reason", reason)
+	h := nats.Header{}
+	h.Set("Vigil-Reason", reason)
+	h.Set("Vigil-Subject", dv.msg.Subject())
+	if meta, err := dv.msg.Metadata(); err == nil {
+		h.Set("Vigil-Sequence", fmt.Sprint(meta.Sequence.Stream))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := d.js.PublishMsg(pctx, &nats.Msg{Subject: natsbus.DLQEvents, Data: dv.msg.Data(), Header: h}); err != nil {
+		d.logger.Error("dead-letter publish failed; message terminated anyway", "subject", dv.msg.Subject(), "err", err)
+	}
+	if err := dv.msg.Term(); err != nil {
+		d.logger.Warn("terminate message", "err", err)
+	}
+}
+
+// flush commits the batch, retrying with backoff while the store fails, then acknowledges its messages and
+// publishes its incidents. It returns an error only when ctx ends first.
+func (d *Detector) flush(ctx context.Context, b *batch) error {
+	if b.empty() {
+		return nil
+	}
+	incs := b.sortedIncidents()
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := d.store.Write(ctx, b.logins, b.sends, incs)
+		if err == nil {
+			d.m.commitSeconds.Observe(time.Since(start).Seconds())
+			break
+		}
+		d.m.commitErrors.Inc()
+		d.logger.Warn("commit failed; holding the batch and retrying", "rows", b.rows(), "attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	d.m.batchRows.Observe(float64(b.rows()))
+	for _, m := range b.msgs {
+		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			d.logger.Debug("ack failed; the message will be redelivered and deduplicated", "err", err)
+		}
+	}
+	for _, inc := range incs {
+		if inc.Version == 1 {
+			d.m.incidents.WithLabelValues(string(inc.Rule)).Inc()
+		}
+		d.m.incidentUpdates.WithLabelValues(string(inc.Rule)).Inc()
+		if data, err := json.Marshal(inc); err == nil {
+			if err := d.nc.Publish(IncidentSubjectPrefix+string(inc.Rule), data); err != nil {
+				d.logger.Warn("publish incident", "rule", inc.Rule, "err", err)
+			}
+		}
+	}
+	b.reset()
+	return nil
+}
+
+// batch is what the detector holds between two commits.
+type batch struct {
+	logins, sends []event.Enriched
+	incidents     map[string]incident.Incident
+	msgs          []jetstream.Msg
+}
+
+func newBatch() *batch { return &batch{incidents: map[string]incident.Incident{}} }
+
+func (b *batch) rows() int   { return len(b.logins) + len(b.sends) + len(b.incidents) }
+func (b *batch) empty() bool { return len(b.msgs) == 0 }
+func (b *batch) reset() {
+	b.logins, b.sends, b.msgs = b.logins[:0], b.sends[:0], b.msgs[:0]
+	clear(b.incidents)
+}
+
+func (b *batch) sortedIncidents() []incident.Incident {
+	out := make([]incident.Incident, 0, len(b.incidents))
+	for _, inc := range b.incidents {
+		out = append(out, inc)
+	}
+	slices.SortFunc(out, func(a, b incident.Incident) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
