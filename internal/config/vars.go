@@ -1,0 +1,32 @@
+package config
+
+// Vars lists every setting with its default; the README's configuration reference is generated from it
+// (go run ./cmd/vigil config-reference).
+var Vars = []Var{
+	{"log-level", "VIGIL_LOG_LEVEL", "info", "log level: debug, info, warn, error"},
+	{"log-format", "VIGIL_LOG_FORMAT", "text", "log format: text or json"},
+	{"nats-url", "VIGIL_NATS_URL", "nats://127.0.0.1:4222", "external NATS server(s), comma-separated (ingest, detector, CLI)"},
+	{"data-dir", "VIGIL_DATA_DIR", "vigil-data", "single node: directory for the embedded JetStream store and a private ClickHouse"},
+	{"nats-listen", "VIGIL_NATS_LISTEN", "127.0.0.1:4222", "single node: client address of the embedded NATS server (empty: in-process only)"},
+	{"partitions", "VIGIL_PARTITIONS", "16", "partitions of the event subjects; fixed per deployment"},
+	{"stream-replicas", "VIGIL_STREAM_REPLICAS", "1", "replicas of the VIGIL_EVENTS stream (3 on a NATS cluster)"},
+	{"stream-max-age", "VIGIL_STREAM_MAX_AGE", "25h", "retention of the VIGIL_EVENTS stream; at least 25h"},
+	{"stream-duplicates", "VIGIL_STREAM_DUPLICATES", "1h", "JetStream duplicate window for event ids"},
+	{"ingest-addr", "VIGIL_INGEST_ADDR", "127.0.0.1:8080", "HTTP listener for POST /v1/events, /healthz, /readyz, /metrics"},
+	{"ingest-tokens", "VIGIL_INGEST_TOKENS", "", "comma-separated bearer tokens accepted by ingest (single node: generated into DATA_DIR/ingest-token when empty)"},
+	{"ingest-max-body", "VIGIL_INGEST_MAX_BODY", "8388608", "largest request body in bytes"},
+	{"detector-addr", "VIGIL_DETECTOR_ADDR", "127.0.0.1:8082", "cmd/detector: HTTP listener for /healthz, /readyz, /metrics"},
+	{"detector-partitions", "VIGIL_DETECTOR_PARTITIONS", "", "partitions this detector consumes, like 0-7,12 (empty: all)"},
+	{"batch-size", "VIGIL_BATCH_SIZE", "5000", "rows per ClickHouse insert"},
+	{"flush-interval", "VIGIL_FLUSH_INTERVAL", "1s", "longest wait before a partial batch is written"},
+	{"geoip-db", "VIGIL_GEOIP_DB", ".cache/geoip/country.mmdb", "GeoIP2/GeoLite2 Country or City database (or one made by vigil geoip import)"},
+	{"clickhouse-addr", "VIGIL_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address"},
+	{"clickhouse-database", "VIGIL_CLICKHOUSE_DATABASE", "vigil", "ClickHouse database"},
+	{"clickhouse-user", "VIGIL_CLICKHOUSE_USER", "default", "ClickHouse user"},
+	{"clickhouse-password", "VIGIL_CLICKHOUSE_PASSWORD", "", "ClickHouse password"},
+	{"clickhouse-start", "VIGIL_CLICKHOUSE_START", "auto", "single node: auto = start a private clickhouse-server in DATA_DIR when none answers; never"},
+	{"rule-multi-country", "VIGIL_RULE_MULTI_COUNTRY", "2", "multi_country: distinct countries of untrusted successful logins in 24h"},
+	{"rule-send-volume", "VIGIL_RULE_SEND_VOLUME", "500", "send_volume: messages sent in 24h"},
+	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000"},
+	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", "vigil_trusted", "NATS KV bucket of trusted networks"},
+}
