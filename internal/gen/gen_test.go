@@ -1,0 +1,93 @@
+package gen
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/incident"
+	"github.com/vigil-ids/vigil/internal/rule"
+)
+
+// testNetworks spreads twelve countries over distinct /16s.
+func testNetworks() []Network {
+	var ns []Network
+	for i, cc := range []string{"DE", "FR", "GB", "US", "NL", "ES", "IT", "PL", "BR", "NG", "VN", "RU"} {
+		for j := range 12 - i/2 {
+			ns = append(ns, Network{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(11 + i), byte(j * 8), 0, 0}), 16), Country: cc})
+		}
+	}
+	return ns
+}
+
+type prefixGeo []Network
+
+func (g prefixGeo) Country(ip netip.Addr) string {
+	for _, n := range g {
+		if n.Prefix.Contains(ip) {
+			return n.Country
+		}
+	}
+	return ""
+}
+
+type prefixTrust []Trusted
+
+func (t prefixTrust) Trusted(user, domain string, ip netip.Addr) bool {
+	for _, e := range t {
+		if e.Prefix.Contains(ip) && (e.Scope == "global" || e.Scope == "domain" && e.Subject == domain || e.Scope == "user" && e.Subject == user) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestGroundTruthMatchesEngine runs the engine over a generated day: it must raise exactly the expected incidents.
+func TestGroundTruthMatchesEngine(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			nets := testNetworks()
+			day, err := Generate(Options{Users: 1500, Seed: seed, End: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, nets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := engine.New(&rule.Config{Global: rule.Defaults}, prefixGeo(nets), func() engine.Trust { return prefixTrust(day.Trusted) })
+			got := map[string][]incident.Rule{}
+			var incs []incident.Incident
+			for i := range day.Events {
+				_, incs = e.Process(&day.Events[i], incs[:0])
+				for _, inc := range incs {
+					if !slices.Contains(got[inc.User], inc.Rule) {
+						got[inc.User] = append(got[inc.User], inc.Rule)
+					}
+				}
+			}
+			for u, rules := range day.Expected {
+				slices.Sort(rules)
+				slices.Sort(got[u])
+				if !slices.Equal(rules, got[u]) {
+					t.Errorf("%s (%s): incidents %v; want %v", u, day.Profiles[u], got[u], rules)
+				}
+			}
+			for u, rules := range got {
+				if _, ok := day.Expected[u]; !ok {
+					t.Errorf("%s (%s): unexpected incidents %v", u, day.Profiles[u], rules)
+				}
+			}
+			count := map[Profile]int{}
+			for _, p := range day.Profiles {
+				count[p]++
+			}
+			if count[Compromised] != 3 || count[BulkSender] != 2 || count[Traveller] == 0 || count[Mobile] == 0 {
+				t.Errorf("profiles = %v; want 3 compromised, 2 bulk, some travellers and mobile users", count)
+			}
+			if !slices.IsSortedFunc(day.Events, func(a, b event.Event) int { return a.Time.Compare(b.Time) }) {
+				t.Error("events are not ordered by time")
+			}
+		})
+	}
+}
