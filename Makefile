@@ -1,0 +1,39 @@
+# Vigil — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+GEOIP_DB := .cache/geoip/country.mmdb
+
+.PHONY: help setup geoip build test fuzz bench demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## install missing prerequisites (ClickHouse, Dovecot, Postfix, GeoIP sources, Go modules)
+	@scripts/setup.sh
+
+geoip: setup ## fetch the CC BY 4.0 GeoIP data and convert it to .cache/geoip/country.mmdb
+	@scripts/fetch-geoip.sh
+
+build: ## build every binary into bin/
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+test: setup ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
+	VIGIL_TEST_REQUIRE_DATA=1 $(GO) test -count=1 -timeout 15m ./...
+
+fuzz: ## run each fuzz target for 20 seconds
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: setup geoip build ## measure Vigil against raw JetStream and ClickHouse baselines
+	$(BIN)/vigil bench
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./internal/window ./internal/engine ./internal/geo ./internal/netset
+
+demo: setup geoip build ## start the single-node pipeline, feed it a generated day, print the incidents
+	scripts/demo.sh
+
+clean: ## remove build output and demo data (keeps the GeoIP cache)
+	rm -rf $(BIN) .cache/demo
