@@ -1,5 +1,10 @@
 package config
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Vars lists every setting with its default; the README's configuration reference is generated from it
 // (go run ./cmd/vigil config-reference).
 var Vars = []Var{
@@ -29,4 +34,18 @@ var Vars = []Var{
 	{"rule-send-volume", "VIGIL_RULE_SEND_VOLUME", "500", "send_volume: messages sent in 24h"},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000"},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", "vigil_trusted", "NATS KV bucket of trusted networks"},
+}
+
+// Reference renders Vars as the Markdown table of the README's configuration reference.
+func Reference() string {
+	var b strings.Builder
+	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
+	for _, v := range Vars {
+		def := v.Default
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `-%s` | `%s` | %s |\n", v.Env, v.Flag, def, strings.ReplaceAll(v.Usage, "|", "\\|"))
+	}
+	return b.String()
 }
