@@ -12,6 +12,7 @@ have dovecot || need+=(dovecot-imapd)
 have postfix || need+=(postfix)
 [ -f /usr/share/tor/geoip ] || need+=(tor-geoipdb)
 have npm || need+=(npm)
+have curl || need+=(curl ca-certificates)
 
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""

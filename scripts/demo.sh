@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make demo: start the single-node pipeline on a fresh data directory, feed it a generated day, print the incidents.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export VIGIL_DATA_DIR="${VIGIL_DATA_DIR:-.cache/demo}"
+export VIGIL_GEOIP_DB="${VIGIL_GEOIP_DB:-.cache/geoip/country.mmdb}"
+export VIGIL_INGEST_ADDR="${VIGIL_INGEST_ADDR:-127.0.0.1:8080}"
+export VIGIL_NATS_URL="${VIGIL_NATS_URL:-nats://127.0.0.1:4222}"
+export VIGIL_NATS_LISTEN="${VIGIL_NATS_LISTEN:-127.0.0.1:4222}"
+log="$VIGIL_DATA_DIR.log"
+
+rm -rf "$VIGIL_DATA_DIR"
+mkdir -p "$(dirname "$VIGIL_DATA_DIR")"
+echo "demo: starting bin/vigil (log: $log)"
+bin/vigil run >"$log" 2>&1 &
+pid=$!
+stop() {
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+trap stop EXIT
+
+for _ in $(seq 1 240); do
+	if curl -fsS "http://$VIGIL_INGEST_ADDR/readyz" >/dev/null 2>&1; then break; fi
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "demo: vigil exited during start-up:" >&2; tail -n 30 "$log" >&2; exit 1
+	fi
+	sleep 0.5
+done
+curl -fsS "http://$VIGIL_INGEST_ADDR/readyz" >/dev/null || { echo "demo: vigil not ready after 120s" >&2; tail -n 30 "$log" >&2; exit 1; }
+grep '^vigil:' "$log" || true
+
+bin/vigil demo "$@"
+
+echo
+echo "demo: done. The data stays in $VIGIL_DATA_DIR; run 'VIGIL_DATA_DIR=$VIGIL_DATA_DIR bin/vigil' to keep the node running"
+echo "      and query it with clickhouse-client (see README: Querying incidents)."
