@@ -1,0 +1,93 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsRunWithNoFlags(t *testing.T) {
+	c, err := Load("vigil", nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatalf("Load with nothing set = %v", err)
+	}
+	if c.IngestAddr != "127.0.0.1:8080" || c.ClickHouseAddr != "127.0.0.1:9000" || c.Partitions != 16 || c.StreamMaxAge != 25*time.Hour || c.SendVolume != 500 {
+		t.Errorf("defaults = %+v", c)
+	}
+	r, err := c.Rules()
+	if err != nil || r.Global.MultiCountry != 2 {
+		t.Errorf("Rules() = %+v, %v", r, err)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	c, err := Load("vigil", []string{"-partitions", "64", "-ingest-tokens", "a,b"}, env(map[string]string{
+		"VIGIL_PARTITIONS": "8", "VIGIL_RULE_SEND_VOLUME": "2000", "VIGIL_INGEST_TOKENS": "x",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Partitions != 64 || c.SendVolume != 2000 || strings.Join(c.IngestTokens, ",") != "a,b" {
+		t.Errorf("got partitions %d, send volume %d, tokens %v; want 64, 2000 (env), a,b (flag)", c.Partitions, c.SendVolume, c.IngestTokens)
+	}
+}
+
+func TestBadValuesAreReportedTogether(t *testing.T) {
+	_, err := Load("vigil", nil, env(map[string]string{"VIGIL_PARTITIONS": "many", "VIGIL_FLUSH_INTERVAL": "soon"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "VIGIL_PARTITIONS") || !strings.Contains(err.Error(), "VIGIL_FLUSH_INTERVAL") {
+		t.Errorf("Load = %v; want both bad variables named", err)
+	}
+	c, _ := Load("vigil", nil, env(map[string]string{"VIGIL_RULE_DOMAINS": "x.org:nope=1"}), io.Discard)
+	if _, err := c.Rules(); err == nil || !strings.Contains(err.Error(), "VIGIL_RULE_DOMAINS") {
+		t.Errorf("Rules() = %v; want VIGIL_RULE_DOMAINS named", err)
+	}
+}
+
+func TestParseRanges(t *testing.T) {
+	got, err := ParseRanges("0-3, 7,2", 16)
+	if err != nil || len(got) != 5 || got[4] != 7 {
+		t.Errorf("ParseRanges = %v, %v; want [0 1 2 3 7]", got, err)
+	}
+	for _, bad := range []string{"16", "3-1", "x", "-1", "0-"} {
+		if _, err := ParseRanges(bad, 16); err == nil {
+			t.Errorf("ParseRanges(%q) = nil error", bad)
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the README's configuration table")
+
+// TestReadmeConfigTable keeps the README's configuration reference equal to Vars.
+func TestReadmeConfigTable(t *testing.T) {
+	const path = "../../README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	begin := strings.Index(s, "<!-- config:begin")
+	end := strings.Index(s, "<!-- config:end -->")
+	if begin < 0 || end < begin {
+		t.Fatal("README has no config:begin/config:end markers")
+	}
+	begin += strings.Index(s[begin:], "-->\n") + len("-->\n")
+	if got, want := s[begin:end], Reference(); got != want {
+		if *update {
+			if err := os.WriteFile(path, []byte(s[:begin]+want+s[end:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("README configuration table is out of date; run go test ./internal/config -update")
+	}
+	for _, v := range Vars {
+		if !strings.Contains(s, "`"+v.Env+"`") {
+			t.Errorf("README does not document %s", v.Env)
+		}
+	}
+}
