@@ -1,0 +1,92 @@
+// Package geo maps client addresses to ISO country codes from a GeoIP2/GeoLite2 Country or City database.
+package geo
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/oschwald/geoip2-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// DB is an open GeoIP database. It is safe for concurrent use.
+type DB struct {
+	path string
+	r    *geoip2.Reader
+}
+
+// Open opens a GeoIP2/GeoLite2 Country or City database, or one written by vigil geoip import.
+func Open(path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("geoip: no database path given")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("geoip database %s: %w", path, err)
+	}
+	r, err := geoip2.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("geoip database %s: %w", path, err)
+	}
+	t := r.Metadata().DatabaseType
+	if !strings.Contains(t, "Country") && !strings.Contains(t, "City") && !strings.Contains(t, "Enterprise") {
+		r.Close()
+		return nil, fmt.Errorf("geoip database %s is of type %q; want a Country or City database", path, t)
+	}
+	return &DB{path: path, r: r}, nil
+}
+
+// Country returns the upper-case ISO 3166-1 alpha-2 code of ip's country, or "" when unknown, private or
+// invalid. IPv4-mapped IPv6 addresses are looked up as IPv4.
+func (d *DB) Country(ip netip.Addr) string {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+		return ""
+	}
+	c, err := d.r.Country(ip)
+	if err != nil {
+		return ""
+	}
+	if cc := c.Country.ISOCode; len(cc) == 2 {
+		return cc
+	}
+	return c.RegisteredCountry.ISOCode
+}
+
+// Metadata describes the database.
+func (d *DB) Metadata() (dbType string, built time.Time, description string) {
+	m := d.r.Metadata()
+	return m.DatabaseType, time.Unix(int64(m.BuildEpoch), 0).UTC(), m.Description["en"]
+}
+
+// Networks iterates over the database's networks that have a country, with their ISO code.
+func (d *DB) Networks() iter.Seq2[netip.Prefix, string] {
+	return func(yield func(netip.Prefix, string) bool) {
+		r, err := maxminddb.Open(d.path)
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		var rec struct {
+			Country struct {
+				ISOCode string `maxminddb:"iso_code"`
+			} `maxminddb:"country"`
+		}
+		for res := range r.Networks(maxminddb.SkipAliasedNetworks) {
+			rec.Country.ISOCode = ""
+			if res.Decode(&rec) != nil || len(rec.Country.ISOCode) != 2 {
+				continue
+			}
+			if !yield(res.Prefix(), rec.Country.ISOCode) {
+				return
+			}
+		}
+	}
+}
+
+// Close releases the database.
+func (d *DB) Close() error { return d.r.Close() }

@@ -1,0 +1,71 @@
+package geo
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+)
+
+// Network is a range of addresses located in one country.
+type Network struct {
+	Prefix  netip.Prefix
+	Country string
+}
+
+// WriteCountryDB writes a GeoIP2-Country-shaped database ({"country": {"iso_code": CC}}) holding the networks.
+func WriteCountryDB(w io.Writer, networks []Network, description string) error {
+	tree, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType:            "GeoIP2-Country",
+		Description:             map[string]string{"en": description},
+		Languages:               []string{"en"},
+		RecordSize:              24,
+		IncludeReservedNetworks: true,
+		BuildEpoch:              time.Now().Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("geoip writer: %w", err)
+	}
+	for _, n := range networks {
+		p := n.Prefix.Masked()
+		ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(n.Country)}}
+		if err := tree.Insert(ipnet, rec); err != nil {
+			return fmt.Errorf("geoip writer: insert %s: %w", n.Prefix, err)
+		}
+	}
+	if _, err := tree.WriteTo(w); err != nil {
+		return fmt.Errorf("geoip writer: %w", err)
+	}
+	return nil
+}
+
+// WriteTestDB writes a small database mapping CIDR strings to country codes, for tests.
+func WriteTestDB(path string, networks map[string]string) error {
+	var ns []Network
+	for cidr, cc := range networks {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return err
+		}
+		ns = append(ns, Network{Prefix: p, Country: cc})
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteCountryDB(f, ns, "Vigil test fixture"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
