@@ -76,7 +76,7 @@ func (d *DB) Networks() iter.Seq2[netip.Prefix, string] {
 				ISOCode string `maxminddb:"iso_code"`
 			} `maxminddb:"country"`
 		}
-		for res := range r.Networks(maxminddb.SkipAliasedNetworks) {
+		for res := range r.Networks() {
 			rec.Country.ISOCode = ""
 			if res.Decode(&rec) != nil || len(rec.Country.ISOCode) != 2 {
 				continue
