@@ -1,0 +1,149 @@
+package trustkv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ids/vigil/internal/netset"
+	"github.com/vigil-ids/vigil/internal/testenv"
+)
+
+func setup(t *testing.T) (jetstream.JetStream, *Store) {
+	t.Helper()
+	js, err := jetstream.New(testenv.Connect(t, testenv.NATS(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), js, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, s
+}
+
+func TestAddListRemove(t *testing.T) {
+	_, s := setup(t)
+	ctx := context.Background()
+	e, err := s.Add(ctx, netset.Entry{Scope: netset.ScopeUser, Subject: "Alice@Example.org", Prefix: netip.MustParsePrefix("203.0.113.9/24"), Description: "home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.ID) != 16 || e.Subject != "alice@example.org" || e.Prefix.String() != "203.0.113.0/24" || e.CreatedAt.IsZero() {
+		t.Errorf("Add = %+v; want an id, canonical subject and prefix, a creation time", e)
+	}
+	if _, err := s.Add(ctx, netset.Entry{Scope: netset.ScopeUser, Subject: "alice@example.org", Prefix: netip.MustParsePrefix("203.0.113.0/24"), Description: "again"}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("duplicate Add = %v; want ErrDuplicate", err)
+	}
+	if _, err := s.Add(ctx, netset.Entry{Scope: netset.ScopeGlobal, Prefix: netip.MustParsePrefix("10.0.0.0/8"), Description: "too wide"}); err == nil {
+		t.Error("Add of a /8 = nil error")
+	}
+	list, err := s.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != e.ID {
+		t.Fatalf("List = %+v, %v; want the one entry", list, err)
+	}
+	if err := s.Remove(ctx, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, e.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second Remove = %v; want ErrNotFound", err)
+	}
+}
+
+func TestWatcherAppliesChangesWithinASecond(t *testing.T) {
+	_, s := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pre, err := s.Add(ctx, netset.Entry{Scope: netset.ScopeGlobal, Prefix: netip.MustParsePrefix("198.51.100.0/24"), Description: "office"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A malformed record written by some other client is ignored, not fatal.
+	if _, err := s.kv.Put(ctx, "badbadbadbadbad0", []byte(`{"scope":"global","prefix":"10.0.0.0/8","description":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWatcher(s, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	go w.Run(ctx)
+	select {
+	case <-w.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher not ready")
+	}
+	office := netip.MustParseAddr("198.51.100.7")
+	if !w.Set().Trusted("a@b.c", "b.c", office) || w.Set().Len() != 1 {
+		t.Fatalf("initial set: trusted=%v len=%d; want the office range only", w.Set().Trusted("a@b.c", "b.c", office), w.Set().Len())
+	}
+	home := netip.MustParseAddr("2001:db8:1::5")
+	e, err := s.Add(ctx, netset.Entry{Scope: netset.ScopeUser, Subject: "a@b.c", Prefix: netip.MustParsePrefix("2001:db8:1::/48"), Description: "home"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return w.Set().Trusted("a@b.c", "b.c", home) }, "new range applied")
+	if err := s.Remove(ctx, pre.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !w.Set().Trusted("a@b.c", "b.c", office) }, "removed range dropped")
+	if err := s.Remove(ctx, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return w.Set().Len() == 0 }, "empty set")
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a second", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCLI(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	run := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := RunCLI(ctx, js, "", args, &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	out, err := run("add", "-scope", "domain", "-subject", "example.org", "-description", "Paris office", "203.0.113.77/24")
+	if err != nil || !strings.Contains(out, "203.0.113.0/24") {
+		t.Fatalf("add: %q, %v", out, err)
+	}
+	id := strings.TrimSuffix(strings.Fields(out)[1], ":")
+	for _, bad := range [][]string{
+		{"add", "-scope", "domain", "-subject", "example.org", "198.51.100.0/24"},    // no description
+		{"add", "-scope", "global", "-description", "everyone", "0.0.0.0/0"},         // too wide
+		{"add", "-scope", "user", "-description", "x", "198.51.100.0/24"},            // no subject
+		{"add", "-scope", "global", "-description", "x", "01.2.3.4"},                 // leading zero
+		{"add", "-scope", "global", "-description", "x", "198.51.100.0/24", "extra"}, // two prefixes
+		{"remove", "0000000000000000"}, {"frobnicate"}, {},
+	} {
+		if out, err := run(bad...); err == nil {
+			t.Errorf("trust %q succeeded: %q", bad, out)
+		}
+	}
+	out, err = run("list")
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "Paris office") || !strings.Contains(out, "example.org") {
+		t.Errorf("list: %q, %v", out, err)
+	}
+	out, err = run("list", "-json")
+	var es []netset.Entry
+	if err != nil || json.Unmarshal([]byte(out), &es) != nil || len(es) != 1 {
+		t.Errorf("list -json: %q, %v", out, err)
+	}
+	if out, err := run("remove", id); err != nil || !strings.Contains(out, "removed") {
+		t.Errorf("remove: %q, %v", out, err)
+	}
+}
