@@ -79,23 +79,15 @@ func (d *Detector) Run(ctx context.Context) error {
 		return fmt.Errorf("detector: %w", err)
 	}
 	consumers := make(map[int]jetstream.Consumer, len(d.opts.Owned))
+	floors := make(map[int]uint64, len(d.opts.Owned))
 	for _, p := range d.opts.Owned {
-		c, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:        consumerName(p),
-			Description:    fmt.Sprintf("Vigil detector, partition %d", p),
-			FilterSubjects: partitionSubjects(p),
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        d.opts.AckWait,
-			MaxDeliver:     -1,
-			MaxAckPending:  4 * d.opts.BatchSize,
-		})
+		c, floor, err := d.consumer(ctx, stream, p)
 		if err != nil {
-			return fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+			return err
 		}
-		consumers[p] = c
+		consumers[p], floors[p] = c, floor
 	}
-	if err := d.rebuild(ctx, stream, consumers); err != nil {
+	if err := d.rebuild(ctx, stream, floors); err != nil {
 		return err
 	}
 
@@ -107,6 +99,47 @@ func (d *Detector) Run(ctx context.Context) error {
 	g.Go(func() error { return d.process(gctx, deliveries) })
 	d.once.Do(func() { close(d.ready) })
 	return g.Wait()
+}
+
+// consumer (re)creates partition p's durable consumer so that it delivers again everything after its ack floor at
+// once: messages a stopped or crashed detector had received but not committed are not left waiting for AckWait.
+// It returns the consumer and the ack floor (0 for a new consumer).
+func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int) (jetstream.Consumer, uint64, error) {
+	name := consumerName(p)
+	cfg := jetstream.ConsumerConfig{
+		Durable:        name,
+		Description:    fmt.Sprintf("Vigil detector, partition %d", p),
+		FilterSubjects: partitionSubjects(p),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        d.opts.AckWait,
+		MaxDeliver:     -1,
+		MaxAckPending:  4 * d.opts.BatchSize,
+	}
+	var floor uint64
+	old, err := stream.Consumer(ctx, name)
+	switch {
+	case err == nil:
+		info, err := old.Info(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("detector: consumer info for partition %d: %w", p, err)
+		}
+		floor = info.AckFloor.Stream
+		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		if info.NumAckPending > 0 || info.Delivered.Stream > floor {
+			if err := stream.DeleteConsumer(ctx, name); err != nil {
+				return nil, 0, fmt.Errorf("detector: reset consumer for partition %d: %w", p, err)
+			}
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+	}
+	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+	}
+	return c, floor, nil
 }
 
 // fetch pulls a partition's messages in order and hands them to the processing loop.

@@ -15,7 +15,7 @@ import (
 
 // rebuild restores the windows from the stream: it continues incidents committed before the restart, then replays
 // each partition from 24 hours before the newest event up to what its consumer already acknowledged.
-func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, consumers map[int]jetstream.Consumer) error {
+func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors map[int]uint64) error {
 	info, err := stream.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("detector: stream info: %w", err)
@@ -37,12 +37,7 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, consume
 	}
 	start := time.Now()
 	total := 0
-	for p, c := range consumers {
-		ci, err := c.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("detector: consumer info for partition %d: %w", p, err)
-		}
-		floor := ci.AckFloor.Stream
+	for p, floor := range floors {
 		if floor == 0 {
 			continue
 		}
@@ -66,9 +61,10 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, consume
 // writing anything: their rows and incidents were committed before the restart.
 func (d *Detector) replay(ctx context.Context, p int, startTime time.Time, floor uint64) (int, error) {
 	oc, err := d.js.OrderedConsumer(ctx, d.opts.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: partitionSubjects(p),
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &startTime,
+		FilterSubjects:    partitionSubjects(p),
+		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
+		OptStartTime:      &startTime,
+		InactiveThreshold: 10 * time.Second,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("detector: replay partition %d: %w", p, err)

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/vigil-ids/vigil/internal/app"
+	"github.com/vigil-ids/vigil/internal/config"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load("ingest", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := cfg.Logger(stderr)
+	if err != nil {
+		return err
+	}
+	return app.RunIngest(ctx, cfg, logger, stdout)
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/vigil-ids/vigil/internal/app"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/geoimport"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/trustkv"
+)
+
+const usage = `usage: vigil [command] [flags]
+
+Commands:
+  run                 run the single-node pipeline (the default)
+  trust add|list|remove
+                      manage trusted networks ("mark as safe")
+  geoip import        convert licence-free country data into a GeoIP2-Country database
+  demo                feed a generated day of events to a running node and print the incidents
+  bench               measure the pipeline against raw JetStream and ClickHouse baselines
+  config              print the configuration reference (every VIGIL_* variable)
+
+Run "vigil run -h" for the settings; each flag has a VIGIL_* environment variable.
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		cfg, logger, err := load("vigil", args, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return (&app.Node{Config: cfg, Logger: logger, Out: stdout}).Run(ctx)
+	case "trust":
+		cfg, err := config.Load("vigil trust", nil, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		logger, _ := cfg.Logger(stderr)
+		nc, err := natsbus.Connect(cfg.NATSURL, "vigil-trust", logger)
+		if err != nil {
+			return fmt.Errorf("%w (is vigil running? set VIGIL_NATS_URL)", err)
+		}
+		defer nc.Close()
+		js, err := natsbus.NewJetStream(nc)
+		if err != nil {
+			return err
+		}
+		return trustkv.RunCLI(ctx, js, cfg.TrustedBucket, args, stdout, stderr)
+	case "geoip":
+		if len(args) == 0 || args[0] != "import" {
+			return fmt.Errorf("usage: vigil geoip import [-format auto|whois-mmdb|tor] -out FILE INPUT...")
+		}
+		return geoimport.Run(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return app.Demo(ctx, args, getenv, stdout, stderr)
+	case "bench":
+		return app.Bench(ctx, args, getenv, stdout, stderr)
+	case "config":
+		fmt.Fprint(stdout, config.Reference())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func load(name string, args []string, getenv func(string) string, stderr io.Writer) (*config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(name, args, getenv, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	logger, err := cfg.Logger(stderr)
+	return cfg, logger, err
+}

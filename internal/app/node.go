@@ -1,0 +1,215 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/detector"
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/geo"
+	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/ingest"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/trustkv"
+)
+
+// Registry returns a metrics registry with the Go and process collectors.
+func Registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Node runs ingest and the detector in one process around an embedded NATS server.
+type Node struct {
+	Config *config.Config
+	Logger *slog.Logger
+	Out    io.Writer // start-up messages for the operator
+
+	// Set once Run has started the components; for tests and the demo.
+	IngestAddr chan net.Addr
+}
+
+// Run starts everything and blocks until ctx is cancelled or a component fails.
+func (n *Node) Run(ctx context.Context) error {
+	cfg, logger := n.Config, n.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	emb, err := natsbus.StartEmbedded(filepath.Join(cfg.DataDir, "jetstream"), cfg.NATSListen, logger)
+	if err != nil {
+		return err
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect("vigil")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if cfg.IngestTokens == nil {
+		tok, path, err := ensureToken(filepath.Join(cfg.DataDir, "ingest-token"))
+		if err != nil {
+			return err
+		}
+		cfg.IngestTokens = []string{tok}
+		fmt.Fprintf(n.Out, "vigil: ingest bearer token is in %s\n", path)
+	}
+	reg := Registry()
+	store, stopCH, err := openStore(ctx, cfg, cfg.DataDir, true, logger, reg, n.Out)
+	if err != nil {
+		return err
+	}
+	defer stopCH()
+	defer store.Close()
+
+	p, err := newPipeline(ctx, cfg, nc, true, store, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	mux := http.NewServeMux()
+	p.ingest.Register(mux)
+	httpapi.Ops(mux, reg, p.checks(store.Ping)...)
+	ln, err := net.Listen("tcp", cfg.IngestAddr)
+	if err != nil {
+		return fmt.Errorf("ingest listener: %w", err)
+	}
+	if n.IngestAddr != nil {
+		n.IngestAddr <- ln.Addr()
+	}
+	fmt.Fprintf(n.Out, "vigil: ingest on http://%s/v1/events, metrics on http://%s/metrics\n", ln.Addr(), ln.Addr())
+	if u := emb.ClientURL(); u != "" {
+		fmt.Fprintf(n.Out, "vigil: NATS (JetStream) on %s\n", u)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
+	g.Go(func() error { return p.trust.Run(gctx) })
+	g.Go(func() error { return p.detector.Run(gctx) })
+	return g.Wait()
+}
+
+// pipeline is what the node and the separate binaries share: stream, publisher, ingest, trust watcher, detector.
+type pipeline struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	ingest   *ingest.Handler
+	pub      *natsbus.Publisher
+	trust    *trustkv.Watcher
+	detector *detector.Detector
+	geo      *geo.DB
+}
+
+// newPipeline builds the parts a process runs: ingest when withIngest, the detector when store is not nil.
+func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIngest bool, store detector.Store, logger *slog.Logger, reg prometheus.Registerer) (*pipeline, error) {
+	p := &pipeline{nc: nc}
+	var err error
+	if p.js, err = natsbus.NewJetStream(nc); err != nil {
+		return nil, err
+	}
+	if _, err := natsbus.EnsureStream(ctx, p.js, streamOptions(cfg)); err != nil {
+		return nil, err
+	}
+	if withIngest {
+		p.pub = natsbus.NewPublisher(p.js, cfg.Partitions, reg)
+		if p.ingest, err = ingest.NewHandler(ingest.Options{Tokens: cfg.IngestTokens, MaxBody: cfg.IngestMaxBody}, p.pub, logger, reg); err != nil {
+			return nil, err
+		}
+	}
+	if store == nil {
+		return p, nil
+	}
+	if p.geo, err = geo.Open(cfg.GeoIPDB); err != nil {
+		return nil, fmt.Errorf("geoip database (VIGIL_GEOIP_DB; make geoip builds one): %w", err)
+	}
+	ts, err := trustkv.Open(ctx, p.js, trustkv.Options{Bucket: cfg.TrustedBucket, Replicas: cfg.StreamReplicas})
+	if err != nil {
+		return nil, err
+	}
+	p.trust = trustkv.NewWatcher(ts, logger, reg)
+	rules, err := cfg.Rules()
+	if err != nil {
+		return nil, err
+	}
+	owned, err := cfg.OwnedPartitions()
+	if err != nil {
+		return nil, err
+	}
+	p.detector, err = detector.New(p.js, store, p.geo, func() engine.Trust { return p.trust.Set() }, detector.Options{
+		Partitions:    cfg.Partitions,
+		Owned:         owned,
+		BatchSize:     cfg.BatchSize,
+		FlushInterval: cfg.FlushInterval,
+		Rules:         rules,
+	}, logger, reg)
+	return p, err
+}
+
+func (p *pipeline) close() {
+	if p.geo != nil {
+		p.geo.Close()
+	}
+}
+
+func (p *pipeline) checks(ping func(context.Context) error) []httpapi.Check {
+	cs := []httpapi.Check{{Name: "nats", Check: func(context.Context) error {
+		if !p.nc.IsConnected() {
+			return errors.New("not connected")
+		}
+		return nil
+	}}}
+	if ping != nil {
+		cs = append(cs, httpapi.Check{Name: "clickhouse", Check: ping})
+	}
+	if p.detector != nil {
+		cs = append(cs, httpapi.Check{Name: "detector", Check: func(context.Context) error {
+			select {
+			case <-p.detector.Ready():
+				return nil
+			default:
+				return errors.New("rebuilding windows")
+			}
+		}})
+	}
+	return cs
+}
+
+func streamOptions(cfg *config.Config) natsbus.StreamOptions {
+	return natsbus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, Duplicates: cfg.Duplicates}
+}
+
+// ensureToken reads the single node's ingest token, creating a random one on first start.
+func ensureToken(path string) (token, where string, err error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); len(t) >= 16 {
+			return t, path, nil
+		}
+		return "", "", fmt.Errorf("ingest token file %s is shorter than 16 characters", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("ingest token: %w", err)
+	}
+	buf := make([]byte, 24)
+	rand.Read(buf)
+	t := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("ingest token: %w", err)
+	}
+	return t, path, nil
+}

@@ -1,0 +1,178 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/geo"
+	"github.com/vigil-ids/vigil/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestEndToEnd runs the single node as a user would and follows events from HTTP to incident rows.
+func TestEndToEnd(t *testing.T) {
+	chAddr, db := testenv.ClickHouseDB(t)
+	dir := t.TempDir()
+	geoPath := filepath.Join(dir, "geo.mmdb")
+	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "2a00:1450::/32": "IE"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load("vigil", nil, func(k string) string {
+		return map[string]string{
+			"VIGIL_DATA_DIR":            filepath.Join(dir, "data"),
+			"VIGIL_NATS_LISTEN":         "127.0.0.1:0",
+			"VIGIL_INGEST_ADDR":         "127.0.0.1:0",
+			"VIGIL_GEOIP_DB":            geoPath,
+			"VIGIL_CLICKHOUSE_ADDR":     chAddr,
+			"VIGIL_CLICKHOUSE_DATABASE": db,
+			"VIGIL_CLICKHOUSE_START":    "never",
+			"VIGIL_FLUSH_INTERVAL":      "100ms",
+			"VIGIL_RULE_DOMAINS":        "bulk.example:send_volume=3",
+		}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &out, IngestAddr: make(chan net.Addr, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	var addr net.Addr
+	select {
+	case addr = <-node.IngestAddr:
+	case err := <-done:
+		t.Fatalf("node stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("node did not start within 60s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node Run = %v; want nil after cancel", err)
+		}
+	})
+	base := "http://" + addr.String()
+	waitReady(t, base)
+	token := strings.TrimSpace(readFile(t, filepath.Join(dir, "data", "ingest-token")))
+	if !strings.Contains(out.String(), "ingest-token") || strings.Contains(out.String(), token) {
+		t.Errorf("start-up output %q should name the token file and never print the token", out.String())
+	}
+
+	now := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	body := strings.Join([]string{
+		`{"kind":"login","time":"` + now + `","user":"Alice@Example.org","ip":"81.2.69.142","service":"imap","success":true}`,
+		`{"kind":"login","time":"` + now + `","user":"alice@example.org","ip":"::ffff:8.8.8.8","service":"webmail","success":true}`,
+		`{"kind":"send","time":"` + now + `","user":"news@bulk.example","ip":"2a00:1450:4001::1","recipients":2}`,
+		`{"kind":"send","time":"` + now + `","user":"news@bulk.example","ip":"2a00:1450:4001::1","recipients":2,"message_id":"b"}`,
+		`{"kind":"send","time":"` + now + `","user":"news@bulk.example","ip":"2a00:1450:4001::1","recipients":2,"message_id":"c"}`,
+		`{"kind":"login","time":"` + now + `","user":"bob@example.org","ip":"not-an-ip","success":true}`,
+	}, "\n")
+	req, _ := http.NewRequest("POST", base+"/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		Accepted int
+		Rejected []struct {
+			Index int
+			Field string
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || r.Accepted != 5 || len(r.Rejected) != 1 || r.Rejected[0].Index != 5 || r.Rejected[0].Field != "ip" {
+		t.Fatalf("POST = %d %+v; want 200, 5 accepted, line 5 rejected for ip", resp.StatusCode, r)
+	}
+
+	store, err := chstore.Open(context.Background(), chstore.Options{Addr: chAddr, Database: db}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		incs, err := store.Incidents(context.Background(), time.Now().Add(-2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(incs) == 2 {
+			for _, i := range incs {
+				switch i.Rule {
+				case "multi_country":
+					if i.User != "alice@example.org" || strings.Join(i.Countries, ",") != "GB,US" || strings.Join(i.IPs, ",") != "8.8.8.8,81.2.69.142" {
+						t.Errorf("multi_country incident = %+v; want alice, GB,US, unmapped IPs", i)
+					}
+				case "send_volume":
+					if i.User != "news@bulk.example" || i.Messages24h != 3 {
+						t.Errorf("send_volume incident = %+v; want news@bulk.example with 3 messages", i)
+					}
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("incidents after 30s: %+v; want multi_country and send_volume", incs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	metrics := get(t, base+"/metrics")
+	for _, m := range []string{`vigil_ingest_events_total{result="accepted"} 5`, `vigil_ingest_rejected_total{reason="ip"} 1`, `vigil_detector_incidents_total{rule="multi_country"} 1`} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s/readyz not 200 after 30s: %s", base, get(t, base+"/readyz"))
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
