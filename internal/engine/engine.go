@@ -3,6 +3,7 @@ package engine
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
@@ -149,6 +150,9 @@ func (e *Engine) incident(u *user, ev *event.Event, r int) incident.Incident {
 			inc.FirstSeen = c.First
 		}
 	}
+	slices.SortFunc(inc.IPs, func(a, b string) int {
+		return netip.MustParseAddr(a).Compare(netip.MustParseAddr(b))
+	})
 	if r == sendVolume {
 		inc.FirstSeen = u.FirstSend()
 	}

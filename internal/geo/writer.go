@@ -34,6 +34,9 @@ func WriteCountryDB(w io.Writer, networks []Network, description string) error {
 	}
 	for _, n := range networks {
 		p := n.Prefix.Masked()
+		if aliased(p) {
+			continue // the IPv4 data is reachable there through the writer's aliases
+		}
 		ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(n.Country)}}
 		if err := tree.Insert(ipnet, rec); err != nil {
@@ -68,4 +71,24 @@ func WriteTestDB(path string, networks map[string]string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// aliasRanges are the IPv6 ranges MaxMind databases alias to the IPv4 tree (IPv4-mapped, 6to4, Teredo); data
+// for them comes from the IPv4 networks.
+var aliasRanges = []netip.Prefix{
+	netip.MustParsePrefix("::ffff:0:0/96"),
+	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("2001::/32"),
+}
+
+func aliased(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return false
+	}
+	for _, a := range aliasRanges {
+		if a.Overlaps(p) {
+			return true
+		}
+	}
+	return false
 }

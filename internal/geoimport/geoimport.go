@@ -99,6 +99,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp.Name(), *out); err != nil {
 		return fmt.Errorf("geoip import: %w", err)
 	}
