@@ -22,7 +22,20 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return fmt.Errorf("migrations table: %w", err)
 	}
 	var applied []uint32
-	if err := s.conn.Select(ctx, &applied, "SELECT DISTINCT version FROM "+db+".schema_migrations"); err != nil {
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	if err != nil {
+		return fmt.Errorf("read migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("read migrations: %w", err)
+		}
+		applied = append(applied, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read migrations: %w", err)
 	}
 	files, err := fs.Glob(schemas.ClickHouse, "clickhouse/*.sql")

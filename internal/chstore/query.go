@@ -44,7 +44,7 @@ func (s *Store) Incidents(ctx context.Context, since time.Time) ([]incident.Inci
 
 // LastLogins returns a user's newest n logins.
 func (s *Store) LastLogins(ctx context.Context, user string, n int) ([]event.Enriched, error) {
-	rows, err := s.conn.Query(ctx, `SELECT event_id, time, user, domain, ip, country, service, success, trusted, source, session
+	rows, err := s.conn.Query(ctx, `SELECT event_id, time, user, domain, ip, country, service, success, trusted, source, session, pwhash
 		FROM `+s.opts.Database+`.logins FINAL WHERE user = ? ORDER BY time DESC LIMIT ?`, user, n)
 	if err != nil {
 		return nil, fmt.Errorf("query logins: %w", err)
@@ -57,7 +57,7 @@ func (s *Store) LastLogins(ctx context.Context, user string, n int) ([]event.Enr
 			ip               string
 			success, trusted uint8
 		)
-		if err := rows.Scan(&e.ID, &e.Time, &e.User, &e.Domain, &ip, &e.Country, &e.Service, &success, &trusted, &e.Source, &e.Session); err != nil {
+		if err := rows.Scan(&e.ID, &e.Time, &e.User, &e.Domain, &ip, &e.Country, &e.Service, &success, &trusted, &e.Source, &e.Session, &e.PWHash); err != nil {
 			return nil, fmt.Errorf("scan login: %w", err)
 		}
 		e.Kind, e.Time, e.Success, e.Trusted = event.KindLogin, e.Time.UTC(), success == 1, trusted == 1
