@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	users := fs.Int("users", 20000, "users in the generated events for the throughput runs")
 	memUsers := fs.Int("mem-users", 100000, "users for the memory-per-user measurement")
 	clients := fs.Int("clients", 4, "concurrent HTTP clients posting to ingest")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the detector and end-to-end runs to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -135,7 +137,20 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	detD, err := benchDetector(ctx, js, store, db, len(evs), logger)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}
@@ -431,6 +446,7 @@ func benchMemory(n int, nets []gen.Network, g engine.Geo) (float64, error) {
 	var incs []incident.Incident
 	var before, after runtime.MemStats
 	runtime.GC()
+	runtime.GC()
 	runtime.ReadMemStats(&before)
 	e := engine.New(&rule.Config{Global: rule.Defaults}, g, func() engine.Trust { return netset.NewSet(nil) })
 	for i := range day.Events {
@@ -440,5 +456,5 @@ func benchMemory(n int, nets []gen.Network, g engine.Geo) (float64, error) {
 	runtime.ReadMemStats(&after)
 	users := e.Users()
 	runtime.KeepAlive(day)
-	return float64(after.HeapInuse-before.HeapInuse) / float64(users), nil
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(users), nil
 }

@@ -107,14 +107,14 @@ func (d *Detector) Run(ctx context.Context) error {
 func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int) (jetstream.Consumer, uint64, error) {
 	name := consumerName(p)
 	cfg := jetstream.ConsumerConfig{
-		Durable:        name,
-		Description:    fmt.Sprintf("Vigil detector, partition %d", p),
-		FilterSubjects: partitionSubjects(p),
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        d.opts.AckWait,
-		MaxDeliver:     -1,
-		MaxAckPending:  4 * d.opts.BatchSize,
+		Durable:       name,
+		Description:   fmt.Sprintf("Vigil detector, partition %d", p),
+		FilterSubject: partitionFilter(p),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy, // a partition is committed in order: one ack per batch covers it
+		AckWait:       d.opts.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 4 * d.opts.BatchSize,
 	}
 	var floor uint64
 	old, err := stream.Consumer(ctx, name)
@@ -126,7 +126,8 @@ func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int)
 		}
 		floor = info.AckFloor.Stream
 		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
-		if info.NumAckPending > 0 || info.Delivered.Stream > floor {
+		changed := info.Config.AckPolicy != cfg.AckPolicy || info.Config.FilterSubject != cfg.FilterSubject
+		if changed || info.NumAckPending > 0 || info.Delivered.Stream > floor {
 			if err := stream.DeleteConsumer(ctx, name); err != nil {
 				return nil, 0, fmt.Errorf("detector: reset consumer for partition %d: %w", p, err)
 			}
@@ -222,7 +223,7 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 	}
 	d.m.pending.WithLabelValues(fmt.Sprint(dv.partition)).Set(float64(meta.NumPending))
 	seq := meta.Sequence.Stream
-	b.msgs = append(b.msgs, dv.msg)
+	b.add(dv)
 	if seq <= d.applied[dv.partition] {
 		d.m.redelivered.Inc() // already in the windows; acknowledged with this batch
 		return incs
@@ -230,8 +231,7 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 	d.applied[dv.partition] = seq
 	var ev event.Event
 	if err := event.Unmarshal(dv.msg.Data(), &ev); err != nil {
-		b.msgs = b.msgs[:len(b.msgs)-1] // terminated, not acknowledged
-		d.deadLetter(ctx, dv, err.Error())
+		d.deadLetter(ctx, dv, err.Error()) // the batch's ack of a later message covers it too
 		return incs
 	}
 	rec, incs := d.eng.Process(&ev, incs)
@@ -294,9 +294,9 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		backoff = min(2*backoff, 30*time.Second)
 	}
 	d.m.batchRows.Observe(float64(b.rows()))
-	for _, m := range b.msgs {
+	for _, m := range b.last {
 		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-			d.logger.Debug("ack failed; the message will be redelivered and deduplicated", "err", err)
+			d.logger.Debug("ack failed; the messages will be redelivered and deduplicated", "err", err)
 		}
 	}
 	for _, inc := range incs {
@@ -318,16 +318,25 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 type batch struct {
 	logins, sends []event.Enriched
 	incidents     map[string]incident.Incident
-	msgs          []jetstream.Msg
+	last          map[int]jetstream.Msg // per partition, the newest message: acking it acknowledges the others
+	msgs          int
 }
 
-func newBatch() *batch { return &batch{incidents: map[string]incident.Incident{}} }
+func newBatch() *batch {
+	return &batch{incidents: map[string]incident.Incident{}, last: map[int]jetstream.Msg{}}
+}
+
+func (b *batch) add(dv delivery) {
+	b.last[dv.partition] = dv.msg
+	b.msgs++
+}
 
 func (b *batch) rows() int   { return len(b.logins) + len(b.sends) + len(b.incidents) }
-func (b *batch) empty() bool { return len(b.msgs) == 0 }
+func (b *batch) empty() bool { return b.msgs == 0 }
 func (b *batch) reset() {
-	b.logins, b.sends, b.msgs = b.logins[:0], b.sends[:0], b.msgs[:0]
+	b.logins, b.sends, b.msgs = b.logins[:0], b.sends[:0], 0
 	clear(b.incidents)
+	clear(b.last)
 }
 
 func (b *batch) sortedIncidents() []incident.Incident {

@@ -85,7 +85,6 @@ func (o *Options) Validate() error {
 
 func consumerName(p int) string { return fmt.Sprintf("vigil-detector-p%03d", p) }
 
-func partitionSubjects(p int) []string {
-	s := fmt.Sprint(p)
-	return []string{event.SubjectPrefix + "login." + s, event.SubjectPrefix + "send." + s}
-}
+// partitionFilter matches both kinds of a partition (vigil.events.*.<p>): one wildcard filter is much cheaper for
+// the server than a list of subjects.
+func partitionFilter(p int) string { return fmt.Sprintf("%s*.%d", event.SubjectPrefix, p) }

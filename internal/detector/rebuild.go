@@ -61,7 +61,7 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 // writing anything: their rows and incidents were committed before the restart.
 func (d *Detector) replay(ctx context.Context, p int, startTime time.Time, floor uint64) (int, error) {
 	oc, err := d.js.OrderedConsumer(ctx, d.opts.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    partitionSubjects(p),
+		FilterSubjects:    []string{partitionFilter(p)},
 		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
 		OptStartTime:      &startTime,
 		InactiveThreshold: 10 * time.Second,

@@ -34,7 +34,7 @@ type Engine struct {
 
 type user struct {
 	window.User
-	open [2]openIncident // indexed by ruleIndex
+	open *[2]openIncident // indexed by rule; allocated for the few users with an incident
 }
 
 type openIncident struct {
@@ -111,6 +111,9 @@ func (e *Engine) evaluate(u *user, ev *event.Event, r int, incs []incident.Incid
 	if !firing {
 		return incs
 	}
+	if u.open == nil {
+		u.open = new([2]openIncident)
+	}
 	o := &u.open[r]
 	newest := u.Newest()
 	if o.start.IsZero() || !newest.Before(o.start.Add(window.Span)) {
@@ -171,6 +174,9 @@ func (e *Engine) Seed(inc incident.Incident) {
 		return
 	}
 	u := e.user(inc.User)
+	if u.open == nil {
+		u.open = new([2]openIncident)
+	}
 	o := &u.open[r]
 	if inc.WindowStart.After(o.start) {
 		*o = openIncident{start: inc.WindowStart, version: inc.Version}
@@ -187,7 +193,7 @@ func (e *Engine) Evict() int {
 		if !u.Idle(now) {
 			continue
 		}
-		if active(u.open[0], now) || active(u.open[1], now) {
+		if u.open != nil && (active(u.open[0], now) || active(u.open[1], now)) {
 			continue
 		}
 		delete(e.users, name)
