@@ -96,7 +96,12 @@ func (d *Detector) Run(ctx context.Context) error {
 	for p, c := range consumers {
 		g.Go(func() error { return d.fetch(gctx, p, c, deliveries) })
 	}
-	g.Go(func() error { return d.process(gctx, deliveries) })
+	commits := make(chan *batch)
+	free := make(chan *batch, 2) // double buffering: one batch fills while the other commits
+	free <- newBatch()
+	free <- newBatch()
+	g.Go(func() error { return d.process(gctx, deliveries, commits, free) })
+	g.Go(func() error { return d.commit(gctx, commits, free) })
 	d.once.Do(func() { close(d.ready) })
 	return g.Wait()
 }
@@ -168,13 +173,25 @@ func (d *Detector) fetch(ctx context.Context, p int, c jetstream.Consumer, out c
 	}
 }
 
-// process applies messages to the engine and commits them in batches.
-func (d *Detector) process(ctx context.Context, in <-chan delivery) error {
-	b := newBatch()
+// process applies messages to the engine and hands full batches (or, after FlushInterval, partial ones) to the
+// committer. It closes commits when it returns.
+func (d *Detector) process(ctx context.Context, in <-chan delivery, commits chan<- *batch, free <-chan *batch) error {
+	defer close(commits)
+	b := <-free
 	flushT := time.NewTimer(time.Hour)
 	flushT.Stop()
 	evict := time.NewTicker(30 * time.Second)
 	defer evict.Stop()
+	handOff := func() bool {
+		select {
+		case commits <- b:
+		case <-ctx.Done():
+			commits <- b // the committer drains before it stops
+			return false
+		}
+		b = <-free
+		return true
+	}
 	var incs []incident.Incident
 	for {
 		select {
@@ -185,31 +202,39 @@ func (d *Detector) process(ctx context.Context, in <-chan delivery) error {
 			incs = d.apply(ctx, dv, b, incs[:0])
 			if b.rows() >= d.opts.BatchSize {
 				flushT.Stop()
-				if err := d.flush(ctx, b); err != nil {
-					return d.shutdown(ctx, b)
+				if !handOff() {
+					return nil
 				}
 			}
 		case <-flushT.C:
-			if err := d.flush(ctx, b); err != nil {
-				return d.shutdown(ctx, b)
+			if !b.empty() && !handOff() {
+				return nil
 			}
 		case <-evict.C:
 			d.m.users.Set(float64(d.eng.Evict()))
 		case <-ctx.Done():
-			return d.shutdown(ctx, b)
+			if !b.empty() {
+				commits <- b
+			}
+			return nil
 		}
 	}
 }
 
-// shutdown commits what the batch holds with a fresh, bounded context so in-flight work is acknowledged.
-func (d *Detector) shutdown(ctx context.Context, b *batch) error {
-	if b.empty() {
-		return nil
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := d.flush(sctx, b); err != nil {
-		d.logger.Warn("batch not committed at shutdown; JetStream will redeliver it", "rows", b.rows(), "err", err)
+// commit writes the batches it is handed, in order. Once a batch could not be committed (shutdown during an
+// outage), later batches are not committed either: acknowledging them would acknowledge the failed one too. Their
+// messages are redelivered after a restart.
+func (d *Detector) commit(ctx context.Context, in <-chan *batch, free chan<- *batch) error {
+	failed := false
+	for b := range in {
+		if !failed {
+			if err := d.flush(ctx, b); err != nil {
+				failed = true
+				d.logger.Warn("batch not committed at shutdown; JetStream will redeliver it", "rows", b.rows(), "err", err)
+			}
+		}
+		b.reset()
+		free <- b
 	}
 	return nil
 }
@@ -270,7 +295,8 @@ func (d *Detector) deadLetter(ctx context.Context, dv delivery, reason string) {
 }
 
 // flush commits the batch, retrying with backoff while the store fails, then acknowledges its messages and
-// publishes its incidents. It returns an error only when ctx ends first.
+// publishes its incidents. A write in progress is not interrupted by ctx (only bounded by the store's own
+// timeout); flush returns an error when ctx ends before a write succeeded.
 func (d *Detector) flush(ctx context.Context, b *batch) error {
 	if b.empty() {
 		return nil
@@ -279,7 +305,7 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := d.store.Write(ctx, b.logins, b.sends, incs)
+		err := d.store.Write(context.WithoutCancel(ctx), b.logins, b.sends, incs)
 		if err == nil {
 			d.m.commitSeconds.Observe(time.Since(start).Seconds())
 			break
@@ -289,7 +315,7 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
