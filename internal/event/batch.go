@@ -85,8 +85,10 @@ func decodeLines(body []byte, now time.Time) ([]Item, error) {
 // It checks what the detector relies on but not the clock, so replays of old events succeed.
 func Unmarshal(data []byte, e *Event) error {
 	*e = Event{}
-	if err := json.Unmarshal(data, e); err != nil {
-		return fmt.Errorf("decode event: %w", err)
+	if !decodeFast(data, e) {
+		if err := unmarshalSlow(data, e); err != nil {
+			return err
+		}
 	}
 	switch {
 	case e.Kind != KindLogin && e.Kind != KindSend:
@@ -105,7 +107,7 @@ func Unmarshal(data []byte, e *Event) error {
 
 // Marshal encodes a normalised event for the JetStream message payload.
 func Marshal(e *Event) ([]byte, error) {
-	return json.Marshal(e)
+	return AppendJSON(make([]byte, 0, 256), e), nil
 }
 
 // MarshalJSON writes success on login events even when false, and never on send events.

@@ -41,6 +41,10 @@ func Parse(data []byte, now time.Time) (Event, error) {
 		return Event{}, fieldErr("", "event is %d bytes; the limit is %d", len(data), MaxEncodedLength)
 	}
 	var w wire
+	if wireFast(data, &w) {
+		return w.normalise(now)
+	}
+	w = wire{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
@@ -255,8 +259,8 @@ func (w *wire) normalise(now time.Time) (Event, error) {
 func ContentID(e *Event) string {
 	c := *e
 	c.ID = ""
-	b, _ := json.Marshal(&c)
-	sum := sha256.Sum256(b)
+	var buf [512]byte
+	sum := sha256.Sum256(AppendJSON(buf[:0], &c))
 	return hex.EncodeToString(sum[:16])
 }
 
