@@ -13,7 +13,7 @@ const spanSec = int64(Span / time.Second)
 
 // MaxAddrs bounds the client addresses remembered per user. Beyond it, the oldest address of a country that has
 // several is folded into another address of the same country, so the set of countries stays exact.
-const MaxAddrs = 16
+const MaxAddrs = 8
 
 // User is one user's window state. Times are Unix seconds of event time; the window ending at t is (t-24h, t].
 // The zero value is an empty window. User is not safe for concurrent use.
@@ -99,7 +99,7 @@ func (u *User) AddLogin(t time.Time, ip netip.Addr, country string) bool {
 			return true
 		}
 	}
-	u.addrs = append(u.addrs, addr{ip: key, cc: cc, v4: ip.Is4(), logins: 1, first: uint32(ts), last: uint32(ts)})
+	u.addrs = appendTight(u.addrs, addr{ip: key, cc: cc, v4: ip.Is4(), logins: 1, first: uint32(ts), last: uint32(ts)})
 	if len(u.addrs) > MaxAddrs {
 		u.fold()
 	}
@@ -161,6 +161,22 @@ func (u *User) AddSend(t time.Time, recipients int) bool {
 		u.sends[i-1].rcpts += r
 		return true
 	}
-	u.sends = slices.Insert(u.sends, i, sendSlot{t: uint32(ts), msgs: 1, rcpts: r})
+	if i == len(u.sends) {
+		u.sends = appendTight(u.sends, sendSlot{t: uint32(ts), msgs: 1, rcpts: r})
+	} else {
+		u.sends = slices.Insert(u.sends, i, sendSlot{t: uint32(ts), msgs: 1, rcpts: r})
+	}
 	return true
+}
+
+// appendTight appends without the slack of append's doubling while the slice is small: most users keep a handful
+// of entries, and memory per user is what bounds the detector.
+func appendTight[T any](s []T, v T) []T {
+	if len(s) < cap(s) || len(s) >= 16 {
+		return append(s, v)
+	}
+	out := make([]T, len(s)+1, len(s)+1+len(s)/4)
+	copy(out, s)
+	out[len(s)] = v
+	return out
 }
