@@ -17,7 +17,8 @@ import (
 // DB is an open GeoIP database. It is safe for concurrent use.
 type DB struct {
 	path string
-	r    *geoip2.Reader
+	r    *geoip2.Reader    // validates the database type, metadata
+	mm   *maxminddb.Reader // the same file, for allocation-free country lookups
 }
 
 // Open opens a GeoIP2/GeoLite2 Country or City database, or one written by vigil geoip import.
@@ -37,7 +38,12 @@ func Open(path string) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("geoip database %s is of type %q; want a Country or City database", path, t)
 	}
-	return &DB{path: path, r: r}, nil
+	mm, err := maxminddb.Open(path)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("geoip database %s: %w", path, err)
+	}
+	return &DB{path: path, r: r, mm: mm}, nil
 }
 
 // Country returns the upper-case ISO 3166-1 alpha-2 code of ip's country, or "" when unknown, private or
@@ -47,14 +53,16 @@ func (d *DB) Country(ip netip.Addr) string {
 	if !ip.IsValid() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
 		return ""
 	}
-	c, err := d.r.Country(ip)
-	if err != nil {
-		return ""
-	}
-	if cc := c.Country.ISOCode; len(cc) == 2 {
+	res := d.mm.Lookup(ip)
+	var cc string
+	if res.DecodePath(&cc, "country", "iso_code") == nil && len(cc) == 2 {
 		return cc
 	}
-	return c.RegisteredCountry.ISOCode
+	cc = ""
+	if res.DecodePath(&cc, "registered_country", "iso_code") == nil && len(cc) == 2 {
+		return cc
+	}
+	return ""
 }
 
 // Metadata describes the database.
@@ -89,4 +97,7 @@ func (d *DB) Networks() iter.Seq2[netip.Prefix, string] {
 }
 
 // Close releases the database.
-func (d *DB) Close() error { return d.r.Close() }
+func (d *DB) Close() error {
+	d.mm.Close()
+	return d.r.Close()
+}

@@ -67,7 +67,7 @@ func (u *User) expire(now int64) {
 		i++
 	}
 	if i > 0 {
-		u.sends = slices.Delete(u.sends, 0, i)
+		u.sends = u.sends[i:] // no copy: the next growth of the slice drops the expired prefix
 	}
 	if len(u.sends) == 0 {
 		u.sends = nil
