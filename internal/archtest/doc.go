@@ -1,0 +1,2 @@
+// Package archtest checks that dependencies point inward: domain packages import no adapters.
+package archtest
