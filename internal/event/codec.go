@@ -12,9 +12,13 @@ import (
 // AppendJSON appends the wire encoding of a normalised event to b. It writes the same JSON as encoding/json would
 // (success only on logins, last), without reflection.
 func AppendJSON(b []byte, e *Event) []byte {
-	b = append(b, `{"id":`...)
-	b = appendString(b, e.ID)
-	b = append(b, `,"kind":`...)
+	b = append(b, '{')
+	if e.ID != "" {
+		b = append(b, `"id":`...)
+		b = appendString(b, e.ID)
+		b = append(b, ',')
+	}
+	b = append(b, `"kind":`...)
 	b = appendString(b, string(e.Kind))
 	b = append(b, `,"time":"`...)
 	b = e.Time.AppendFormat(b, time.RFC3339Nano)
@@ -26,8 +30,11 @@ func AppendJSON(b []byte, e *Event) []byte {
 	}
 	b = append(b, `,"ip":"`...)
 	b = e.IP.AppendTo(b)
-	b = append(b, `","service":`...)
-	b = appendString(b, e.Service)
+	b = append(b, '"')
+	if e.Service != "" {
+		b = append(b, `,"service":`...)
+		b = appendString(b, e.Service)
+	}
 	if e.Recipients != 0 {
 		b = append(b, `,"recipients":`...)
 		b = strconv.AppendInt(b, int64(e.Recipients), 10)

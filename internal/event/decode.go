@@ -255,6 +255,13 @@ func (w *wire) normalise(now time.Time) (Event, error) {
 	return e, nil
 }
 
+// New validates and normalises an event built in code (by a protocol adapter) through the same rules as Parse.
+// An empty ID is derived from the content.
+func New(e Event, now time.Time) (Event, error) {
+	var buf [512]byte
+	return Parse(AppendJSON(buf[:0], &e), now)
+}
+
 // ContentID derives a stable event id from the normalised content of an event (its id field excluded).
 func ContentID(e *Event) string {
 	c := *e

@@ -34,13 +34,13 @@ const (
 
 // Event is a normalised, validated event: user and domain lower-cased, IP unmapped, time in UTC.
 type Event struct {
-	ID         string     `json:"id"`
+	ID         string     `json:"id,omitempty"`
 	Kind       Kind       `json:"kind"`
 	Time       time.Time  `json:"time"`
 	User       string     `json:"user"`
 	Domain     string     `json:"domain,omitempty"`
 	IP         netip.Addr `json:"ip"`
-	Service    string     `json:"service"`
+	Service    string     `json:"service,omitempty"`
 	Success    bool       `json:"success,omitempty"`
 	Recipients int        `json:"recipients,omitempty"`
 	Size       int64      `json:"size,omitempty"`
