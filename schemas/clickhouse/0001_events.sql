@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS {db}.logins
 )
 ENGINE = ReplacingMergeTree(inserted)
 PARTITION BY toYYYYMM(time)
-ORDER BY (user, time, event_id)
+ORDER BY (user, event_id)
 ;
 -- Enriched sent messages, one row per event id.
 CREATE TABLE IF NOT EXISTS {db}.sends
@@ -39,4 +39,4 @@ CREATE TABLE IF NOT EXISTS {db}.sends
 )
 ENGINE = ReplacingMergeTree(inserted)
 PARTITION BY toYYYYMM(time)
-ORDER BY (user, time, event_id)
+ORDER BY (user, event_id)
