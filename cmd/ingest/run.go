@@ -9,6 +9,17 @@ import (
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "ingest-log" {
+		cfg, err := config.Load("ingest ingest-log", nil, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		logger, err := cfg.Logger(stderr)
+		if err != nil {
+			return err
+		}
+		return app.IngestLog(ctx, cfg, args[1:], logger, stdout, stderr)
+	}
 	cfg, err := config.Load("ingest", args, getenv, stderr)
 	if err != nil {
 		return err

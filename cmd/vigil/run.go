@@ -21,6 +21,7 @@ Commands:
   trust add|list|remove
                       manage trusted networks ("mark as safe")
   geoip import        convert licence-free country data into a GeoIP2-Country database
+  ingest-log          read Dovecot and Postfix log files into events (backfill, or -follow)
   demo                feed a generated day of events to a running node and print the incidents
   bench               measure the pipeline against raw JetStream and ClickHouse baselines
   config              print the configuration reference (every VIGIL_* variable)
@@ -61,6 +62,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("usage: vigil geoip import [-format auto|whois-mmdb|tor] -out FILE INPUT...")
 		}
 		return geoimport.Run(ctx, args[1:], stdout, stderr)
+	case "ingest-log":
+		cfg, err := config.Load("vigil ingest-log", nil, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		logger, err := cfg.Logger(stderr)
+		if err != nil {
+			return err
+		}
+		return app.IngestLog(ctx, cfg, args, logger, stdout, stderr)
 	case "demo":
 		return app.Demo(ctx, args, getenv, stdout, stderr)
 	case "bench":

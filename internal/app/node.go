@@ -22,11 +22,13 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/detector"
+	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/ingest"
 	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/postfix"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
@@ -85,7 +87,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer p.close()
 	mux := http.NewServeMux()
-	p.ingest.Register(mux)
+	p.register(mux)
 	httpapi.Ops(mux, reg, p.checks(store.Ping)...)
 	ln, err := net.Listen("tcp", cfg.IngestAddr)
 	if err != nil {
@@ -100,9 +102,13 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	if p.dovecot != nil {
+		fmt.Fprintf(n.Out, "vigil: Dovecot auth policy on http://%s/v1/dovecot/policy\n", ln.Addr())
+	}
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	g.Go(func() error { return p.trust.Run(gctx) })
 	g.Go(func() error { return p.detector.Run(gctx) })
+	p.runMail(gctx, g, n.Out)
 	return g.Wait()
 }
 
@@ -112,6 +118,9 @@ type pipeline struct {
 	js       jetstream.JetStream
 	ingest   *ingest.Handler
 	pub      *natsbus.Publisher
+	dovecot  *dovecot.Handler // nil unless VIGIL_DOVECOT_TOKENS
+	postfix  *postfix.Server  // nil unless VIGIL_POSTFIX_ADDR
+	pfLn     net.Listener
 	trust    *trustkv.Watcher
 	detector *detector.Detector
 	geo      *geo.DB
@@ -131,6 +140,17 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 		p.pub = natsbus.NewPublisher(p.js, cfg.Partitions, reg)
 		if p.ingest, err = ingest.NewHandler(ingest.Options{Tokens: cfg.IngestTokens, MaxBody: cfg.IngestMaxBody}, p.pub, logger, reg); err != nil {
 			return nil, err
+		}
+		if len(cfg.DovecotTokens) > 0 {
+			if p.dovecot, err = dovecot.New(dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens}, p.pub, logger, reg); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.PostfixAddr != "" {
+			if p.pfLn, err = net.Listen("tcp", cfg.PostfixAddr); err != nil {
+				return nil, fmt.Errorf("postfix policy listener (VIGIL_POSTFIX_ADDR): %w", err)
+			}
+			p.postfix = postfix.New(postfix.Options{}, p.pub, logger, reg)
 		}
 	}
 	if store == nil {
@@ -162,7 +182,29 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 	return p, err
 }
 
+// register mounts the HTTP endpoints: events, and Dovecot's auth policy when enabled.
+func (p *pipeline) register(mux *http.ServeMux) {
+	p.ingest.Register(mux)
+	if p.dovecot != nil {
+		mux.Handle("/v1/dovecot/policy", p.dovecot)
+	}
+}
+
+// runMail starts the mail-server components that are enabled.
+func (p *pipeline) runMail(ctx context.Context, g *errgroup.Group, out io.Writer) {
+	if p.dovecot != nil {
+		g.Go(func() error { return p.dovecot.Run(ctx) })
+	}
+	if p.postfix != nil {
+		fmt.Fprintf(out, "vigil: Postfix policy service on %s (check_policy_service inet:%s)\n", p.pfLn.Addr(), p.pfLn.Addr())
+		g.Go(func() error { return p.postfix.Serve(ctx, p.pfLn) })
+	}
+}
+
 func (p *pipeline) close() {
+	if p.pfLn != nil {
+		p.pfLn.Close()
+	}
 	if p.geo != nil {
 		p.geo.Close()
 	}

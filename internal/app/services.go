@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/maillog"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
@@ -27,15 +28,36 @@ func RunIngest(ctx context.Context, cfg *config.Config, logger *slog.Logger, out
 	if err != nil {
 		return err
 	}
+	defer p.close()
 	mux := http.NewServeMux()
-	p.ingest.Register(mux)
+	p.register(mux)
 	httpapi.Ops(mux, reg, p.checks(nil)...)
 	ln, err := net.Listen("tcp", cfg.IngestAddr)
 	if err != nil {
 		return fmt.Errorf("ingest listener: %w", err)
 	}
 	fmt.Fprintf(out, "vigil-ingest: listening on http://%s, NATS %s\n", ln.Addr(), nc.ConnectedUrlRedacted())
-	return httpapi.Serve(ctx, ln, mux, logger)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
+	p.runMail(gctx, g, out)
+	return g.Wait()
+}
+
+// IngestLog runs the log reader (vigil ingest-log) against the NATS at VIGIL_NATS_URL.
+func IngestLog(ctx context.Context, cfg *config.Config, args []string, logger *slog.Logger, stdout, stderr io.Writer) error {
+	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-ingest-log", logger)
+	if err != nil {
+		return fmt.Errorf("%w (set VIGIL_NATS_URL)", err)
+	}
+	defer nc.Close()
+	js, err := natsbus.NewJetStream(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := natsbus.EnsureStream(ctx, js, streamOptions(cfg)); err != nil {
+		return err
+	}
+	return maillog.RunCLI(ctx, natsbus.NewPublisher(js, cfg.Partitions, nil), args, stdout, stderr)
 }
 
 // RunDetector runs a detector over its partitions against an external NATS and ClickHouse.

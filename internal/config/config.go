@@ -33,6 +33,10 @@ type Config struct {
 	IngestTokens  []string
 	IngestMaxBody int64
 
+	DovecotTokens []string
+	DovecotHeader string
+	PostfixAddr   string
+
 	DetectorAddr       string // cmd/detector: /healthz, /readyz, /metrics
 	DetectorPartitions string // owned partitions, like "0-7,12"; "" = all
 	BatchSize          int
@@ -62,7 +66,7 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	c := &Config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var tokens string
+	var tokens, dovecotTokens string
 	str := func(p *string, v Var) {
 		fs.StringVar(p, v.Flag, envOr(getenv, v.Env, v.Default), v.Usage+" ("+v.Env+")")
 	}
@@ -108,6 +112,12 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 			str(&tokens, v)
 		case "VIGIL_INGEST_MAX_BODY":
 			num(&maxBody, v)
+		case "VIGIL_DOVECOT_TOKENS":
+			str(&dovecotTokens, v)
+		case "VIGIL_DOVECOT_HEADER":
+			str(&c.DovecotHeader, v)
+		case "VIGIL_POSTFIX_ADDR":
+			str(&c.PostfixAddr, v)
 		case "VIGIL_DETECTOR_ADDR":
 			str(&c.DetectorAddr, v)
 		case "VIGIL_DETECTOR_PARTITIONS":
@@ -150,12 +160,19 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.IngestMaxBody = int64(maxBody)
-	for _, t := range strings.Split(tokens, ",") {
+	c.IngestTokens = splitList(tokens)
+	c.DovecotTokens = splitList(dovecotTokens)
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, t := range strings.Split(s, ",") {
 		if t = strings.TrimSpace(t); t != "" {
-			c.IngestTokens = append(c.IngestTokens, t)
+			out = append(out, t)
 		}
 	}
-	return c, nil
+	return out
 }
 
 func envOr(getenv func(string) string, key, def string) string {
