@@ -45,8 +45,9 @@ type Node struct {
 	Logger *slog.Logger
 	Out    io.Writer // start-up messages for the operator
 
-	// Set once Run has started the components; for tests and the demo.
+	// When set, Run sends the listening addresses once the components start; for tests.
 	IngestAddr chan net.Addr
+	NATSURL    chan string
 }
 
 // Run starts everything and blocks until ctx is cancelled or a component fails.
@@ -92,6 +93,9 @@ func (n *Node) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", cfg.IngestAddr)
 	if err != nil {
 		return fmt.Errorf("ingest listener: %w", err)
+	}
+	if n.NATSURL != nil {
+		n.NATSURL <- emb.ClientURL()
 	}
 	if n.IngestAddr != nil {
 		n.IngestAddr <- ln.Addr()

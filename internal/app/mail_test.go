@@ -1,0 +1,160 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/geo"
+	"github.com/vigil-ids/vigil/internal/maillog"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/testenv"
+)
+
+// TestRealMailServers points a real Dovecot and a real Postfix at a running node, logs in and sends mail with
+// ordinary client sessions, and follows the events to ClickHouse rows and incidents; then it reads the same
+// servers' log files and expects no duplicates, and checks Dovecot keeps working with Vigil stopped.
+func TestRealMailServers(t *testing.T) {
+	chAddr, db := testenv.ClickHouseDB(t)
+	dir := t.TempDir()
+	geoPath := filepath.Join(dir, "geo.mmdb")
+	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US"}); err != nil {
+		t.Fatal(err)
+	}
+	pfPort := freeAddr(t)
+	cfg, err := config.Load("vigil", nil, func(k string) string {
+		return map[string]string{
+			"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0",
+			"VIGIL_GEOIP_DB": geoPath, "VIGIL_CLICKHOUSE_ADDR": chAddr, "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_START": "never",
+			"VIGIL_FLUSH_INTERVAL": "100ms", "VIGIL_RULE_SEND_VOLUME": "3",
+			"VIGIL_DOVECOT_TOKENS": "dovecot-test-token", "VIGIL_POSTFIX_ADDR": pfPort,
+		}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &bytes.Buffer{}, IngestAddr: make(chan net.Addr, 1), NATSURL: make(chan string, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	var addr net.Addr
+	var natsURL string
+	select {
+	case addr = <-node.IngestAddr:
+		natsURL = <-node.NATSURL
+	case err := <-done:
+		t.Fatalf("node stopped: %v", err)
+	}
+	stopNode := func() {
+		if cancel != nil {
+			cancel()
+			<-done
+			cancel = nil
+		}
+	}
+	t.Cleanup(stopNode)
+	waitReady(t, "http://"+addr.String())
+
+	mail := testenv.StartMail(t, testenv.MailOptions{
+		Users:         map[string]string{"alice": "alice-pw", "bob": "bob-pw"},
+		PolicyURL:     "http://" + addr.String() + "/v1/dovecot/policy",
+		PolicyHeader:  "X-API-Key: dovecot-test-token",
+		PostfixPolicy: pfPort,
+	})
+	// alice logs in from Great Britain, then from the United States.
+	for _, ip := range []string{"81.2.69.142", "8.8.8.8"} {
+		if err := testenv.IMAPLogin(mail.IMAPAddr, ip, "alice", "alice-pw"); err != nil {
+			t.Fatalf("IMAP login from %s: %v", ip, err)
+		}
+	}
+	if err := testenv.IMAPLogin(mail.IMAPAddr, "81.2.69.10", "bob", "wrong"); err == nil {
+		t.Fatal("IMAP login with a wrong password succeeded")
+	}
+	// bob submits three messages (3, 2 and 1 recipients): the send_volume threshold is 3.
+	var queueIDs []string
+	for i, n := range []int{3, 2, 1} {
+		rcpts := []string{"x1@example.net", "x2@example.net", "x3@example.net"}[:n]
+		q, err := testenv.Submit(mail.SubmissionAddr, "8.8.4.4", "bob", "bob-pw", rcpts)
+		if err != nil {
+			t.Fatalf("submission %d: %v", i, err)
+		}
+		queueIDs = append(queueIDs, q)
+	}
+
+	store, err := chstore.Open(context.Background(), chstore.Options{Addr: chAddr, Database: db}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	count := func(q string) uint64 {
+		var n uint64
+		if err := store.Conn().QueryRow(context.Background(), q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	waitCount := func(want uint64, q string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for count(q) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %d after 30s; want %d", q, count(q), want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitCount(1, "SELECT count() FROM incidents FINAL WHERE rule = 'multi_country' AND user = 'alice' AND countries = ['GB', 'US']")
+	waitCount(1, "SELECT count() FROM logins FINAL WHERE user = 'bob' AND success = 0 AND service = 'imap'")
+	waitCount(3, "SELECT count() FROM sends FINAL WHERE user = 'bob'")
+	waitCount(1, "SELECT count() FROM sends FINAL WHERE user = 'bob' AND recipients = 3 AND message_id = '"+queueIDs[0]+"'")
+	waitCount(1, "SELECT count() FROM incidents FINAL WHERE rule = 'send_volume' AND user = 'bob' AND messages_24h = 3")
+	logins := count("SELECT count() FROM logins FINAL")
+	sends := count("SELECT count() FROM sends FINAL")
+
+	// The same sessions read from the servers' log files add nothing: the ids match the policy endpoints'.
+	ns, err := natsbus.Connect(natsURL, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	js, _ := natsbus.NewJetStream(ns)
+	var out bytes.Buffer
+	if err := maillog.RunCLI(context.Background(), natsbus.NewPublisher(js, cfg.Partitions, nil), []string{"-tz", "Local", mail.DovecotLog, mail.PostfixLog}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", out.String())
+	if !strings.Contains(out.String(), "events sent") || strings.Contains(out.String(), " 0 events sent") {
+		t.Errorf("ingest-log summary = %q", out.String())
+	}
+	time.Sleep(time.Second) // let the detector commit whatever the log added
+	waitCount(logins, "SELECT count() FROM logins FINAL")
+	waitCount(sends, "SELECT count() FROM sends FINAL")
+	if n := count("SELECT count() FROM logins FINAL WHERE user = 'alice' AND success = 1"); n != 2 {
+		t.Errorf("alice's successful logins after reading the log = %d; want 2", n)
+	}
+
+	// With Vigil stopped, Dovecot still logs users in.
+	stopNode()
+	if err := testenv.IMAPLogin(mail.IMAPAddr, "81.2.69.142", "alice", "alice-pw"); err != nil {
+		t.Errorf("login with Vigil stopped: %v", err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
