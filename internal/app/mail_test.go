@@ -23,7 +23,7 @@ import (
 
 // TestRealMailServers points a real Dovecot and a real Postfix at a running node, logs in and sends mail with
 // ordinary client sessions, and follows the events to ClickHouse rows and incidents; then it reads the same
-// servers' log files and expects no duplicates, and checks Dovecot keeps working with Vigil stopped.
+// servers' log files and expects no duplicates, and checks both servers keep working with Vigil stopped.
 func TestRealMailServers(t *testing.T) {
 	chAddr, db := testenv.ClickHouseDB(t)
 	dir := t.TempDir()
@@ -147,6 +147,10 @@ func TestRealMailServers(t *testing.T) {
 	stopNode()
 	if err := testenv.IMAPLogin(mail.IMAPAddr, "81.2.69.142", "alice", "alice-pw"); err != nil {
 		t.Errorf("login with Vigil stopped: %v", err)
+	}
+	// And Postfix still accepts mail (default_action=DUNNO in deploy/postfix/main.cf.snippet).
+	if _, err := testenv.Submit(mail.SubmissionAddr, "8.8.4.4", "bob", "bob-pw", []string{"x@example.net"}); err != nil {
+		t.Errorf("submission with Vigil stopped: %v", err)
 	}
 }
 

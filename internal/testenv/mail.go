@@ -129,9 +129,8 @@ service auth {
 
 	restrictions := "permit_sasl_authenticated, reject"
 	eod := ""
-	if o.PostfixPolicy != "" {
-		restrictions = "check_policy_service inet:" + o.PostfixPolicy + ", " + restrictions
-		eod = "smtpd_end_of_data_restrictions = check_policy_service inet:" + o.PostfixPolicy
+	if o.PostfixPolicy != "" { // as in deploy/postfix/main.cf.snippet
+		eod = "smtpd_end_of_data_restrictions = check_policy_service { inet:" + o.PostfixPolicy + ", timeout=2s, default_action=DUNNO }"
 	}
 	mainCF := fmt.Sprintf(`compatibility_level = 3.6
 queue_directory = %[1]s/queue
