@@ -49,6 +49,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	users := fs.Int("users", 20000, "users in the generated events for the throughput runs")
 	memUsers := fs.Int("mem-users", 100000, "users for the memory-per-user measurement")
 	clients := fs.Int("clients", 4, "concurrent HTTP clients posting to ingest")
+	mailOnly := fs.Bool("mail", false, "only the mail-server paths (Dovecot policy endpoint, Postfix policy server, log parser)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,6 +110,12 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer chs.Stop()
 
+	if *mailOnly {
+		if _, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{}); err != nil {
+			return err
+		}
+		return benchMail(ctx, js, stdout, logger)
+	}
 	w := newReport(stdout)
 	// Baseline 1: raw async publish of the same payloads with Nats-Msg-Id.
 	rawPub, err := benchRawPublish(ctx, js, evs, payloads)
@@ -191,6 +198,10 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	w.row("single node end to end (HTTP → ClickHouse committed)", len(evs), e2eD, 0)
 	w.flush()
 
+	fmt.Fprintln(stdout)
+	if err := benchMail(ctx, js, stdout, logger); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "\ndetector memory: %.0f bytes per tracked user at %d users (live heap growth after GC / users, measured first)\n", perUser, *memUsers)
 	return nil
 }

@@ -276,7 +276,7 @@ func (h *Handler) Run(ctx context.Context) error {
 func (h *Handler) publish(ctx context.Context, batch []event.Event) {
 	backoff := 100 * time.Millisecond
 	for {
-		err := h.sink.Publish(ctx, batch)
+		err := h.sink.Publish(context.WithoutCancel(ctx), batch) // an attempt in flight completes at shutdown
 		if err == nil {
 			return
 		}

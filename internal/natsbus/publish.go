@@ -47,10 +47,23 @@ func NewPublisher(js jetstream.JetStream, partitions int, reg prometheus.Registe
 // Partitions returns the partition count events are spread over.
 func (p *Publisher) Partitions() int { return p.partitions }
 
-// Publish stores every event and returns nil only when JetStream acknowledged all of them. Errors wrap
-// ErrUnavailable.
+// Publish stores every event and returns nil only when JetStream acknowledged all of them. The error wraps
+// ErrUnavailable and counts the events not stored.
 func (p *Publisher) Publish(ctx context.Context, evs []event.Event) error {
-	return errors.Join(p.PublishEach(ctx, evs)...)
+	var first error
+	failed := 0
+	for _, err := range p.PublishEach(ctx, evs) {
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d events not stored: %w", failed, len(evs), first)
 }
 
 // PublishEach stores every event and returns one error slot per event (nil when acknowledged), or nil when all were.

@@ -247,7 +247,7 @@ func (s *Server) flush(ctx context.Context) {
 	publish := func(ctx context.Context) {
 		backoff := 100 * time.Millisecond
 		for {
-			err := s.sink.Publish(ctx, batch)
+			err := s.sink.Publish(context.WithoutCancel(ctx), batch) // an attempt in flight completes at shutdown
 			if err == nil {
 				return
 			}
