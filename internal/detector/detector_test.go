@@ -2,6 +2,7 @@ package detector_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -186,6 +187,10 @@ func defaults() rule.Config { return rule.Config{Global: rule.Defaults} }
 
 func TestRowsAndIncidents(t *testing.T) {
 	e := setup(t)
+	published, err := e.js.Conn().SubscribeSync(detector.IncidentSubjectPrefix + ">")
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.run(nil, rule.Config{Global: rule.Defaults, Domains: map[string]rule.Thresholds{"bulk.example": {SendVolume: 20}}})
 	var evs []event.Event
 	evs = append(evs, login("alice@example.org", ipGB, 0, true), login("alice@example.org", ipUS, time.Hour, true))
@@ -219,6 +224,18 @@ func TestRowsAndIncidents(t *testing.T) {
 	}
 	if e.count("SELECT count() FROM logins FINAL WHERE user = 'bob@example.org' AND success = 0 AND country = 'US'") != 1 {
 		t.Error("bob's failed login is not stored with success = 0 and country US")
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		msg, err := published.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("incidents published on %s>: %v after %v", detector.IncidentSubjectPrefix, err, seen)
+		}
+		var inc incident.Incident
+		if err := json.Unmarshal(msg.Data, &inc); err != nil || msg.Subject != detector.IncidentSubjectPrefix+string(inc.Rule) {
+			t.Fatalf("published %s %s: %v", msg.Subject, msg.Data, err)
+		}
+		seen[inc.User] = true
 	}
 }
 
