@@ -160,4 +160,3 @@ func BenchmarkVerify(b *testing.B) {
 		Verify(secret, Default, code, now, -1)
 	}
 }
-
