@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -503,5 +504,82 @@ func TestAdminLoginsAreEvents(t *testing.T) {
 	got := strings.Join(h.audit.logins, ";")
 	if !strings.Contains(got, "root 203.0.113.9 ok") || !strings.Contains(got, "root 198.51.100.3 fail") {
 		t.Errorf("admin login events = %s", got)
+	}
+}
+
+func TestRotateKey(t *testing.T) {
+	h := newHarness(t)
+	secret, _, _ := h.enroll2FA(h.session(admin, pw))
+	newKey := bytes.Repeat([]byte{8}, 32)
+	if _, err := RotateKey(context.Background(), h.js, newKey, newKey); err == nil {
+		t.Error("rotation from a key that is not in use succeeded")
+	}
+	n, err := RotateKey(context.Background(), h.js, testKey, newKey)
+	if err != nil || n != 1 {
+		t.Fatalf("RotateKey = %d, %v", n, err)
+	}
+	if _, err := New(context.Background(), h.js, testKey, h.opts, nil, h.s.logger, nil); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("the old key after rotation: %v; want ErrKeyMismatch", err)
+	}
+	h.s = h.start(newKey)
+	h.clock.Advance(30 * time.Second)
+	if r := h.do("POST", "/v1/auth/second-factor", myIP, "", map[string]string{"ticket": h.ticket(admin, pw, myIP), "code": h.code(secret, 0)}); r.code != 200 {
+		t.Errorf("login after rotation: %d %s", r.code, r.raw)
+	}
+}
+
+func TestReadPasswordFromStdin(t *testing.T) {
+	got, err := ReadPassword(strings.NewReader("s3cret password\nignored\n"), io.Discard)
+	if err != nil || got != "s3cret password" {
+		t.Errorf("ReadPassword = %q, %v", got, err)
+	}
+}
+
+// With Run, the allow list is served from a watched cache that follows every change within moments.
+func TestAllowListCacheFollowsChanges(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.s.Run(ctx)
+	_, tok, _ := h.enroll2FA(h.session(admin, pw))
+	h.do("POST", "/v1/allowlist", myIP, tok, map[string]string{"prefix": myIP, "description": "me"})
+	h.do("PUT", "/v1/allowlist/restricted", myIP, tok, map[string]bool{"restricted": true})
+	deadline := time.Now().Add(2 * time.Second)
+	for h.do("GET", "/v1/allowlist/check", "192.0.2.1", "", nil).code != 403 {
+		if time.Now().After(deadline) {
+			t.Fatal("the cached list did not follow the restriction within 2s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := h.do("GET", "/v1/allowlist/check", myIP, "", nil); r.code != 204 {
+		t.Errorf("check from inside: %d", r.code)
+	}
+}
+
+func BenchmarkAllowlistCheck(b *testing.B) {
+	h := newHarness(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.s.Run(ctx)
+	for h.s.cache.list.Load() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := h.do("GET", "/v1/allowlist/check", myIP, "", nil); r.code != 204 {
+			b.Fatal(r.code)
+		}
+	}
+}
+
+func BenchmarkSecondFactorVerify(b *testing.B) {
+	h := newHarness(b)
+	secret, _, _ := h.enroll2FA(h.session(admin, pw))
+	b.ReportAllocs()
+	for b.Loop() {
+		h.clock.Advance(30 * time.Second)
+		if err := h.s.checkCode(context.Background(), admin, h.code(secret, 0)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -60,7 +60,7 @@ func (r *recorder) actions() []string {
 var testKey = bytes.Repeat([]byte{7}, 32)
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	ns    *server.Server
 	js    jetstream.JetStream
 	s     *Server
@@ -76,7 +76,7 @@ const (
 	admin = "root"
 )
 
-func newHarness(t *testing.T, mutate ...func(*Options)) *harness {
+func newHarness(t testing.TB, mutate ...func(*Options)) *harness {
 	t.Helper()
 	ns := testenv.NATS(t)
 	js, err := jetstream.New(testenv.Connect(t, ns))
@@ -176,7 +176,7 @@ func (h *harness) enroll2FA(tok string) (secret []byte, session string, recovery
 	return secret, r.body["session"].(string), recovery
 }
 
-func decodeSecret(t *testing.T, text string) []byte {
+func decodeSecret(t testing.TB, text string) []byte {
 	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(text, " ", ""))
 	if err != nil {
 		t.Fatal(err)

@@ -109,6 +109,7 @@ type Server struct {
 	dummy   string // a password hash verified for unknown users, so every failure costs the same
 	mux     *http.ServeMux
 	m       *metrics
+	cache   allowCache
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -166,7 +167,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	ip := s.ips.ClientIP(r)
-	l, _, err := s.st.allowlist(r.Context())
+	l, err := s.currentAllowlist(r.Context())
 	if err != nil { // fail closed
 		s.logger.Error("admin allow list unreadable; refusing", "err", err)
 		httpapi.WriteError(w, &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "allowlist_unavailable", Message: "access list unavailable"})
