@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/app"
@@ -22,6 +23,8 @@ Commands:
                       manage trusted networks ("mark as safe")
   geoip import        convert licence-free country data into a GeoIP2-Country database
   ingest-log          read Dovecot and Postfix log files into events (backfill, or -follow)
+  admin create|rotate-key
+                      create an admin account (password from the terminal or stdin); rotate VIGIL_AUTH_KEY
   demo                feed a generated day of events to a running node and print the incidents
   bench               measure the pipeline against raw JetStream and ClickHouse baselines
   config              print the configuration reference (every VIGIL_* variable)
@@ -72,6 +75,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return app.IngestLog(ctx, cfg, args, logger, stdout, stderr)
+	case "admin":
+		cfg, err := config.Load("vigil admin", nil, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return app.Admin(ctx, cfg, args, cfg.DataDir, os.Stdin, stdout, stderr)
 	case "demo":
 		return app.Demo(ctx, args, getenv, stdout, stderr)
 	case "bench":

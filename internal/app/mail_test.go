@@ -34,7 +34,7 @@ func TestRealMailServers(t *testing.T) {
 	pfPort := freeAddr(t)
 	cfg, err := config.Load("vigil", nil, func(k string) string {
 		return map[string]string{
-			"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0",
+			"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0", "VIGIL_AUTH_ADDR": "127.0.0.1:0",
 			"VIGIL_GEOIP_DB": geoPath, "VIGIL_CLICKHOUSE_ADDR": chAddr, "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_START": "never",
 			"VIGIL_FLUSH_INTERVAL": "100ms", "VIGIL_RULE_SEND_VOLUME": "3",
 			"VIGIL_DOVECOT_TOKENS": "dovecot-test-token", "VIGIL_POSTFIX_ADDR": pfPort,

@@ -94,6 +94,22 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest listener: %w", err)
 	}
+	key, err := authKey(cfg, filepath.Join(cfg.DataDir, "auth.key"))
+	if err != nil {
+		return err
+	}
+	auth, aud, err := newAuth(ctx, cfg, p.js, key, store, logger, reg)
+	if err != nil {
+		return err
+	}
+	authMux := http.NewServeMux()
+	authMux.Handle("/", auth.Handler())
+	httpapi.Ops(authMux, reg, p.checks(store.Ping)...)
+	authLn, err := net.Listen("tcp", cfg.AuthAddr)
+	if err != nil {
+		return fmt.Errorf("auth listener (VIGIL_AUTH_ADDR): %w", err)
+	}
+	fmt.Fprintf(n.Out, "vigil: admin auth API on http://%s/v1/ (create the first admin: vigil admin create -username NAME)\n", authLn.Addr())
 	if n.NATSURL != nil {
 		n.NATSURL <- emb.ClientURL()
 	}
@@ -110,6 +126,9 @@ func (n *Node) Run(ctx context.Context) error {
 		fmt.Fprintf(n.Out, "vigil: Dovecot auth policy on http://%s/v1/dovecot/policy\n", ln.Addr())
 	}
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
+	g.Go(func() error { return httpapi.Serve(gctx, authLn, authMux, logger) })
+	g.Go(func() error { return auth.Run(gctx) })
+	g.Go(func() error { return aud.Run(gctx) })
 	g.Go(func() error { return p.trust.Run(gctx) })
 	g.Go(func() error { return p.detector.Run(gctx) })
 	p.runMail(gctx, g, n.Out)

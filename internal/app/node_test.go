@@ -37,6 +37,7 @@ func TestEndToEnd(t *testing.T) {
 			"VIGIL_DATA_DIR":            filepath.Join(dir, "data"),
 			"VIGIL_NATS_LISTEN":         "127.0.0.1:0",
 			"VIGIL_INGEST_ADDR":         "127.0.0.1:0",
+			"VIGIL_AUTH_ADDR":           "127.0.0.1:0",
 			"VIGIL_GEOIP_DB":            geoPath,
 			"VIGIL_CLICKHOUSE_ADDR":     chAddr,
 			"VIGIL_CLICKHOUSE_DATABASE": db,

@@ -33,6 +33,15 @@ type Config struct {
 	IngestTokens  []string
 	IngestMaxBody int64
 
+	AuthAddr        string
+	AuthKey         string
+	AuthKeyFile     string
+	AuthIssuer      string
+	AuthSessionTTL  time.Duration
+	AuthIdleTimeout time.Duration
+	AuthRequire2FA  []string
+	TrustedProxies  string
+
 	DovecotTokens []string
 	DovecotHeader string
 	PostfixAddr   string
@@ -66,7 +75,7 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	c := &Config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var tokens, dovecotTokens string
+	var tokens, dovecotTokens, require2FA string
 	str := func(p *string, v Var) {
 		fs.StringVar(p, v.Flag, envOr(getenv, v.Env, v.Default), v.Usage+" ("+v.Env+")")
 	}
@@ -112,6 +121,22 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 			str(&tokens, v)
 		case "VIGIL_INGEST_MAX_BODY":
 			num(&maxBody, v)
+		case "VIGIL_AUTH_ADDR":
+			str(&c.AuthAddr, v)
+		case "VIGIL_AUTH_KEY":
+			str(&c.AuthKey, v)
+		case "VIGIL_AUTH_KEY_FILE":
+			str(&c.AuthKeyFile, v)
+		case "VIGIL_AUTH_ISSUER":
+			str(&c.AuthIssuer, v)
+		case "VIGIL_AUTH_SESSION_TTL":
+			dur(&c.AuthSessionTTL, v)
+		case "VIGIL_AUTH_IDLE_TIMEOUT":
+			dur(&c.AuthIdleTimeout, v)
+		case "VIGIL_AUTH_REQUIRE_2FA":
+			str(&require2FA, v)
+		case "VIGIL_TRUSTED_PROXIES":
+			str(&c.TrustedProxies, v)
 		case "VIGIL_DOVECOT_TOKENS":
 			str(&dovecotTokens, v)
 		case "VIGIL_DOVECOT_HEADER":
@@ -162,6 +187,10 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	c.IngestMaxBody = int64(maxBody)
 	c.IngestTokens = splitList(tokens)
 	c.DovecotTokens = splitList(dovecotTokens)
+	c.AuthRequire2FA = splitList(require2FA)
+	if c.AuthRequire2FA == nil {
+		c.AuthRequire2FA = []string{}
+	}
 	return c, nil
 }
 
