@@ -28,12 +28,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 )
-
-// Sink stores events; it returns nil only once all are stored.
-type Sink interface {
-	Publish(ctx context.Context, evs []event.Event) error
-}
 
 // Options configures the endpoint.
 type Options struct {
@@ -49,16 +45,15 @@ type Options struct {
 type Handler struct {
 	opts    Options
 	tokens  [][32]byte
-	sink    Sink
 	logger  *slog.Logger
-	queue   chan event.Event
+	buf     *natsbus.Buffer
 	reports *prometheus.CounterVec
 	dropped *prometheus.CounterVec
 	latency prometheus.Histogram
 }
 
 // New returns the endpoint; run Run for the flusher.
-func New(o Options, sink Sink, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+func New(o Options, sink natsbus.Sink, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
 	if o.Header == "" {
 		o.Header = "X-API-Key"
 	}
@@ -74,7 +69,7 @@ func New(o Options, sink Sink, logger *slog.Logger, reg prometheus.Registerer) (
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Handler{opts: o, sink: sink, logger: logger, queue: make(chan event.Event, o.Buffer)}
+	h := &Handler{opts: o, logger: logger}
 	for _, t := range o.Tokens {
 		h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -85,6 +80,7 @@ func New(o Options, sink Sink, logger *slog.Logger, reg prometheus.Registerer) (
 	h.dropped = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_dovecot_dropped_total", Help: "Dovecot reports not kept, by reason (buffer_full, invalid, unauthorized, store).",
 	}, []string{"reason"})
+	h.buf = natsbus.NewBuffer(sink, o.Buffer, "dovecot", logger, func(n int) { h.dropped.WithLabelValues("store").Add(float64(n)) })
 	h.latency = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "vigil_dovecot_request_seconds", Help: "Time to answer Dovecot.", Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14),
 	})
@@ -124,12 +120,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.bad(w, r, cmd, err)
 			return
 		}
-		select {
-		case h.queue <- ev:
+		if h.buf.Offer(ev) {
 			h.reports.WithLabelValues("report", "ok").Inc()
-		default:
+		} else {
 			h.dropped.WithLabelValues("buffer_full").Inc()
-			h.logger.Error("dovecot report dropped: buffer full (the event store is too slow)", "user", ev.User, "buffer", cap(h.queue))
+			h.logger.Error("dovecot report dropped: buffer full (the event store is too slow)", "user", ev.User, "buffer", h.buf.Cap())
 		}
 	default:
 		h.bad(w, r, cmd, fmt.Errorf("unknown command %q", cmd))
@@ -240,56 +235,5 @@ func parseIP(s string) (a netip.Addr) {
 	return a
 }
 
-// Run publishes queued reports in batches until ctx is cancelled, retrying while the store is unavailable; at the
-// end it tries once more, for up to 5 seconds, to store what is queued.
-func (h *Handler) Run(ctx context.Context) error {
-	batch := make([]event.Event, 0, 500)
-	for {
-		select {
-		case ev := <-h.queue:
-			batch = append(batch[:0], ev)
-		drain:
-			for len(batch) < cap(batch) {
-				select {
-				case ev := <-h.queue:
-					batch = append(batch, ev)
-				default:
-					break drain
-				}
-			}
-			h.publish(ctx, batch)
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			for len(h.queue) > 0 {
-				batch = batch[:0]
-				for len(batch) < cap(batch) && len(h.queue) > 0 {
-					batch = append(batch, <-h.queue)
-				}
-				h.publish(sctx, batch)
-			}
-			return nil
-		}
-	}
-}
-
-func (h *Handler) publish(ctx context.Context, batch []event.Event) {
-	backoff := 100 * time.Millisecond
-	for {
-		err := h.sink.Publish(context.WithoutCancel(ctx), batch) // an attempt in flight completes at shutdown
-		if err == nil {
-			return
-		}
-		if ctx.Err() != nil {
-			h.dropped.WithLabelValues("store").Add(float64(len(batch)))
-			h.logger.Error("dovecot reports not stored at shutdown", "events", len(batch), "err", err)
-			return
-		}
-		h.logger.Warn("storing dovecot reports failed; retrying", "events", len(batch), "retry_in", backoff, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
+// Run publishes queued reports until ctx is cancelled (see natsbus.Buffer).
+func (h *Handler) Run(ctx context.Context) error { return h.buf.Run(ctx) }

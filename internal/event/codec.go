@@ -107,86 +107,46 @@ func appendString(b []byte, s string) []byte {
 // decodeFast decodes the wire encoding written by AppendJSON. It reports false for anything it does not handle
 // (escapes, unknown keys, other layouts), and the caller falls back to encoding/json.
 func decodeFast(data []byte, e *Event) bool {
-	p := parser{data: data}
-	if !p.byte('{') {
+	var w wire
+	if !wireFast(data, &w) {
 		return false
 	}
-	for first := true; ; first = false {
-		p.space()
-		if p.peek() == '}' {
-			p.i++
-			p.space()
-			return p.i == len(p.data)
+	str := func(p *string) string {
+		if p == nil {
+			return ""
 		}
-		if !first && !p.byte(',') {
-			return false
-		}
-		key, ok := p.str()
-		if !ok || !p.byte(':') {
-			return false
-		}
-		p.space()
-		switch key {
-		case "id", "kind", "time", "user", "domain", "ip", "service", "message_id", "source", "session", "pwhash":
-			v, ok := p.str()
-			if !ok {
-				return false
-			}
-			switch key {
-			case "id":
-				e.ID = v
-			case "kind":
-				e.Kind = Kind(v)
-			case "time":
-				t, err := time.Parse(time.RFC3339Nano, v)
-				if err != nil {
-					return false
-				}
-				e.Time = t
-			case "user":
-				e.User = v
-			case "domain":
-				e.Domain = v
-			case "ip":
-				a, err := netip.ParseAddr(v)
-				if err != nil {
-					return false
-				}
-				e.IP = a
-			case "service":
-				e.Service = v
-			case "message_id":
-				e.MessageID = v
-			case "source":
-				e.Source = v
-			case "session":
-				e.Session = v
-			case "pwhash":
-				e.PWHash = v
-			}
-		case "success":
-			switch {
-			case p.lit("true"):
-				e.Success = true
-			case p.lit("false"):
-				e.Success = false
-			default:
-				return false
-			}
-		case "recipients", "size":
-			n, ok := p.int()
-			if !ok {
-				return false
-			}
-			if key == "size" {
-				e.Size = n
-			} else {
-				e.Recipients = int(n)
-			}
-		default:
-			return false
-		}
+		return *p
 	}
+	num := func(p *json.RawMessage) (int64, bool) {
+		if p == nil {
+			return 0, true
+		}
+		n, err := strconv.ParseInt(string(*p), 10, 64)
+		return n, err == nil
+	}
+	*e = Event{ID: str(w.ID), Kind: Kind(str(w.Kind)), User: str(w.User), Domain: str(w.Domain), Service: str(w.Service),
+		MessageID: str(w.MessageID), Source: str(w.Source), Session: str(w.Session), PWHash: str(w.PWHash)}
+	if w.Time != nil {
+		t, err := time.Parse(time.RFC3339Nano, *w.Time)
+		if err != nil {
+			return false
+		}
+		e.Time = t
+	}
+	if w.IP != nil {
+		a, err := netip.ParseAddr(*w.IP)
+		if err != nil {
+			return false
+		}
+		e.IP = a
+	}
+	if w.Success != nil {
+		e.Success = *w.Success
+	}
+	rcpts, ok1 := num(w.Recipients)
+	size, ok2 := num(w.Size)
+	e.Recipients, e.Size = int(rcpts), size
+	return ok1 && ok2
 }
 
 type parser struct {

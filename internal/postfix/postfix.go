@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
 // Limits on one request.
@@ -33,11 +33,6 @@ const (
 	MaxRequest    = 64 << 10
 	IdleTimeout   = 10 * time.Minute
 )
-
-// Sink stores events; it returns nil only once all are stored.
-type Sink interface {
-	Publish(ctx context.Context, evs []event.Event) error
-}
 
 // ErrMalformed reports a request that breaks the protocol or its limits.
 var ErrMalformed = errors.New("malformed policy request")
@@ -138,21 +133,20 @@ type Options struct {
 // Server is the policy delegation server.
 type Server struct {
 	opts     Options
-	sink     Sink
 	logger   *slog.Logger
-	queue    chan event.Event
+	buf      *natsbus.Buffer
 	requests *prometheus.CounterVec
 	dropped  *prometheus.CounterVec
 }
 
 // New returns a Server; call Serve with a listener.
-func New(o Options, sink Sink, logger *slog.Logger, reg prometheus.Registerer) *Server {
+func New(o Options, sink natsbus.Sink, logger *slog.Logger, reg prometheus.Registerer) *Server {
 	if o.Buffer == 0 {
 		o.Buffer = 10000
 	}
 	f := promauto.With(reg)
-	return &Server{
-		opts: o, sink: sink, logger: logger, queue: make(chan event.Event, o.Buffer),
+	s := &Server{
+		opts: o, logger: logger,
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_postfix_requests_total", Help: "Postfix policy requests by result (ignored, send, malformed).",
 		}, []string{"result"}),
@@ -160,6 +154,8 @@ func New(o Options, sink Sink, logger *slog.Logger, reg prometheus.Registerer) *
 			Name: "vigil_postfix_dropped_total", Help: "Send events not kept, by reason (buffer_full, invalid, store).",
 		}, []string{"reason"}),
 	}
+	s.buf = natsbus.NewBuffer(sink, o.Buffer, "postfix", logger, func(n int) { s.dropped.WithLabelValues("store").Add(float64(n)) })
+	return s
 }
 
 // Serve accepts connections on ln until ctx is cancelled, then closes them and stores what is queued.
@@ -169,7 +165,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.flush(ctx)
+		s.buf.Run(ctx)
 	}()
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
@@ -228,9 +224,7 @@ func (s *Server) handle(c net.Conn) {
 			s.requests.WithLabelValues("ignored").Inc()
 		default:
 			s.requests.WithLabelValues("send").Inc()
-			select {
-			case s.queue <- ev:
-			default:
+			if !s.buf.Offer(ev) {
 				s.dropped.WithLabelValues("buffer_full").Inc()
 				s.logger.Error("postfix send event dropped: buffer full (the event store is too slow)", "user", ev.User)
 			}
@@ -239,59 +233,4 @@ func (s *Server) handle(c net.Conn) {
 			return
 		}
 	}
-}
-
-// flush publishes queued events in batches, retrying while the store is unavailable.
-func (s *Server) flush(ctx context.Context) {
-	batch := make([]event.Event, 0, 500)
-	publish := func(ctx context.Context) {
-		backoff := 100 * time.Millisecond
-		for {
-			err := s.sink.Publish(context.WithoutCancel(ctx), batch) // an attempt in flight completes at shutdown
-			if err == nil {
-				return
-			}
-			if ctx.Err() != nil {
-				s.dropped.WithLabelValues("store").Add(float64(len(batch)))
-				s.logger.Error("postfix send events not stored at shutdown", "events", len(batch), "err", err)
-				return
-			}
-			s.logger.Warn("storing postfix send events failed; retrying", "events", len(batch), "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, 5*time.Second)
-		}
-	}
-	for {
-		select {
-		case ev := <-s.queue:
-			batch = append(batch[:0], ev)
-			for len(batch) < cap(batch) && len(s.queue) > 0 {
-				batch = append(batch, <-s.queue)
-			}
-			publish(ctx)
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			for len(s.queue) > 0 {
-				batch = batch[:0]
-				for len(batch) < cap(batch) && len(s.queue) > 0 {
-					batch = append(batch, <-s.queue)
-				}
-				publish(sctx)
-			}
-			return
-		}
-	}
-}
-
-// attrs formats a request for tests and tools.
-func (req Request) String() string {
-	var b strings.Builder
-	for k, v := range req {
-		b.WriteString(k + "=" + v + "\n")
-	}
-	return b.String() + "\n"
 }
