@@ -61,10 +61,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
-	var nets []gen.Network
-	for p, cc := range db.Networks() {
-		nets = append(nets, gen.Network{Prefix: p, Country: cc})
-	}
+	nets := locatedNetworks(db)
 	// Memory first, while the heap holds nothing else.
 	perUser, err := benchMemory(*memUsers, nets, db)
 	if err != nil {

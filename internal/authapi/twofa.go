@@ -101,16 +101,8 @@ func (s *Server) disable(w http.ResponseWriter, r *http.Request, p *principal) e
 	if s.requires2FA(p.account.Role) {
 		return httpapi.Errorf(http.StatusForbidden, "2fa_required", "your role requires two-factor authentication")
 	}
-	if err := s.throttle(r); err != nil {
+	if err := s.requireCode(r, p, "2fa_disable_failure"); err != nil {
 		return err
-	}
-	var req codeRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	if err := s.checkCode(r.Context(), p.account.Username, req.Code); err != nil {
-		s.fail(r.Context(), r, p.account.Username, "2fa_disable_failure")
-		return errInvalid
 	}
 	if _, err := s.st.updateAccount(r.Context(), p.account.Username, func(a *Account) error {
 		a.TOTP, a.Recovery, a.Failures = nil, nil, 0
@@ -129,16 +121,8 @@ func (s *Server) regenerate(w http.ResponseWriter, r *http.Request, p *principal
 	if p.apiKey != nil {
 		return errForbidden
 	}
-	if err := s.throttle(r); err != nil {
+	if err := s.requireCode(r, p, "recovery_regenerate_failure"); err != nil {
 		return err
-	}
-	var req codeRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	if err := s.checkCode(r.Context(), p.account.Username, req.Code); err != nil {
-		s.fail(r.Context(), r, p.account.Username, "recovery_regenerate_failure")
-		return errInvalid
 	}
 	plain, hashed := s.newRecoveryCodes()
 	if _, err := s.st.updateAccount(r.Context(), p.account.Username, func(a *Account) error {
@@ -150,5 +134,21 @@ func (s *Server) regenerate(w http.ResponseWriter, r *http.Request, p *principal
 	s.m.twofa.WithLabelValues("recovery_regenerated").Inc()
 	s.record(r, "recovery_codes_regenerated", p.account.Username, p.account.Username, "success", "", "")
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"recovery_codes": plain})
+	return nil
+}
+
+// requireCode checks the TOTP code in the request body (throttled, one use, failures counted on the account).
+func (s *Server) requireCode(r *http.Request, p *principal, failure string) error {
+	if err := s.throttle(r); err != nil {
+		return err
+	}
+	var req codeRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.checkCode(r.Context(), p.account.Username, req.Code); err != nil {
+		s.fail(r.Context(), r, p.account.Username, failure)
+		return errInvalid
+	}
 	return nil
 }
