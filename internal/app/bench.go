@@ -193,7 +193,6 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	w.row("single node end to end (HTTP → ClickHouse committed)", len(evs), e2eD, 0)
-	w.flush()
 
 	fmt.Fprintln(stdout)
 	if err := benchMail(ctx, js, stdout, logger); err != nil {
@@ -204,8 +203,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 type report struct {
-	w    io.Writer
-	rows [][4]string
+	w io.Writer
 }
 
 func newReport(w io.Writer) *report { return &report{w: w} }
@@ -216,11 +214,8 @@ func (r *report) row(name string, n int, d time.Duration, baseline time.Duration
 	if baseline > 0 {
 		ratio = fmt.Sprintf("%.0f%%", 100*baseline.Seconds()/d.Seconds())
 	}
-	r.rows = append(r.rows, [4]string{name, fmt.Sprintf("%.0f", rate), d.Round(time.Millisecond).String(), ratio})
 	fmt.Fprintf(r.w, "  %-55s %9.0f events/s  %10s  %s\n", name, rate, d.Round(time.Millisecond), ratio)
 }
-
-func (r *report) flush() {}
 
 func benchRawPublish(ctx context.Context, js jetstream.JetStream, evs []event.Event, payloads [][]byte) (time.Duration, error) {
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "RAW", Subjects: []string{"raw.>"}, Storage: jetstream.FileStorage, Duplicates: time.Hour}); err != nil {
