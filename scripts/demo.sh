@@ -35,4 +35,4 @@ bin/vigil demo "$@"
 
 echo
 echo "demo: done. The data stays in $VIGIL_DATA_DIR; run 'VIGIL_DATA_DIR=$VIGIL_DATA_DIR bin/vigil' to keep the node running"
-echo "      and query it with clickhouse-client (see README: Querying incidents)."
+echo "      and query it with clickhouse-client (see the README's ClickHouse section)."
