@@ -20,6 +20,7 @@ build: ## build every binary into bin/
 
 test: setup ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
 	VIGIL_TEST_REQUIRE_DATA=1 $(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 10m ./internal/detector ./internal/dovecot ./internal/postfix ./internal/trustkv ./internal/maillog ./internal/ingest ./internal/authapi
 
 fuzz: ## run each fuzz target for 20 seconds
 	@for pkg in $$($(GO) list ./...); do \
