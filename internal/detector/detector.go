@@ -35,6 +35,7 @@ type Detector struct {
 	m       *metrics
 	eng     *engine.Engine
 	applied map[int]uint64 // per partition: newest stream sequence applied to the engine
+	pending map[int]prometheus.Gauge
 	ready   chan struct{}
 	once    sync.Once
 }
@@ -56,6 +57,10 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 		ready:   make(chan struct{}),
 	}
 	d.eng = engine.New(&d.opts.Rules, geo, trust)
+	d.pending = make(map[int]prometheus.Gauge, len(d.opts.Owned))
+	for _, p := range d.opts.Owned {
+		d.pending[p] = d.m.pending.WithLabelValues(fmt.Sprint(p)) // resolved once, not per message
+	}
 	return d, nil
 }
 
@@ -246,7 +251,7 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 		d.deadLetter(ctx, dv, fmt.Sprintf("no JetStream metadata: %v", err))
 		return incs
 	}
-	d.m.pending.WithLabelValues(fmt.Sprint(dv.partition)).Set(float64(meta.NumPending))
+	d.pending[dv.partition].Set(float64(meta.NumPending))
 	seq := meta.Sequence.Stream
 	b.add(dv)
 	if seq <= d.applied[dv.partition] {
