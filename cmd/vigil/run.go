@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/app"
@@ -32,7 +31,7 @@ Commands:
 Run "vigil run -h" for the settings; each flag has a VIGIL_* environment variable.
 `
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -80,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		return app.Admin(ctx, cfg, args, cfg.DataDir, os.Stdin, stdout, stderr)
+		return app.Admin(ctx, cfg, args, cfg.DataDir, stdin, stdout, stderr)
 	case "demo":
 		return app.Demo(ctx, args, getenv, stdout, stderr)
 	case "bench":
