@@ -44,7 +44,9 @@ func TestSeparateBinaries(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 3)
 	logger := slog.New(slog.DiscardHandler)
-	go func() { errs <- RunIngest(ctx, load(map[string]string{"VIGIL_INGEST_ADDR": ingestAddr}), logger, io.Discard) }()
+	go func() {
+		errs <- RunIngest(ctx, load(map[string]string{"VIGIL_INGEST_ADDR": ingestAddr}), logger, io.Discard)
+	}()
 	go func() {
 		errs <- RunDetector(ctx, load(map[string]string{"VIGIL_DETECTOR_ADDR": detA, "VIGIL_DETECTOR_PARTITIONS": "0-1"}), logger, io.Discard)
 	}()
