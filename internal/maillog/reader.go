@@ -2,11 +2,13 @@ package maillog
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -17,7 +19,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
-// Sink stores events; it returns nil only once all are stored.
+// Sink stores events and returns nil only once all of them are stored; a *natsbus.Publisher is one.
 type Sink interface {
 	Publish(ctx context.Context, evs []event.Event) error
 }
@@ -25,11 +27,11 @@ type Sink interface {
 // Summary counts what a run read.
 type Summary struct {
 	Lines   int
-	Events  int
-	Skipped map[string]int
+	Events  int            // events stored (the store drops those it already holds)
+	Skipped map[string]int // lines without an event, by reason
 }
 
-func (s *Summary) String() string {
+func (s Summary) String() string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(s.Skipped)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, s.Skipped[k]))
@@ -41,93 +43,250 @@ func (s *Summary) String() string {
 	return fmt.Sprintf("%d lines read, %d events sent, lines skipped: %s", s.Lines, s.Events, skipped)
 }
 
-// Reader feeds log lines to a Parser and publishes the events in batches.
-type Reader struct {
-	Parser   *Parser
-	Sink     Sink
+func (s *Summary) add(o Summary) {
+	s.Lines += o.Lines
+	s.Events += o.Events
+	for k, v := range o.Skipped {
+		if s.Skipped == nil {
+			s.Skipped = map[string]int{}
+		}
+		s.Skipped[k] += v
+	}
+}
+
+// Options configures a Reader.
+type Options struct {
 	Batch    int           // events per publish; default 1000
-	Poll     time.Duration // follow mode polling interval; default 250ms
-	Progress io.Writer     // backfill progress, or nil
-	sum      Summary
-	pending  []event.Event
+	Poll     time.Duration // follow mode: how often to look for new lines, rotation and truncation; default 250ms
+	GiveUp   time.Duration // backfill: how long to retry a failing store before giving up; default 1m (follow retries until stopped)
+	Progress io.Writer     // backfill: where to draw a progress bar (a terminal), or nil
+}
+
+func (o *Options) setDefaults() {
+	if o.Batch == 0 {
+		o.Batch = 1000
+	}
+	if o.Poll == 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.GiveUp == 0 {
+		o.GiveUp = time.Minute
+	}
+}
+
+// Validate reports every problem with the options (after defaults).
+func (o Options) Validate() error {
+	o.setDefaults()
+	var errs []error
+	if o.Batch < 1 || o.Batch > 100000 {
+		errs = append(errs, fmt.Errorf("batch %d: want 1-100000", o.Batch))
+	}
+	if o.Poll < time.Millisecond || o.Poll > time.Minute {
+		errs = append(errs, fmt.Errorf("poll interval %s: want 1ms-1m", o.Poll))
+	}
+	if o.GiveUp < 0 {
+		errs = append(errs, fmt.Errorf("give-up delay %s: must not be negative", o.GiveUp))
+	}
+	return errors.Join(errs...)
+}
+
+// Reader feeds log lines to a Parser and publishes the events in batches. Not safe for concurrent use.
+type Reader struct {
+	parser  *Parser
+	sink    Sink
+	opts    Options
+	logger  *slog.Logger
+	sum     Summary
+	pending []event.Event
+}
+
+// NewReader returns a Reader parsing with p and publishing to sink.
+func NewReader(p *Parser, sink Sink, o Options, logger *slog.Logger) (*Reader, error) {
+	o.setDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return &Reader{parser: p, sink: sink, opts: o, logger: logger}, nil
 }
 
 // Summary returns the counts so far.
 func (r *Reader) Summary() Summary { return r.sum }
 
-func (r *Reader) line(ctx context.Context, s string) error {
+func (r *Reader) skip(reason string) {
+	if r.sum.Skipped == nil {
+		r.sum.Skipped = map[string]int{}
+	}
+	r.sum.Skipped[reason]++
+}
+
+// line parses one line; it publishes when a batch is full.
+func (r *Reader) line(ctx context.Context, s string, tooLong bool, giveUp time.Duration) error {
 	r.sum.Lines++
-	e, reason := r.Parser.Line(s)
-	if reason != "" {
-		if r.sum.Skipped == nil {
-			r.sum.Skipped = map[string]int{}
-		}
-		r.sum.Skipped[reason]++
+	if tooLong {
+		r.skip(SkipTooLong)
 		return nil
 	}
-	r.pending = append(r.pending, e)
-	if len(r.pending) >= max(r.Batch, 1) {
-		return r.flush(ctx)
+	evs, reason := r.parser.Line(s)
+	if reason != "" {
+		r.skip(reason)
+		return nil
+	}
+	r.pending = append(r.pending, evs...)
+	if len(r.pending) >= r.opts.Batch {
+		return r.flush(ctx, giveUp)
 	}
 	return nil
 }
 
-func (r *Reader) flush(ctx context.Context) error {
+// flush publishes the pending events, retrying with backoff while the store fails: for up to giveUp, or until ctx
+// is cancelled when giveUp is 0.
+func (r *Reader) flush(ctx context.Context, giveUp time.Duration) error {
 	if len(r.pending) == 0 {
 		return nil
 	}
-	if err := r.Sink.Publish(ctx, r.pending); err != nil {
-		return fmt.Errorf("store events: %w", err)
+	deadline := time.Now().Add(giveUp)
+	backoff := 100 * time.Millisecond
+	for {
+		err := r.sink.Publish(ctx, r.pending)
+		if err == nil {
+			r.sum.Events += len(r.pending)
+			r.pending = r.pending[:0]
+			return nil
+		}
+		if ctx.Err() != nil || giveUp > 0 && time.Now().Add(backoff).After(deadline) {
+			return fmt.Errorf("store %d events: %w", len(r.pending), err)
+		}
+		r.logger.Warn("storing log events failed; retrying", "events", len(r.pending), "retry_in", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	r.sum.Events += len(r.pending)
-	r.pending = r.pending[:0]
-	return nil
 }
 
-// Backfill reads whole files.
-func (r *Reader) Backfill(ctx context.Context, paths ...string) error {
-	if r.Batch == 0 {
-		r.Batch = 1000
-	}
-	for _, path := range paths {
-		f, err := os.Open(path)
+// lineReader reads lines of at most MaxLine bytes; it keeps an incomplete last line until its newline arrives.
+type lineReader struct {
+	br   *bufio.Reader
+	part []byte
+	long bool
+	read int64 // bytes consumed
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// next returns the next complete line without its line ending, whether it was longer than MaxLine (then the text
+// is cut), or the reader's error (io.EOF when no complete line is available yet).
+func (lr *lineReader) next() (string, bool, error) {
+	for {
+		chunk, err := lr.br.ReadSlice('\n')
+		lr.read += int64(len(chunk))
+		if len(lr.part)+len(chunk) > MaxLine+2 { // +2: the line ending
+			lr.long = true
+		} else {
+			lr.part = append(lr.part, chunk...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
 		if err != nil {
+			return "", false, err
+		}
+		s, long := string(bytes.TrimRight(lr.part, "\r\n")), lr.long
+		lr.part, lr.long = lr.part[:0], false
+		return s, long, nil
+	}
+}
+
+// rest returns an incomplete last line at the end of a file.
+func (lr *lineReader) rest() (string, bool, bool) {
+	if len(lr.part) == 0 && !lr.long {
+		return "", false, false
+	}
+	s, long := string(bytes.TrimRight(lr.part, "\r\n")), lr.long
+	lr.part, lr.long = lr.part[:0], false
+	return s, long, true
+}
+
+// countingReader counts the bytes read from a file, for the progress bar of compressed files.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Backfill reads whole files, gzip-compressed or not, in the order given (oldest first keeps Postfix's smtpd and
+// qmgr lines of a message that spans a rotation together).
+func (r *Reader) Backfill(ctx context.Context, paths ...string) error {
+	for _, path := range paths {
+		if err := r.backfill(ctx, path); err != nil {
 			return err
 		}
-		st, _ := f.Stat()
-		br := bufio.NewReaderSize(f, 64<<10)
-		var done int64
-		last := time.Now()
-		for {
-			s, err := readLine(br)
-			done += int64(len(s)) + 1
-			if s != "" || err == nil {
-				if lerr := r.line(ctx, s); lerr != nil {
-					f.Close()
+	}
+	return r.flush(ctx, r.opts.GiveUp)
+}
+
+func (r *Reader) backfill(ctx context.Context, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	var magic [2]byte
+	n, _ := io.ReadFull(f, magic[:])
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	raw := &countingReader{r: f}
+	var src io.Reader = raw
+	if n == 2 && magic[0] == 0x1f && magic[1] == 0x8b { // gzip, as logrotate compresses
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		src = zr
+	}
+	lr := newLineReader(src)
+	last := time.Now()
+	for {
+		s, long, err := lr.next()
+		if err != nil {
+			if s, long, ok := lr.rest(); ok {
+				if lerr := r.line(ctx, s, long, r.opts.GiveUp); lerr != nil {
 					return lerr
 				}
 			}
-			if r.Progress != nil && time.Since(last) > 200*time.Millisecond && st != nil && st.Size() > 0 {
-				last = time.Now()
-				fmt.Fprintf(r.Progress, "\r%s: %3.0f%% %s", path, 100*float64(min(done, st.Size()))/float64(st.Size()), bar(float64(done)/float64(st.Size())))
+			if !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read %s: %w", path, err)
 			}
-			if err != nil {
-				f.Close()
-				if !errors.Is(err, io.EOF) {
-					return fmt.Errorf("read %s: %w", path, err)
-				}
-				break
-			}
-			if ctx.Err() != nil {
-				f.Close()
-				return ctx.Err()
-			}
+			break
 		}
-		if r.Progress != nil {
-			fmt.Fprintf(r.Progress, "\r%s: 100%% %s\n", path, bar(1))
+		if err := r.line(ctx, s, long, r.opts.GiveUp); err != nil {
+			return err
+		}
+		if r.opts.Progress != nil && size > 0 && time.Since(last) > 200*time.Millisecond {
+			last = time.Now()
+			fmt.Fprintf(r.opts.Progress, "\r%s %s %3.0f%%", bar(float64(raw.n)/float64(size)), path, 100*float64(min(raw.n, size))/float64(size))
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
-	return r.flush(ctx)
+	if r.opts.Progress != nil {
+		fmt.Fprintf(r.opts.Progress, "\r%s %s 100%%\n", bar(1), path)
+	}
+	return nil
 }
 
 func bar(frac float64) string {
@@ -135,38 +294,14 @@ func bar(frac float64) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", 30-n) + "]"
 }
 
-// readLine reads a line without its newline; longer lines are returned whole up to MaxLine+1 bytes and the rest
-// is discarded, so the parser reports them as too long.
-func readLine(br *bufio.Reader) (string, error) {
-	var b []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(b) <= MaxLine {
-			b = append(b, chunk...)
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		s := strings.TrimRight(string(b), "\r\n")
-		return s, err
-	}
-}
-
-// Follow reads a file like tail -F: from its end (or start), forever, reopening it when it is rotated or
-// truncated, until ctx is cancelled.
+// Follow reads a file like tail -F until ctx is cancelled: from its end (or its start), polling for new lines,
+// finishing the old file and reopening the path when the file is rotated (a new inode), starting over when it is
+// truncated, and waiting while it does not exist. Failing stores are retried until ctx is cancelled.
 func (r *Reader) Follow(ctx context.Context, path string, fromStart bool) error {
-	if r.Batch == 0 {
-		r.Batch = 1000
-	}
-	if r.Poll == 0 {
-		r.Poll = 250 * time.Millisecond
-	}
 	var (
-		f      *os.File
-		br     *bufio.Reader
-		ino    uint64
-		offset int64
-		part   string
+		f   *os.File
+		lr  *lineReader
+		ino uint64
 	)
 	open := func(seekEnd bool) {
 		nf, err := os.Open(path)
@@ -176,54 +311,87 @@ func (r *Reader) Follow(ctx context.Context, path string, fromStart bool) error 
 		if f != nil {
 			f.Close()
 		}
-		f, br, offset, part = nf, bufio.NewReaderSize(nf, 64<<10), 0, ""
+		f, lr, ino = nf, nil, 0
+		var skipped int64
 		if st, err := nf.Stat(); err == nil {
 			ino = inode(st)
 			if seekEnd {
-				offset, _ = nf.Seek(0, io.SeekEnd)
+				skipped, _ = nf.Seek(0, io.SeekEnd)
 			}
 		}
+		lr = newLineReader(nf)
+		lr.read = skipped
 	}
-	open(!fromStart)
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 	}()
-	tick := time.NewTicker(r.Poll)
-	defer tick.Stop()
-	for {
-		if f != nil {
-			for {
-				s, err := br.ReadString('\n')
-				offset += int64(len(s))
-				if err != nil { // an incomplete last line: keep it until its newline arrives
-					part += s
-					break
+	// drain reads every complete line available.
+	drain := func() error {
+		if f == nil {
+			return nil
+		}
+		for {
+			s, long, err := lr.next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					r.logger.Warn("reading log file", "path", path, "err", err)
 				}
-				if lerr := r.line(ctx, strings.TrimRight(part+s, "\r\n")); lerr != nil {
-					return lerr
-				}
-				part = ""
+				return nil
 			}
-			if err := r.flush(ctx); err != nil {
+			if err := r.line(ctx, s, long, 0); err != nil {
 				return err
 			}
 		}
+	}
+	open(!fromStart)
+	tick := time.NewTicker(r.opts.Poll)
+	defer tick.Stop()
+	for {
+		if err := drain(); err != nil {
+			return r.stopped(ctx, err)
+		}
+		if err := r.flush(ctx, 0); err != nil {
+			return r.stopped(ctx, err)
+		}
 		select {
 		case <-ctx.Done():
-			return r.flush(context.WithoutCancel(ctx))
+			return r.stopped(ctx, nil)
 		case <-tick.C:
 		}
 		st, err := os.Stat(path)
 		switch {
-		case err != nil: // rotated away and not yet recreated
-		case f == nil || inode(st) != ino:
-			open(false) // a new file: read it from the start
-		case st.Size() < offset:
-			open(false) // truncated
+		case err != nil: // rotated away and not yet recreated: the old file may still grow
+		case f == nil:
+			open(false) // created after we started: read it all
+		case inode(st) != ino:
+			if err := drain(); err != nil { // the rest of the rotated file first
+				return r.stopped(ctx, err)
+			}
+			if s, long, ok := lr.rest(); ok {
+				if err := r.line(ctx, s, long, 0); err != nil {
+					return r.stopped(ctx, err)
+				}
+			}
+			open(false)
+		case st.Size() < lr.read:
+			open(false) // truncated (copytruncate): start over
 		}
 	}
+}
+
+// stopped finishes a follow run: on cancellation it stores what is pending, for a few seconds at most.
+func (r *Reader) stopped(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if ferr := r.flush(fctx, 5*time.Second); ferr != nil {
+		return ferr
+	}
+	return nil
 }
 
 func inode(st os.FileInfo) uint64 {
@@ -231,54 +399,4 @@ func inode(st os.FileInfo) uint64 {
 		return s.Ino
 	}
 	return 0
-}
-
-// RunCLI implements vigil ingest-log [-follow] [-from-start] [-format auto|dovecot|postfix] FILE...
-func RunCLI(ctx context.Context, sink Sink, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vigil ingest-log", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	follow := fs.Bool("follow", false, "keep reading the file as it grows, surviving rotation (one file)")
-	fromStart := fs.Bool("from-start", false, "with -follow, read the existing content first")
-	format := fs.String("format", "auto", "which lines to read: auto (Dovecot and Postfix), dovecot or postfix")
-	tz := fs.String("tz", "Local", "time zone of syslog timestamps (RFC 3339 timestamps carry their own)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *format != "auto" && *format != "dovecot" && *format != "postfix" {
-		return fmt.Errorf("ingest-log: -format %q: want auto, dovecot or postfix", *format)
-	}
-	loc, err := time.LoadLocation(*tz)
-	if err != nil {
-		return fmt.Errorf("ingest-log: -tz: %w", err)
-	}
-	if fs.NArg() == 0 || *follow && fs.NArg() != 1 {
-		return errors.New("usage: vigil ingest-log [-follow [-from-start]] [-format auto|dovecot|postfix] FILE... (-follow takes one file)")
-	}
-	p := NewParser(*format)
-	p.Loc = loc
-	r := &Reader{Parser: p, Sink: sink}
-	if isTerminal(stderr) {
-		r.Progress = stderr
-	}
-	start := time.Now()
-	if *follow {
-		err = r.Follow(ctx, fs.Arg(0), *fromStart)
-	} else {
-		err = r.Backfill(ctx, fs.Args()...)
-	}
-	sum := r.Summary()
-	fmt.Fprintf(stdout, "ingest-log: %s in %s\n", sum.String(), time.Since(start).Round(time.Millisecond))
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -1,0 +1,11 @@
+// Package dovecot serves Dovecot's auth policy protocol and turns its authentication reports into login events.
+//
+// Dovecot calls POST <url>?command=allow before (and after) authentication and POST <url>?command=report after it.
+// allow is answered {"status":0} at once: Vigil watches logins, it never blocks or delays them. report becomes a
+// login event that is queued in a bounded buffer and published by a background flusher (Run), so a slow event
+// store never slows a login; a report the buffer cannot hold is counted and logged, never waited for.
+//
+// Deduplication (package mailid): a successful login of session S has the id "dovecot:S:ok", the n-th failed
+// attempt of S "dovecot:S:fail:n" — the ids the log reader derives from the same session's log line, so a login
+// seen by both is stored once. Reports without a session (SMTP AUTH through Dovecot SASL) get a content-derived id.
+package dovecot

@@ -1,0 +1,347 @@
+package maillog
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/testenv"
+)
+
+// publisher returns the real publisher on an in-process NATS server and, when withStream, the events stream.
+func publisher(t *testing.T, withStream bool) (*natsbus.Publisher, jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	js, err := natsbus.NewJetStream(testenv.Connect(t, testenv.NATS(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stream jetstream.Stream
+	if withStream {
+		if stream, err = natsbus.EnsureStream(context.Background(), js, natsbus.StreamOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return natsbus.NewPublisher(js, 4, prometheus.NewRegistry()), js, stream
+}
+
+// storedIDs waits until the stream holds want messages and returns their ids, sorted.
+func storedIDs(t *testing.T, s jetstream.Stream, want uint64) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream holds %d events after 10s; want %d", info.State.Msgs, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var ids []string
+	for seq := uint64(1); seq <= want; seq++ {
+		msg, err := s.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e event.Event
+		if err := event.Unmarshal(msg.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func sampleIDs() []string {
+	var ids []string
+	for _, e := range sampleEvents() {
+		ids = append(ids, e.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func newTestReader(t *testing.T, format string, sink Sink, o Options) *Reader {
+	t.Helper()
+	r, err := NewReader(newTestParser(format), sink, o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBackfillTwiceStoresOnce reads a file twice into JetStream: the second read sends the same ids, which the
+// stream drops as duplicates.
+func TestBackfillTwiceStoresOnce(t *testing.T) {
+	pub, _, stream := publisher(t, true)
+	path := filepath.Join(t.TempDir(), "mail.log")
+	writeFile(t, path, strings.Join(sample, "\n")) // no newline after the last line
+	for range 2 {
+		r := newTestReader(t, "auto", pub, Options{Batch: 2})
+		if err := r.Backfill(context.Background(), path); err != nil {
+			t.Fatal(err)
+		}
+		want := Summary{Lines: len(sample), Events: 6, Skipped: map[string]int{SkipIrrelevant: 3, SkipInvalid: 1, SkipNoTime: 1}}
+		if got := r.Summary(); got.String() != want.String() {
+			t.Errorf("summary = %s; want %s", got, want)
+		}
+	}
+	if got := storedIDs(t, stream, 6); !slices.Equal(got, sampleIDs()) {
+		t.Errorf("stored ids = %v; want %v", got, sampleIDs())
+	}
+}
+
+// TestBackfillRotatedFiles reads a gzip-compressed rotated file and the current one, with a message whose smtpd
+// line is in the old file and its qmgr line in the new one, and a line far too long.
+func TestBackfillRotatedFiles(t *testing.T) {
+	pub, _, stream := publisher(t, true)
+	dir := t.TempDir()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Join(sample[:4], "\n") + "\n"))
+	zw.Close()
+	writeFile(t, filepath.Join(dir, "mail.log.1.gz"), gz.String())
+	writeFile(t, filepath.Join(dir, "mail.log"), strings.Repeat("y", 3*MaxLine)+"\n"+strings.Join(sample[4:], "\n")+"\n")
+	var progress bytes.Buffer
+	r := newTestReader(t, "auto", pub, Options{Progress: &progress})
+	if err := r.Backfill(context.Background(), filepath.Join(dir, "mail.log.1.gz"), filepath.Join(dir, "mail.log")); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Summary(); s.Lines != len(sample)+1 || s.Events != 6 || s.Skipped[SkipTooLong] != 1 {
+		t.Errorf("summary = %s; want %d lines, 6 events, 1 too long", s, len(sample)+1)
+	}
+	if !strings.Contains(progress.String(), "mail.log.1.gz 100%") || !strings.Contains(progress.String(), "mail.log 100%") {
+		t.Errorf("progress = %q; want both files at 100%%", progress.String())
+	}
+	if got := storedIDs(t, stream, 6); !slices.Equal(got, sampleIDs()) {
+		t.Errorf("stored ids = %v; want %v", got, sampleIDs())
+	}
+}
+
+func TestBackfillGivesUpWhenTheStoreStaysDown(t *testing.T) {
+	pub, _, _ := publisher(t, false) // no stream: nothing can be stored
+	path := filepath.Join(t.TempDir(), "mail.log")
+	writeFile(t, path, sample[0]+"\n")
+	r := newTestReader(t, "auto", pub, Options{GiveUp: 300 * time.Millisecond})
+	err := r.Backfill(context.Background(), path)
+	if err == nil || r.Summary().Events != 0 {
+		t.Errorf("Backfill with the store down = %v, %d events sent; want an error and none", err, r.Summary().Events)
+	}
+}
+
+func appendTo(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// login returns a successful Dovecot login line of a session.
+func login(session string) string {
+	return "Nov 23 19:26:30 imap-login: Info: Login: user=<bob>, method=PLAIN, rip=1.2.3.4, lip=::1, mpid=1, session=<" + session + ">\n"
+}
+
+// TestFollowSurvivesRotation follows a file while it grows, is rotated (with lines still written to the old
+// file), truncated, and gets a line in two writes, with JetStream down at first.
+func TestFollowSurvivesRotation(t *testing.T) {
+	pub, js, _ := publisher(t, false)
+	path := filepath.Join(t.TempDir(), "mail.log")
+	writeFile(t, path, login("s0"))
+	r := newTestReader(t, "dovecot", pub, Options{Poll: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Follow(ctx, path, true) }()
+	appendTo(t, path, login("s1"))
+	// JetStream has no stream yet: the follower keeps the events and retries.
+	time.Sleep(50 * time.Millisecond)
+	stream, err := natsbus.EnsureStream(context.Background(), js, natsbus.StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedIDs(t, stream, 2)
+	// logrotate's create mode: the old file is renamed, the writer adds a line to it before reopening.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path+".1", login("s2"))
+	appendTo(t, path, login("s3"))
+	storedIDs(t, stream, 4)
+	// copytruncate: the same file starts over.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, strings.TrimSuffix(login("s4"), "\n")) // half a line: held back until its newline
+	time.Sleep(20 * time.Millisecond)
+	appendTo(t, path, "\n")
+	got := storedIDs(t, stream, 5)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow = %v", err)
+	}
+	want := []string{"dovecot:s0:ok", "dovecot:s1:ok", "dovecot:s2:ok", "dovecot:s3:ok", "dovecot:s4:ok"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored ids = %v; want %v", got, want)
+	}
+	if s := r.Summary(); s.Events != 5 || s.Lines != 5 {
+		t.Errorf("summary = %s; want 5 lines and 5 events", s)
+	}
+}
+
+// Without -from-start, what the file held before is not read.
+func TestFollowStartsAtTheEnd(t *testing.T) {
+	pub, _, stream := publisher(t, true)
+	path := filepath.Join(t.TempDir(), "mail.log")
+	writeFile(t, path, login("old"))
+	r := newTestReader(t, "dovecot", pub, Options{Poll: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Follow(ctx, path, false) }()
+	// Append until the follower, which opens the file concurrently, has read a line.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		appendTo(t, path, login(fmt.Sprintf("new%d", i)))
+		if info, _ := stream.Info(context.Background()); info.State.Msgs > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing stored after 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow = %v", err)
+	}
+	info, _ := stream.Info(context.Background())
+	for _, id := range storedIDs(t, stream, info.State.Msgs) {
+		if id == "dovecot:old:ok" {
+			t.Error("the line written before Follow started was read")
+		}
+	}
+}
+
+// A file removed and created again later (a rotation without a successor for a while) is read from its start.
+func TestFollowWaitsForTheFile(t *testing.T) {
+	pub, _, stream := publisher(t, true)
+	path := filepath.Join(t.TempDir(), "mail.log")
+	writeFile(t, path, login("a"))
+	r := newTestReader(t, "dovecot", pub, Options{Poll: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Follow(ctx, path, true) }()
+	storedIDs(t, stream, 1)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond) // a few polls without the file
+	writeFile(t, path, login("b")+login("c"))
+	got := storedIDs(t, stream, 3)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow = %v", err)
+	}
+	if want := []string{"dovecot:a:ok", "dovecot:b:ok", "dovecot:c:ok"}; !slices.Equal(got, want) {
+		t.Errorf("stored ids = %v; want %v", got, want)
+	}
+}
+
+func TestRunCLI(t *testing.T) {
+	pub, _, stream := publisher(t, true)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mail.log")
+	writeFile(t, path, strings.Join(sample, "\n")+"\n")
+	for _, tt := range []struct {
+		args    []string
+		wantErr string
+		wantOut string
+	}{
+		{[]string{"-tz", "UTC", path}, "", "10 lines read, 6 events sent, lines skipped: invalid 1, irrelevant 3, no_timestamp 1"},
+		{[]string{"-tz", "UTC", "-smtp-auth=false", "-format", "postfix", path}, "", "10 lines read, 1 events sent"},
+		{[]string{}, "no log file given", ""},
+		{[]string{"-format", "exim", path}, `-format "exim"`, ""},
+		{[]string{"-tz", "Mars/Olympus", path}, "-tz", ""},
+		{[]string{"-from-start", path}, "-from-start needs -follow", ""},
+		{[]string{filepath.Join(dir, "missing.log")}, "no such file", ""},
+	} {
+		var out, errOut bytes.Buffer
+		err := RunCLI(context.Background(), pub, tt.args, &out, &errOut)
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("RunCLI(%q) = %v; want error containing %q", tt.args, err, tt.wantErr)
+		}
+		if !strings.Contains(out.String(), tt.wantOut) {
+			t.Errorf("RunCLI(%q) printed %q; want %q", tt.args, out.String(), tt.wantOut)
+		}
+	}
+	storedIDs(t, stream, 6)
+}
+
+// TestRunCLIFollow follows two files until cancelled and prints the summary of both.
+func TestRunCLIFollow(t *testing.T) {
+	pub, _, stream := publisher(t, true)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "dovecot.log"), filepath.Join(dir, "mail.log")
+	writeFile(t, a, login("a1"))
+	writeFile(t, b, sample[3]+"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- RunCLI(ctx, pub, []string{"-follow", "-from-start", "-tz", "UTC", a, b}, &out, &bytes.Buffer{})
+	}()
+	storedIDs(t, stream, 1)
+	appendTo(t, b, sample[4]+"\n")
+	storedIDs(t, stream, 2)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunCLI -follow = %v", err)
+	}
+	if !strings.Contains(out.String(), "3 lines read, 2 events sent") {
+		t.Errorf("summary = %q; want 3 lines read, 2 events sent", out.String())
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, tt := range []struct {
+		o  Options
+		ok bool
+	}{
+		{Options{}, true},
+		{Options{Batch: -1}, false},
+		{Options{Poll: time.Hour}, false},
+		{Options{GiveUp: -time.Second}, false},
+	} {
+		if err := tt.o.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%+v.Validate() = %v; want ok = %v", tt.o, err, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,15 @@
+// Package postfix serves Postfix's SMTP access policy delegation protocol and turns authenticated messages into
+// send events.
+//
+// Postfix (check_policy_service) sends one request per protocol stage over persistent connections: name=value
+// lines ended by an empty line. Every request is answered action=DUNNO: Vigil has no opinion, it only watches. An
+// END-OF-MESSAGE request with a sasl_username is one message sent by an authenticated user.
+//
+// The answer never waits for the event store: Postfix holds the client's end-of-data reply until the policy
+// service answers, so a JetStream hiccup must not stall mail. Events go to a bounded buffer that a background
+// flusher publishes with retries; an event the buffer cannot hold is counted and logged, never waited for.
+//
+// Deduplication (package mailid): a message's event id is "postfix:<queue_id>" ("postfix:<instance>" when Postfix
+// sends no queue id), the id the log reader derives from the same message's log lines. Postfix's short queue ids
+// repeat over months; enable_long_queue_ids = yes makes them unique.
+package postfix
