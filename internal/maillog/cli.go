@@ -59,13 +59,10 @@ func RunCLI(ctx context.Context, sink Sink, args []string, stdout, stderr io.Wri
 	if !*follow && isTerminal(stderr) {
 		o.Progress = stderr
 	}
-	if err := o.Validate(); err != nil {
-		return fmt.Errorf("ingest-log: %w", err)
-	}
+	o.setDefaults()
 	newReader := func() *Reader {
 		p := NewParser(*format)
 		p.Loc, p.SkipSMTPAuth = loc, !*smtpAuth
-		o.setDefaults()
 		return &Reader{parser: p, sink: sink, opts: o, logger: logger}
 	}
 	start := time.Now()

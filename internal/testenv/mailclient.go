@@ -12,12 +12,18 @@ import (
 // IMAPLogin logs in to an IMAP server as a real client would, first announcing a forwarded client address with the
 // ID command (honoured for login_trusted_networks). It returns nil only for a successful login.
 func IMAPLogin(addr, forwardedIP, user, password string) error {
+	return IMAPLoginAttempts(addr, forwardedIP, user, password)
+}
+
+// IMAPLoginAttempts is IMAPLogin trying each password in turn on one connection (one Dovecot session) until one
+// is accepted. It returns nil when one was.
+func IMAPLoginAttempts(addr, forwardedIP, user string, passwords ...string) error {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.SetDeadline(time.Now().Add(60 * time.Second))
 	tp := textproto.NewConn(c)
 	if _, err := tp.ReadLine(); err != nil {
 		return fmt.Errorf("greeting: %w", err)
@@ -36,18 +42,23 @@ func IMAPLogin(addr, forwardedIP, user, password string) error {
 			}
 		}
 	}
-	if r, err := cmd("a1", fmt.Sprintf(`ID ("x-originating-ip" "%s")`, forwardedIP)); err != nil || !strings.HasPrefix(r, "OK") {
+	if r, err := cmd("a0", fmt.Sprintf(`ID ("x-originating-ip" "%s")`, forwardedIP)); err != nil || !strings.HasPrefix(r, "OK") {
 		return fmt.Errorf("ID: %q %v", r, err)
 	}
-	r, err := cmd("a2", fmt.Sprintf(`LOGIN "%s" "%s"`, user, password))
-	if err != nil {
-		return err
+	var last string
+	for i, pw := range passwords {
+		r, err := cmd(fmt.Sprintf("a%d", i+1), fmt.Sprintf(`LOGIN "%s" "%s"`, user, pw))
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(r, "OK") {
+			cmd("z", "LOGOUT")
+			return nil
+		}
+		last = r
 	}
-	cmd("a3", "LOGOUT")
-	if !strings.HasPrefix(r, "OK") {
-		return fmt.Errorf("LOGIN: %s", r)
-	}
-	return nil
+	cmd("z", "LOGOUT")
+	return fmt.Errorf("LOGIN: %s", last)
 }
 
 // Submit sends one message through an SMTP submission server: XCLIENT to set the client address, AUTH PLAIN, then

@@ -1,0 +1,125 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// DovecotOptions configures a private Dovecot for a test.
+type DovecotOptions struct {
+	Users        map[string]string // user → password, stored as {PLAIN} in a passwd-file
+	PolicyURL    string            // auth_policy_server_url; "" leaves the policy client off
+	PolicyHeader string            // auth_policy_server_api_header, like "X-API-Key: token"
+	PolicyNonce  string            // auth_policy_hash_nonce; default DovecotNonce
+}
+
+// DovecotNonce is the default auth_policy_hash_nonce of test instances.
+const DovecotNonce = "vigil-test-nonce"
+
+// Dovecot is a running private Dovecot: IMAP on 127.0.0.1 and an auth socket for Postfix SASL.
+type Dovecot struct {
+	IMAPAddr   string // host:port of IMAP
+	LogPath    string // log_path: "Login:" and "auth failed" lines
+	AuthSocket string // auth unix_listener for smtpd_sasl_path
+	PID        int
+	Dir        string
+}
+
+// StartDovecot starts a private Dovecot (dovecot -F) from a temporary directory: IMAP on a free loopback port,
+// plaintext logins, login_trusted_networks = 127.0.0.0/8 (so IMAP ID x-originating-ip sets the client address),
+// users from a passwd-file, and the auth policy client when PolicyURL is set. It is stopped by PID when the test
+// ends. It fails the test (never skips) when Dovecot is not installed: make test installs dovecot-imapd.
+func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
+	t.Helper()
+	bin := lookBin(t, "dovecot", "dovecot-imapd")
+	dir := serverDir(t, "vigil-dovecot-")
+	for _, d := range []string{"run", "state", "mail"} {
+		mkdir(t, filepath.Join(dir, d))
+	}
+	chown(t, filepath.Join(dir, "mail"), "nobody")
+	var passwd strings.Builder
+	for u, p := range o.Users {
+		fmt.Fprintf(&passwd, "%s:{PLAIN}%s\n", u, p)
+	}
+	writeFile(t, filepath.Join(dir, "passwd"), passwd.String())
+	d := &Dovecot{Dir: dir, LogPath: filepath.Join(dir, "dovecot.log"), AuthSocket: filepath.Join(dir, "run", "auth-postfix")}
+	port := freePort(t)
+	d.IMAPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	policy := ""
+	if o.PolicyURL != "" {
+		if o.PolicyNonce == "" {
+			o.PolicyNonce = DovecotNonce
+		}
+		// As in deploy/dovecot/95-vigil-policy.conf.
+		policy = fmt.Sprintf(`auth_policy_server_url = %s
+auth_policy_server_api_header = %s
+auth_policy_hash_nonce = %s
+auth_policy_hash_truncate = 12
+auth_policy_request_attributes = login=%%{requested_username} pwhash=%%{hashed_password} remote=%%{rip} device_id=%%{client_id} protocol=%%s session_id=%%{session}
+auth_policy_check_before_auth = yes
+auth_policy_check_after_auth = yes
+auth_policy_report_after_auth = yes
+auth_policy_reject_on_fail = no
+auth_policy_server_timeout_msecs = 2000
+`, o.PolicyURL, o.PolicyHeader, o.PolicyNonce)
+	}
+	conf := fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/dovecot.log
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%%u %[1]s/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=%[1]s/mail/%%u
+}
+mail_location = maildir:%[1]s/mail/%%u
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = %[2]d
+  }
+}
+service auth {
+  unix_listener %[3]s {
+    mode = 0666
+  }
+}
+%[4]s`, dir, port, d.AuthSocket, policy)
+	writeFile(t, filepath.Join(dir, "dovecot.conf"), conf)
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "dovecot.conf"), "-F")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	out, err := os.Create(filepath.Join(dir, "dovecot.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start dovecot: %v", err)
+	}
+	d.PID = cmd.Process.Pid
+	t.Cleanup(func() {
+		syscall.Kill(-d.PID, syscall.SIGTERM) // the master and its children (process group)
+		cmd.Wait()
+		out.Close()
+	})
+	waitListen(t, d.IMAPAddr, filepath.Join(dir, "dovecot.out"), d.LogPath)
+	waitFile(t, d.AuthSocket, d.LogPath)
+	return d
+}

@@ -1,0 +1,134 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// PostfixOptions configures a private Postfix for a test.
+type PostfixOptions struct {
+	SASLPath   string // Dovecot's auth socket (Dovecot.AuthSocket); required: submission needs SMTP AUTH
+	PolicyAddr string // check_policy_service inet:<PolicyAddr> at end of data; "" leaves it off
+}
+
+// Postfix is a running private Postfix instance (postfix -c DIR) accepting submissions on 127.0.0.1.
+type Postfix struct {
+	SubmissionAddr string // host:port of the submission service (SMTP AUTH, XCLIENT from 127.0.0.0/8)
+	LogPath        string // maillog_file: client=, qmgr and SASL failure lines
+	ConfigDir      string
+	PID            int // the master process
+}
+
+// StartPostfix starts a private Postfix instance from a temporary directory: one submission service on a free
+// loopback port (syslog_name postfix/submission, policy context "submission"), SASL through Dovecot, XCLIENT for
+// 127.0.0.0/8 so a test can set the client address, every message discarded, logs in maillog_file, and the policy
+// service at end of data when PolicyAddr is set (as deploy/postfix/main.cf.snippet). It is stopped by its master's
+// PID when the test ends. It fails the test (never skips) when Postfix is not installed: make test installs it.
+func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
+	t.Helper()
+	bin := lookBin(t, "postfix", "postfix")
+	if o.SASLPath == "" {
+		t.Fatal("testenv.StartPostfix: SASLPath (a Dovecot auth socket) is required")
+	}
+	dir := serverDir(t, "vigil-postfix-")
+	for _, d := range []string{"queue", "data"} {
+		mkdir(t, filepath.Join(dir, d))
+	}
+	chown(t, filepath.Join(dir, "data"), "postfix")
+	port := freePort(t)
+	p := &Postfix{ConfigDir: dir, LogPath: filepath.Join(dir, "maillog"), SubmissionAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	eod := ""
+	if o.PolicyAddr != "" {
+		eod = "smtpd_end_of_data_restrictions = check_policy_service { inet:" + o.PolicyAddr + ", timeout=2s, default_action=DUNNO }"
+	}
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/queue
+data_directory = %[1]s/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = vigil-test.localdomain
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+maillog_file = %[1]s/maillog
+maillog_file_prefixes = %[1]s
+default_transport = discard
+local_transport = discard
+relay_transport = discard
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = %[2]s
+smtpd_sasl_auth_enable = yes
+smtpd_authorized_xclient_hosts = 127.0.0.0/8
+smtpd_relay_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+%[3]s
+smtputf8_enable = no
+alias_maps =
+alias_database =
+`, dir, o.SASLPath, eod)
+	masterCF := fmt.Sprintf(`127.0.0.1:%d inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_policy_service_policy_context=submission
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000 0 flush
+proxymap  unix  - - n - - proxymap
+smtp      unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+`, port)
+	writeFile(t, filepath.Join(dir, "main.cf"), mainCF)
+	writeFile(t, filepath.Join(dir, "master.cf"), masterCF)
+	if out, err := exec.Command(bin, "-c", dir, "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(p.LogPath)
+		t.Fatalf("start postfix: %v\n%s\n%s", err, out, log)
+	}
+	pidFile := filepath.Join(dir, "queue", "pid", "master.pid")
+	waitFile(t, pidFile, p.LogPath)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+		t.Fatalf("postfix master.pid: %v", err)
+	}
+	t.Cleanup(func() { stopPID(p.PID) })
+	waitListen(t, p.SubmissionAddr, p.LogPath)
+	return p
+}
+
+// stopPID ends a daemon that is not our child: SIGTERM (Postfix's master stops its children), then SIGKILL if it
+// is still there after 10 seconds.
+func stopPID(pid int) {
+	if pid <= 1 {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
