@@ -29,7 +29,7 @@ const token = "dovecot-test-token"
 const success = `{"device_id":"","local":"127.0.0.1","login":"alice","protocol":"imap","pwhash":"0abc","remote":"81.2.69.142","session_id":"f9oNkvZgMr5/AAAB","success":true,"policy_reject":false,"tls":false}`
 
 // jetStream starts an in-process NATS server; withStream creates the events stream.
-func jetStream(t *testing.T, withStream bool) (jetstream.JetStream, jetstream.Stream) {
+func jetStream(t testing.TB, withStream bool) (jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
 	js, err := natsbus.NewJetStream(testenv.Connect(t, testenv.NATS(t)))
 	if err != nil {
@@ -46,7 +46,7 @@ func jetStream(t *testing.T, withStream bool) (jetstream.JetStream, jetstream.St
 }
 
 // serve starts the endpoint on a real HTTP server and, when run, its flusher.
-func serve(t *testing.T, o Options, sink Sink, run bool) (*Handler, *httptest.Server) {
+func serve(t testing.TB, o Options, sink Sink, run bool) (*Handler, *httptest.Server) {
 	t.Helper()
 	if o.Tokens == nil {
 		o.Tokens = []string{token}

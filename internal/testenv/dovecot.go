@@ -57,18 +57,11 @@ func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
 		if o.PolicyNonce == "" {
 			o.PolicyNonce = DovecotNonce
 		}
-		// As in deploy/dovecot/95-vigil-policy.conf.
-		policy = fmt.Sprintf(`auth_policy_server_url = %s
-auth_policy_server_api_header = %s
-auth_policy_hash_nonce = %s
-auth_policy_hash_truncate = 12
-auth_policy_request_attributes = login=%%{requested_username} pwhash=%%{hashed_password} remote=%%{rip} device_id=%%{client_id} protocol=%%s session_id=%%{session}
-auth_policy_check_before_auth = yes
-auth_policy_check_after_auth = yes
-auth_policy_report_after_auth = yes
-auth_policy_reject_on_fail = no
-auth_policy_server_timeout_msecs = 2000
-`, o.PolicyURL, o.PolicyHeader, o.PolicyNonce)
+		// The operator's snippet itself, with this test's values.
+		policy = deployFile(t, "deploy/dovecot/95-vigil-policy.conf",
+			"http://127.0.0.1:8080/v1/dovecot/policy", o.PolicyURL,
+			"X-API-Key: CHANGE-ME-dovecot-token", o.PolicyHeader,
+			"CHANGE-ME-random-nonce", o.PolicyNonce)
 	}
 	conf := fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +36,28 @@ func StartMail(t testing.TB, o MailOptions) *Mail {
 	d := StartDovecot(t, DovecotOptions{Users: o.Users, PolicyURL: o.PolicyURL, PolicyHeader: o.PolicyHeader})
 	p := StartPostfix(t, PostfixOptions{SASLPath: d.AuthSocket, PolicyAddr: o.PostfixPolicy})
 	return &Mail{IMAPAddr: d.IMAPAddr, SubmissionAddr: p.SubmissionAddr, DovecotLog: d.LogPath, PostfixLog: p.LogPath, Dovecot: d, Postfix: p}
+}
+
+// deployFile returns a file under deploy/ with each old text replaced by its new one (pairs), failing the test
+// when an old text is missing, so that tests run the configuration the documentation gives operators.
+func deployFile(t testing.TB, rel string, oldNew ...string) string {
+	t.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("testenv: cannot locate the repository")
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(self), "..", "..", rel))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	s := string(data)
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		if !strings.Contains(s, oldNew[i]) {
+			t.Fatalf("testenv: %s no longer contains %q", rel, oldNew[i])
+		}
+		s = strings.ReplaceAll(s, oldNew[i], oldNew[i+1])
+	}
+	return s
 }
 
 // lookBin finds a server binary in PATH or /usr/sbin, or fails the test naming the package to install.

@@ -30,7 +30,7 @@ type Postfix struct {
 // StartPostfix starts a private Postfix instance from a temporary directory: one submission service on a free
 // loopback port (syslog_name postfix/submission, policy context "submission"), SASL through Dovecot, XCLIENT for
 // 127.0.0.0/8 so a test can set the client address, every message discarded, logs in maillog_file, and the policy
-// service at end of data when PolicyAddr is set (as deploy/postfix/main.cf.snippet). It is stopped by its master's
+// service at end of data when PolicyAddr is set (deploy/postfix/main.cf.snippet). It is stopped by its master's
 // PID when the test ends. It fails the test (never skips) when Postfix is not installed: make test installs it.
 func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	t.Helper()
@@ -46,8 +46,8 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	port := freePort(t)
 	p := &Postfix{ConfigDir: dir, LogPath: filepath.Join(dir, "maillog"), SubmissionAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
 	eod := ""
-	if o.PolicyAddr != "" {
-		eod = "smtpd_end_of_data_restrictions = check_policy_service { inet:" + o.PolicyAddr + ", timeout=2s, default_action=DUNNO }"
+	if o.PolicyAddr != "" { // the operator's snippet itself, with this test's address
+		eod = deployFile(t, "deploy/postfix/main.cf.snippet", "inet:127.0.0.1:10040", "inet:"+o.PolicyAddr)
 	}
 	mainCF := fmt.Sprintf(`compatibility_level = 3.6
 queue_directory = %[1]s/queue
