@@ -53,11 +53,12 @@ type Config struct {
 
 	GeoIPDB string
 
-	ClickHouseAddr     string
-	ClickHouseDatabase string
-	ClickHouseUser     string
-	ClickHousePassword string
-	ClickHouseStart    string // single node: auto | never
+	ClickHouseAddr         string
+	ClickHouseDatabase     string
+	ClickHouseUser         string
+	ClickHousePassword     string
+	ClickHousePasswordFile string
+	ClickHouseStart        string // single node: auto | never
 
 	MultiCountry  int
 	SendVolume    int
@@ -65,114 +66,23 @@ type Config struct {
 	TrustedBucket string
 }
 
-// Var describes one setting: its flag, environment variable, default and meaning (the README's reference).
+// Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
+// Config field it sets.
 type Var struct {
 	Flag, Env, Default, Usage string
+	field                     func(*Config) any
 }
 
-// Load parses args (without the program name) with environment fallbacks from getenv.
+// Load parses args (without the program name) with environment fallbacks from getenv. Every malformed value is
+// reported at once; a -h or -help answers flag.ErrHelp after printing the usage to stderr.
 func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
 	c := &Config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var tokens, dovecotTokens, require2FA string
-	str := func(p *string, v Var) {
-		fs.StringVar(p, v.Flag, envOr(getenv, v.Env, v.Default), v.Usage+" ("+v.Env+")")
-	}
 	var errs []error
-	num := func(p *int, v Var) {
-		n, err := strconv.Atoi(envOr(getenv, v.Env, v.Default))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not an integer", v.Env, getenv(v.Env)))
-		}
-		fs.IntVar(p, v.Flag, n, v.Usage+" ("+v.Env+")")
-	}
-	dur := func(p *time.Duration, v Var) {
-		d, err := time.ParseDuration(envOr(getenv, v.Env, v.Default))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration like 1s or 25h", v.Env, getenv(v.Env)))
-		}
-		fs.DurationVar(p, v.Flag, d, v.Usage+" ("+v.Env+")")
-	}
-	var maxBody int
 	for _, v := range Vars {
-		switch v.Env {
-		case "VIGIL_LOG_LEVEL":
-			str(&c.LogLevel, v)
-		case "VIGIL_LOG_FORMAT":
-			str(&c.LogFormat, v)
-		case "VIGIL_NATS_URL":
-			str(&c.NATSURL, v)
-		case "VIGIL_DATA_DIR":
-			str(&c.DataDir, v)
-		case "VIGIL_NATS_LISTEN":
-			str(&c.NATSListen, v)
-		case "VIGIL_PARTITIONS":
-			num(&c.Partitions, v)
-		case "VIGIL_STREAM_REPLICAS":
-			num(&c.StreamReplicas, v)
-		case "VIGIL_STREAM_MAX_AGE":
-			dur(&c.StreamMaxAge, v)
-		case "VIGIL_STREAM_DUPLICATES":
-			dur(&c.Duplicates, v)
-		case "VIGIL_INGEST_ADDR":
-			str(&c.IngestAddr, v)
-		case "VIGIL_INGEST_TOKENS":
-			str(&tokens, v)
-		case "VIGIL_INGEST_MAX_BODY":
-			num(&maxBody, v)
-		case "VIGIL_AUTH_ADDR":
-			str(&c.AuthAddr, v)
-		case "VIGIL_AUTH_KEY":
-			str(&c.AuthKey, v)
-		case "VIGIL_AUTH_KEY_FILE":
-			str(&c.AuthKeyFile, v)
-		case "VIGIL_AUTH_ISSUER":
-			str(&c.AuthIssuer, v)
-		case "VIGIL_AUTH_SESSION_TTL":
-			dur(&c.AuthSessionTTL, v)
-		case "VIGIL_AUTH_IDLE_TIMEOUT":
-			dur(&c.AuthIdleTimeout, v)
-		case "VIGIL_AUTH_REQUIRE_2FA":
-			str(&require2FA, v)
-		case "VIGIL_TRUSTED_PROXIES":
-			str(&c.TrustedProxies, v)
-		case "VIGIL_DOVECOT_TOKENS":
-			str(&dovecotTokens, v)
-		case "VIGIL_DOVECOT_HEADER":
-			str(&c.DovecotHeader, v)
-		case "VIGIL_POSTFIX_ADDR":
-			str(&c.PostfixAddr, v)
-		case "VIGIL_DETECTOR_ADDR":
-			str(&c.DetectorAddr, v)
-		case "VIGIL_DETECTOR_PARTITIONS":
-			str(&c.DetectorPartitions, v)
-		case "VIGIL_BATCH_SIZE":
-			num(&c.BatchSize, v)
-		case "VIGIL_FLUSH_INTERVAL":
-			dur(&c.FlushInterval, v)
-		case "VIGIL_GEOIP_DB":
-			str(&c.GeoIPDB, v)
-		case "VIGIL_CLICKHOUSE_ADDR":
-			str(&c.ClickHouseAddr, v)
-		case "VIGIL_CLICKHOUSE_DATABASE":
-			str(&c.ClickHouseDatabase, v)
-		case "VIGIL_CLICKHOUSE_USER":
-			str(&c.ClickHouseUser, v)
-		case "VIGIL_CLICKHOUSE_PASSWORD":
-			str(&c.ClickHousePassword, v)
-		case "VIGIL_CLICKHOUSE_START":
-			str(&c.ClickHouseStart, v)
-		case "VIGIL_RULE_MULTI_COUNTRY":
-			num(&c.MultiCountry, v)
-		case "VIGIL_RULE_SEND_VOLUME":
-			num(&c.SendVolume, v)
-		case "VIGIL_RULE_DOMAINS":
-			str(&c.DomainRules, v)
-		case "VIGIL_TRUSTED_BUCKET":
-			str(&c.TrustedBucket, v)
-		default:
-			panic("config: unhandled variable " + v.Env)
+		if err := bind(fs, v, c, envOr(getenv, v.Env, v.Default)); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -184,14 +94,95 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	c.IngestMaxBody = int64(maxBody)
-	c.IngestTokens = splitList(tokens)
-	c.DovecotTokens = splitList(dovecotTokens)
-	c.AuthRequire2FA = splitList(require2FA)
 	if c.AuthRequire2FA == nil {
 		c.AuthRequire2FA = []string{}
 	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.ClickHousePasswordFile != "" {
+		if c.ClickHousePassword != "" {
+			return nil, errors.New("VIGIL_CLICKHOUSE_PASSWORD and VIGIL_CLICKHOUSE_PASSWORD_FILE are both set: use one")
+		}
+		b, err := os.ReadFile(c.ClickHousePasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("VIGIL_CLICKHOUSE_PASSWORD_FILE: %w", err)
+		}
+		c.ClickHousePassword = strings.TrimRight(string(b), "\r\n")
+	}
 	return c, nil
+}
+
+// bind registers v's flag on fs with def (the environment's value or the default) as its starting value.
+func bind(fs *flag.FlagSet, v Var, c *Config, def string) error {
+	usage := v.Usage + " (" + v.Env + ")"
+	switch p := v.field(c).(type) {
+	case *string:
+		fs.StringVar(p, v.Flag, def, usage)
+	case *[]string:
+		*p = splitList(def)
+		fs.Func(v.Flag, usage, func(s string) error { *p = splitList(s); return nil })
+	case *int:
+		n, err := strconv.Atoi(def)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not an integer", v.Env, def)
+		}
+		fs.IntVar(p, v.Flag, n, usage)
+	case *int64:
+		n, err := strconv.ParseInt(def, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not an integer", v.Env, def)
+		}
+		fs.Int64Var(p, v.Flag, n, usage)
+	case *time.Duration:
+		d, err := time.ParseDuration(def)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a duration like 1s or 25h", v.Env, def)
+		}
+		fs.DurationVar(p, v.Flag, d, usage)
+	default:
+		return fmt.Errorf("config: %s has a field of unsupported type %T", v.Env, p)
+	}
+	return nil
+}
+
+// Validate reports every setting out of range at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		errs = append(errs, fmt.Errorf("VIGIL_PARTITIONS %d: must be 1-1024", c.Partitions))
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, fmt.Errorf("VIGIL_STREAM_REPLICAS %d: must be 1-5", c.StreamReplicas))
+	}
+	if c.StreamMaxAge < 25*time.Hour {
+		errs = append(errs, fmt.Errorf("VIGIL_STREAM_MAX_AGE %s: must be at least 25h (the detector replays 24h)", c.StreamMaxAge))
+	}
+	if c.Duplicates <= 0 || c.Duplicates > c.StreamMaxAge {
+		errs = append(errs, fmt.Errorf("VIGIL_STREAM_DUPLICATES %s: must be positive and at most VIGIL_STREAM_MAX_AGE", c.Duplicates))
+	}
+	if c.IngestMaxBody < 1024 {
+		errs = append(errs, fmt.Errorf("VIGIL_INGEST_MAX_BODY %d: must be at least 1024 bytes", c.IngestMaxBody))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("VIGIL_BATCH_SIZE %d: must be positive", c.BatchSize))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, fmt.Errorf("VIGIL_FLUSH_INTERVAL %s: must be positive", c.FlushInterval))
+	}
+	if c.ClickHouseStart != "auto" && c.ClickHouseStart != "never" {
+		errs = append(errs, fmt.Errorf("VIGIL_CLICKHOUSE_START %q: want auto or never", c.ClickHouseStart))
+	}
+	if _, err := c.OwnedPartitions(); err != nil {
+		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_PARTITIONS: %w", err))
+	}
+	if _, err := c.Rules(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Logger(io.Discard); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func splitList(s string) []string {

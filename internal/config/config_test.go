@@ -42,9 +42,48 @@ func TestBadValuesAreReportedTogether(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "VIGIL_PARTITIONS") || !strings.Contains(err.Error(), "VIGIL_FLUSH_INTERVAL") {
 		t.Errorf("Load = %v; want both bad variables named", err)
 	}
-	c, _ := Load("vigil", nil, env(map[string]string{"VIGIL_RULE_DOMAINS": "x.org:nope=1"}), io.Discard)
-	if _, err := c.Rules(); err == nil || !strings.Contains(err.Error(), "VIGIL_RULE_DOMAINS") {
-		t.Errorf("Rules() = %v; want VIGIL_RULE_DOMAINS named", err)
+	_, err = Load("vigil", nil, env(map[string]string{"VIGIL_RULE_DOMAINS": "x.org:nope=1", "VIGIL_PARTITIONS": "0", "VIGIL_STREAM_MAX_AGE": "1h"}), io.Discard)
+	for _, name := range []string{"VIGIL_RULE_DOMAINS", "VIGIL_PARTITIONS", "VIGIL_STREAM_MAX_AGE"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Load = %v; want %s named", err, name)
+		}
+	}
+}
+
+func TestEveryVariableSetsItsField(t *testing.T) {
+	// Setting each variable to its own default through the environment and through its flag must both load.
+	for _, v := range Vars {
+		if v.Default == "" {
+			continue
+		}
+		if _, err := Load("vigil", nil, env(map[string]string{v.Env: v.Default}), io.Discard); err != nil {
+			t.Errorf("%s=%q: %v", v.Env, v.Default, err)
+		}
+		if _, err := Load("vigil", []string{"-" + v.Flag + "=" + v.Default}, env(nil), io.Discard); err != nil {
+			t.Errorf("-%s=%q: %v", v.Flag, v.Default, err)
+		}
+	}
+	c, err := Load("vigil", []string{"-ingest-max-body", "4096", "-dovecot-tokens", " a, b ,"}, env(nil), io.Discard)
+	if err != nil || c.IngestMaxBody != 4096 || strings.Join(c.DovecotTokens, "|") != "a|b" {
+		t.Errorf("Load = %+v, %v; want max body 4096 and tokens a|b", c, err)
+	}
+}
+
+func TestPasswordFromFile(t *testing.T) {
+	path := t.TempDir() + "/ch.pw"
+	if err := os.WriteFile(path, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load("vigil", nil, env(map[string]string{"VIGIL_CLICKHOUSE_PASSWORD_FILE": path}), io.Discard)
+	if err != nil || c.ClickHousePassword != "s3cret" {
+		t.Errorf("password from file = %q, %v; want s3cret", c.ClickHousePassword, err)
+	}
+	_, err = Load("vigil", []string{"-clickhouse-password", "x"}, env(map[string]string{"VIGIL_CLICKHOUSE_PASSWORD_FILE": path}), io.Discard)
+	if err == nil {
+		t.Error("both a password and a password file: want an error")
+	}
+	if _, err := Load("vigil", nil, env(map[string]string{"VIGIL_CLICKHOUSE_PASSWORD_FILE": path + ".missing"}), io.Discard); err == nil || !strings.Contains(err.Error(), "VIGIL_CLICKHOUSE_PASSWORD_FILE") {
+		t.Errorf("missing password file: %v; want the variable named", err)
 	}
 }
 
