@@ -167,3 +167,17 @@ func TestDockerfileBuildsEntrypoints(t *testing.T) {
 		}
 	}
 }
+
+func TestAlertsCoverScaleOut(t *testing.T) {
+	rules := read(t, "deploy/prometheus/alerts.yml")
+	tests := read(t, "deploy/prometheus/alerts_test.yml")
+	for _, name := range []string{"VigilDetectorLagging", "VigilDeadLetters", "VigilClickHouseWritesFailing",
+		"VigilPolicyFailingOpen", "VigilPartitionsUnowned", "VigilIncidentRateHigh", "VigilIncidentOpened"} {
+		if !strings.Contains(rules, "alert: "+name+"\n") {
+			t.Errorf("alerts.yml has no alert %s", name)
+		}
+		if !strings.Contains(tests, "alertname: "+name+"\n") {
+			t.Errorf("alerts_test.yml does not test %s", name)
+		}
+	}
+}
