@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Vigil's tests and demo need on Debian/Ubuntu when it is missing: ClickHouse, Dovecot, Postfix and
-# GeoIP source data and promtool (prometheus) from the OS packages, Node's npm for the CC BY 4.0 GeoIP data, and the Go modules.
+# Installs what Vigil's tests and demo need on Debian/Ubuntu when it is missing: ClickHouse, Dovecot, Postfix,
+# promtool (prometheus) and GeoIP source data from the OS packages, Node's npm for the CC BY 4.0 GeoIP data, and the
+# Go modules.
 # Idempotent and quiet when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
