@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Vigil's tests and demo need on Debian/Ubuntu when it is missing: ClickHouse, Dovecot, Postfix and
-# GeoIP source data from the OS packages, Node's npm for the CC BY 4.0 GeoIP data, and the Go modules.
+# Installs what Vigil's tests and demo need on Debian/Ubuntu when it is missing: ClickHouse, Dovecot, Postfix,
+# promtool (prometheus) and GeoIP source data from the OS packages, Node's npm for the CC BY 4.0 GeoIP data, and the
+# Go modules.
 # Idempotent and quiet when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ have postfix || need+=(postfix)
 [ -f /usr/share/tor/geoip ] || need+=(tor-geoipdb)
 have npm || need+=(npm)
 have curl || need+=(curl ca-certificates)
+have promtool || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
