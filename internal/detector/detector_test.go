@@ -96,6 +96,19 @@ func setup(t *testing.T) *env {
 // run starts a detector over the stream and returns a function that stops it and waits for Run to return.
 func (e *env) run(store detector.Store, rules rule.Config) (stop func()) {
 	e.t.Helper()
+	_, stop = e.startStop(store, rules)
+	return stop
+}
+
+// start is run that returns the detector.
+func (e *env) start(store detector.Store, rules rule.Config) *detector.Detector {
+	e.t.Helper()
+	d, _ := e.startStop(store, rules)
+	return d
+}
+
+func (e *env) startStop(store detector.Store, rules rule.Config) (d *detector.Detector, stop func()) {
+	e.t.Helper()
 	if store == nil {
 		store = e.store
 	}
@@ -126,7 +139,7 @@ func (e *env) run(store detector.Store, rules rule.Config) (stop func()) {
 		}
 	}
 	e.t.Cleanup(stop)
-	return stop
+	return d, stop
 }
 
 func (e *env) publish(evs ...event.Event) {
@@ -422,6 +435,36 @@ func TestStoreOutageHoldsAcks(t *testing.T) {
 	e.waitCount(2, "SELECT count() FROM logins FINAL")
 	e.waitCount(1, "SELECT count() FROM incidents FINAL")
 	waitDrained(t, e.js)
+}
+
+// After a long outage, commits resume within 5 s of the store returning, and Health reports the failing commits.
+func TestCommitsResumeSoonAfterLongOutage(t *testing.T) {
+	e := setup(t)
+	fs := &flakyStore{Store: e.store}
+	fs.down.Store(true)
+	d := e.start(fs, defaults())
+	e.publish(login("alice@example.org", ipGB, 0, true))
+	outage := time.Now()
+	deadline := outage.Add(30 * time.Second)
+	for d.Health() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.Health(); err == nil || !strings.Contains(err.Error(), "commits failing") {
+		t.Fatalf("Health() during the outage = %v; want a commit failure", err)
+	}
+	// Keep the store down long enough for an unbounded backoff to grow past 5 s.
+	for (fs.calls.Load() < 7 || time.Since(outage) < 7*time.Second) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fs.down.Store(false)
+	back := time.Now()
+	e.waitCount(1, "SELECT count() FROM logins FINAL")
+	if took := time.Since(back); took > 5*time.Second {
+		t.Errorf("first commit %v after the store returned (outage %v, %d attempts); want within 5s", took, back.Sub(outage), fs.calls.Load())
+	}
+	if err := d.Health(); err != nil {
+		t.Errorf("Health() after a successful commit = %v; want nil", err)
+	}
 }
 
 func TestPoisonMessageGoesToDeadLetters(t *testing.T) {
