@@ -319,6 +319,41 @@ func TestRedeliveryAndReplayDoNotDuplicate(t *testing.T) {
 	}
 }
 
+// TestLateReplayCountedOnce posts the same sends and logins again outside JetStream's duplicate window, across a
+// restart (the first copies reach the windows through the rebuild): the windows count each event id once, so no
+// send_volume false positive, and the incident's evidence equals what ClickHouse holds.
+func TestLateReplayCountedOnce(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	evs := []event.Event{login("erin@example.org", ipGB, 0, true), login("erin@example.org", ipUS, time.Minute, true)}
+	for i := range 300 {
+		evs = append(evs, send("erin@example.org", 2*time.Minute+time.Duration(i)*time.Second, 1))
+	}
+	e.publish(evs...)
+	stop := e.run(nil, defaults())
+	e.waitCount(300, "SELECT count() FROM sends FINAL")
+	waitDrained(t, e.js)
+	stop()
+	for _, ev := range evs {
+		data, _ := event.Marshal(&ev)
+		if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: ev.Subject(4), Data: data, Header: nats.Header{"Nats-Msg-Id": []string{"late-" + ev.ID}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(nil, defaults())
+	waitDrained(t, e.js)
+	if n := e.count("SELECT count() FROM incidents FINAL WHERE rule = 'send_volume'"); n != 0 {
+		t.Errorf("%d send_volume incidents after 300 sends posted twice; want 0 (threshold 500)", n)
+	}
+	var logins, msgs uint32
+	if err := e.store.Conn().QueryRow(ctx, "SELECT logins, messages_24h FROM incidents FINAL WHERE rule = 'multi_country'").Scan(&logins, &msgs); err != nil {
+		t.Fatal(err)
+	}
+	if logins != 2 || msgs != 300 {
+		t.Errorf("multi_country incident: logins %d, messages_24h %d; want 2 and 300 as in ClickHouse", logins, msgs)
+	}
+}
+
 // TestRestartMidStream stops the detector while events flow and starts it again: nothing lost, nothing doubled, and
 // an incident whose evidence spans the restart is found.
 func TestRestartMidStream(t *testing.T) {
