@@ -107,6 +107,8 @@ func (e *Engine) evaluate(u *user, ev *event.Event, r int, incs []incident.Incid
 	case sendVolume:
 		msgs, _ := u.Sent()
 		firing = msgs >= th.SendVolume
+	default:
+		return incs // not a rule of this engine
 	}
 	if !firing {
 		return incs

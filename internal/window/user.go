@@ -35,8 +35,8 @@ type seenID struct {
 }
 
 // dupSlack is how far apart in event time two reports of one event id may be and still be recognised: the policy
-// endpoints and the log reader may stamp the same event a second or two apart.
-const dupSlack = 120
+// endpoints and the log reader may stamp the same event a second apart.
+const dupSlack = 2
 
 // addr is one client address seen with successful untrusted logins.
 type addr struct {
