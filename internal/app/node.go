@@ -244,14 +244,7 @@ func (p *pipeline) checks(ping func(context.Context) error) []httpapi.Check {
 		cs = append(cs, httpapi.Check{Name: "clickhouse", Check: ping})
 	}
 	if p.detector != nil {
-		cs = append(cs, httpapi.Check{Name: "detector", Check: func(context.Context) error {
-			select {
-			case <-p.detector.Ready():
-				return nil
-			default:
-				return errors.New("rebuilding windows")
-			}
-		}})
+		cs = append(cs, httpapi.Check{Name: "detector", Check: func(context.Context) error { return p.detector.Health() }})
 	}
 	return cs
 }

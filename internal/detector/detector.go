@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -27,17 +28,35 @@ const IncidentSubjectPrefix = "vigil.incidents."
 
 // Detector consumes its partitions and keeps their users' windows. Its state is rebuilt from the stream at start.
 type Detector struct {
-	js      jetstream.JetStream
-	nc      *nats.Conn
-	store   Store
-	opts    Options
-	logger  *slog.Logger
-	m       *metrics
-	eng     *engine.Engine
-	applied map[int]uint64 // per partition: newest stream sequence applied to the engine
-	pending map[int]prometheus.Gauge
-	ready   chan struct{}
-	once    sync.Once
+	js        jetstream.JetStream
+	nc        *nats.Conn
+	store     Store
+	opts      Options
+	logger    *slog.Logger
+	m         *metrics
+	eng       *engine.Engine
+	applied   map[int]uint64 // per partition: newest stream sequence applied to the engine
+	pending   map[int]prometheus.Gauge
+	ready     chan struct{}
+	once      sync.Once
+	commitErr atomic.Pointer[error] // the last commit's error; nil once a commit succeeds
+}
+
+// maxBackoff bounds the wait between two commit attempts, so commits resume within a few seconds of ClickHouse
+// returning.
+const maxBackoff = 2 * time.Second
+
+// Health reports why the detector is not ready: still rebuilding its windows, or failing to commit to the store.
+func (d *Detector) Health() error {
+	select {
+	case <-d.ready:
+	default:
+		return errors.New("rebuilding windows")
+	}
+	if err := d.commitErr.Load(); err != nil {
+		return fmt.Errorf("commits failing: %w", *err)
+	}
+	return nil
 }
 
 // New returns a Detector. geo may be nil (no geolocation); trust returns the current trusted networks.
@@ -313,8 +332,10 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		err := d.store.Write(context.WithoutCancel(ctx), b.logins, b.sends, incs)
 		if err == nil {
 			d.m.commitSeconds.Observe(time.Since(start).Seconds())
+			d.commitErr.Store(nil)
 			break
 		}
+		d.commitErr.Store(&err)
 		d.m.commitErrors.Inc()
 		d.logger.Warn("commit failed; holding the batch and retrying", "rows", b.rows(), "attempt", attempt, "retry_in", backoff, "err", err)
 		select {
@@ -322,7 +343,7 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
 	d.m.batchRows.Observe(float64(b.rows()))
 	for _, m := range b.last {

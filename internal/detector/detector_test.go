@@ -96,6 +96,19 @@ func setup(t *testing.T) *env {
 // run starts a detector over the stream and returns a function that stops it and waits for Run to return.
 func (e *env) run(store detector.Store, rules rule.Config) (stop func()) {
 	e.t.Helper()
+	_, stop = e.startStop(store, rules)
+	return stop
+}
+
+// start is run that returns the detector.
+func (e *env) start(store detector.Store, rules rule.Config) *detector.Detector {
+	e.t.Helper()
+	d, _ := e.startStop(store, rules)
+	return d
+}
+
+func (e *env) startStop(store detector.Store, rules rule.Config) (d *detector.Detector, stop func()) {
+	e.t.Helper()
 	if store == nil {
 		store = e.store
 	}
@@ -126,7 +139,7 @@ func (e *env) run(store detector.Store, rules rule.Config) (stop func()) {
 		}
 	}
 	e.t.Cleanup(stop)
-	return stop
+	return d, stop
 }
 
 func (e *env) publish(evs ...event.Event) {
@@ -306,6 +319,41 @@ func TestRedeliveryAndReplayDoNotDuplicate(t *testing.T) {
 	}
 }
 
+// TestLateReplayCountedOnce posts the same sends and logins again outside JetStream's duplicate window, across a
+// restart (the first copies reach the windows through the rebuild): the windows count each event id once, so no
+// send_volume false positive, and the incident's evidence equals what ClickHouse holds.
+func TestLateReplayCountedOnce(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	evs := []event.Event{login("erin@example.org", ipGB, 0, true), login("erin@example.org", ipUS, time.Minute, true)}
+	for i := range 300 {
+		evs = append(evs, send("erin@example.org", 2*time.Minute+time.Duration(i)*time.Second, 1))
+	}
+	e.publish(evs...)
+	stop := e.run(nil, defaults())
+	e.waitCount(300, "SELECT count() FROM sends FINAL")
+	waitDrained(t, e.js)
+	stop()
+	for _, ev := range evs {
+		data, _ := event.Marshal(&ev)
+		if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: ev.Subject(4), Data: data, Header: nats.Header{"Nats-Msg-Id": []string{"late-" + ev.ID}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.run(nil, defaults())
+	waitDrained(t, e.js)
+	if n := e.count("SELECT count() FROM incidents FINAL WHERE rule = 'send_volume'"); n != 0 {
+		t.Errorf("%d send_volume incidents after 300 sends posted twice; want 0 (threshold 500)", n)
+	}
+	var logins, msgs uint32
+	if err := e.store.Conn().QueryRow(ctx, "SELECT logins, messages_24h FROM incidents FINAL WHERE rule = 'multi_country'").Scan(&logins, &msgs); err != nil {
+		t.Fatal(err)
+	}
+	if logins != 2 || msgs != 300 {
+		t.Errorf("multi_country incident: logins %d, messages_24h %d; want 2 and 300 as in ClickHouse", logins, msgs)
+	}
+}
+
 // TestRestartMidStream stops the detector while events flow and starts it again: nothing lost, nothing doubled, and
 // an incident whose evidence spans the restart is found.
 func TestRestartMidStream(t *testing.T) {
@@ -422,6 +470,36 @@ func TestStoreOutageHoldsAcks(t *testing.T) {
 	e.waitCount(2, "SELECT count() FROM logins FINAL")
 	e.waitCount(1, "SELECT count() FROM incidents FINAL")
 	waitDrained(t, e.js)
+}
+
+// After a long outage, commits resume within 5 s of the store returning, and Health reports the failing commits.
+func TestCommitsResumeSoonAfterLongOutage(t *testing.T) {
+	e := setup(t)
+	fs := &flakyStore{Store: e.store}
+	fs.down.Store(true)
+	d := e.start(fs, defaults())
+	e.publish(login("alice@example.org", ipGB, 0, true))
+	outage := time.Now()
+	deadline := outage.Add(30 * time.Second)
+	for d.Health() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := d.Health(); err == nil || !strings.Contains(err.Error(), "commits failing") {
+		t.Fatalf("Health() during the outage = %v; want a commit failure", err)
+	}
+	// Keep the store down long enough for an unbounded backoff to grow past 5 s.
+	for (fs.calls.Load() < 7 || time.Since(outage) < 7*time.Second) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fs.down.Store(false)
+	back := time.Now()
+	e.waitCount(1, "SELECT count() FROM logins FINAL")
+	if took := time.Since(back); took > 5*time.Second {
+		t.Errorf("first commit %v after the store returned (outage %v, %d attempts); want within 5s", took, back.Sub(outage), fs.calls.Load())
+	}
+	if err := d.Health(); err != nil {
+		t.Errorf("Health() after a successful commit = %v; want nil", err)
+	}
 }
 
 func TestPoisonMessageGoesToDeadLetters(t *testing.T) {

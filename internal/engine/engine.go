@@ -72,13 +72,13 @@ func (e *Engine) Process(ev *event.Event, incs []incident.Incident) (event.Enric
 			return rec, incs
 		}
 		u := e.user(ev.User)
-		if !u.AddLogin(ev.Time, ev.IP, rec.Country) {
+		if !u.AddLogin(ev.Time, ev.IP, rec.Country, window.HashID(ev.ID)) {
 			return rec, incs
 		}
 		incs = e.evaluate(u, ev, multiCountry, incs)
 	case event.KindSend:
 		u := e.user(ev.User)
-		if !u.AddSend(ev.Time, ev.Recipients) {
+		if !u.AddSend(ev.Time, ev.Recipients, window.HashID(ev.ID)) {
 			return rec, incs
 		}
 		incs = e.evaluate(u, ev, sendVolume, incs)
@@ -107,6 +107,8 @@ func (e *Engine) evaluate(u *user, ev *event.Event, r int, incs []incident.Incid
 	case sendVolume:
 		msgs, _ := u.Sent()
 		firing = msgs >= th.SendVolume
+	default:
+		return incs // not a rule of this engine
 	}
 	if !firing {
 		return incs

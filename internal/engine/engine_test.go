@@ -171,3 +171,40 @@ func TestEvictForgetsIdleUsers(t *testing.T) {
 		}
 	})
 }
+
+// The same 300 sends posted twice, the second time the next morning, give one send_volume incident with
+// messages_24h = 300 (what ClickHouse holds with FINAL), not 600; a replayed login does not double the login count.
+func TestReplayedEventsCountedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &rule.Config{Global: rule.Thresholds{MultiCountry: 2, SendVolume: 400}}
+		e := newEngine(cfg, nil)
+		var evs []*event.Event
+		for range 300 {
+			evs = append(evs, send("dave@example.org", 1))
+			time.Sleep(time.Second)
+		}
+		l := login("dave@example.org", gb, true)
+		evs = append(evs, l)
+		var incs []incident.Incident
+		for _, ev := range evs {
+			_, incs = e.Process(ev, incs)
+		}
+		time.Sleep(10 * time.Hour)
+		e.Process(login("dave@example.org", us, true), nil) // the newest event is now 10 h later
+		for _, ev := range evs {
+			_, incs = e.Process(ev, incs)
+		}
+		for _, inc := range incs {
+			if inc.Rule == incident.SendVolume || inc.Messages24h != 300 {
+				t.Fatalf("incident update after 300 sends posted twice (send_volume threshold 400): %s messages_24h=%d; want no send_volume and 300 messages", inc.Rule, inc.Messages24h)
+			}
+		}
+		u := e.users["dave@example.org"]
+		if m, _ := u.Sent(); m != 300 {
+			t.Errorf("messages in the window = %d; want 300", m)
+		}
+		if cs := u.Countries(); len(cs) != 2 || cs[0].Logins != 1 {
+			t.Errorf("countries = %+v; want GB with 1 login and US", cs)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -23,7 +24,19 @@ type User struct {
 	sends  []sendSlot // ordered by time, one slot per second
 	msgs   uint32     // messages in sends
 	rcpts  uint32     // recipients in sends
+	ids    []seenID   // events counted in the window, ordered by time: a replayed event id counts once
 }
+
+// seenID is the 32-bit hash of an event id counted in the window, with the event's time. Two distinct ids of one
+// user collide with probability 2^-32 per pair near the same second; a collision drops one event from the window.
+type seenID struct {
+	t uint32
+	h uint32
+}
+
+// dupSlack is how far apart in event time two reports of one event id may be and still be recognised: the policy
+// endpoints and the log reader may stamp the same event a second apart.
+const dupSlack = 2
 
 // addr is one client address seen with successful untrusted logins.
 type addr struct {
@@ -46,7 +59,40 @@ func (u *User) Newest() time.Time { return time.Unix(u.newest, 0).UTC() }
 // Idle reports whether the window ending at now holds nothing, so the user can be forgotten.
 func (u *User) Idle(now time.Time) bool {
 	u.expire(now.Unix())
-	return len(u.addrs) == 0 && len(u.sends) == 0
+	return len(u.addrs) == 0 && len(u.sends) == 0 && len(u.ids) == 0
+}
+
+// HashID is the hash of an event id kept in the window to recognise the event when it is delivered again.
+func HashID(id string) uint32 {
+	h := uint64(14695981039346656037) // FNV-1a, 64 bits, folded
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return uint32(h) ^ uint32(h>>32)
+}
+
+// seen reports whether the event with id hash h at ts is already counted in the window, and records it if not.
+// ts must be inside the window.
+func (u *User) seen(ts int64, h uint32) bool {
+	lo, _ := slices.BinarySearchFunc(u.ids, ts-dupSlack, func(s seenID, t int64) int { return cmp.Compare(int64(s.t), t) })
+	i := lo
+	for ; i < len(u.ids) && int64(u.ids[i].t) <= ts+dupSlack; i++ {
+		if u.ids[i].h == h {
+			return true
+		}
+	}
+	// Insert at the position of ts: events mostly arrive in order, so this is usually the end.
+	i = len(u.ids)
+	for i > 0 && int64(u.ids[i-1].t) > ts {
+		i--
+	}
+	if i == len(u.ids) {
+		u.ids = appendTight(u.ids, seenID{t: uint32(ts), h: h})
+	} else {
+		u.ids = slices.Insert(u.ids, i, seenID{t: uint32(ts), h: h})
+	}
+	return false
 }
 
 func (u *User) advance(t int64) bool {
@@ -72,16 +118,27 @@ func (u *User) expire(now int64) {
 	if len(u.sends) == 0 {
 		u.sends = nil
 	}
+	j := 0
+	for j < len(u.ids) && int64(u.ids[j].t) <= cut {
+		j++
+	}
+	if j > 0 {
+		u.ids = u.ids[j:]
+	}
+	if len(u.ids) == 0 {
+		u.ids = nil
+	}
 	if len(u.addrs) == 0 {
 		u.addrs = nil
 	}
 }
 
 // AddLogin records a successful login from an untrusted address located in country (an ISO code; "" is ignored).
-// It reports whether the login fell inside the user's window.
-func (u *User) AddLogin(t time.Time, ip netip.Addr, country string) bool {
+// id is the event id's HashID: a login already counted in the window is not counted again. It reports whether the
+// login was counted.
+func (u *User) AddLogin(t time.Time, ip netip.Addr, country string, id uint32) bool {
 	ts := t.Unix()
-	if !u.advance(ts) || len(country) != 2 {
+	if !u.advance(ts) || len(country) != 2 || u.seen(ts, id) {
 		return false
 	}
 	ip = ip.Unmap()
@@ -142,10 +199,11 @@ func (u *User) countryAddrs(cc [2]byte) int {
 	return n
 }
 
-// AddSend records one sent message with its recipient count. It reports whether the message fell inside the window.
-func (u *User) AddSend(t time.Time, recipients int) bool {
+// AddSend records one sent message with its recipient count. id is the event id's HashID: a message already
+// counted in the window is not counted again. It reports whether the message was counted.
+func (u *User) AddSend(t time.Time, recipients int, id uint32) bool {
 	ts := t.Unix()
-	if !u.advance(ts) {
+	if !u.advance(ts) || u.seen(ts, id) {
 		return false
 	}
 	r := uint32(max(recipients, 0))

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"testing/synctest"
@@ -21,14 +22,14 @@ var (
 func TestCountriesRollOffAfter24h(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var u User
-		u.AddLogin(time.Now(), ipGB, "GB")
+		u.AddLogin(time.Now(), ipGB, "GB", nextID())
 		time.Sleep(23 * time.Hour)
-		u.AddLogin(time.Now(), ipUS, "US")
+		u.AddLogin(time.Now(), ipUS, "US", nextID())
 		if got := u.CountryCount(); got != 2 {
 			t.Fatalf("CountryCount after GB then US 23h later = %d; want 2", got)
 		}
 		time.Sleep(time.Hour) // the GB login is now exactly 24h old: out of (t-24h, t]
-		u.AddLogin(time.Now(), ipUS, "US")
+		u.AddLogin(time.Now(), ipUS, "US", nextID())
 		if got := u.CountryCount(); got != 1 {
 			t.Fatalf("CountryCount 24h after the GB login = %d; want 1", got)
 		}
@@ -45,14 +46,14 @@ func TestSendsAreExactToTheSecond(t *testing.T) {
 		var u User
 		start := time.Now()
 		for range 10 {
-			u.AddSend(time.Now(), 3)
+			u.AddSend(time.Now(), 3, nextID())
 			time.Sleep(time.Minute)
 		}
 		if m, r := u.Sent(); m != 10 || r != 30 {
 			t.Fatalf("Sent() = %d, %d; want 10, 30", m, r)
 		}
 		// Exactly 24h after the first message, only it has left the window.
-		u.AddSend(start.Add(Span), 1)
+		u.AddSend(start.Add(Span), 1, nextID())
 		if m, r := u.Sent(); m != 10 || r != 28 {
 			t.Fatalf("Sent() at first+24h = %d, %d; want 10, 28", m, r)
 		}
@@ -66,21 +67,21 @@ func TestOutOfOrderEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var u User
 		now := time.Now()
-		u.AddSend(now, 1)
-		if !u.AddSend(now.Add(-time.Hour), 1) {
+		u.AddSend(now, 1, nextID())
+		if !u.AddSend(now.Add(-time.Hour), 1, nextID()) {
 			t.Fatal("AddSend 1h in the past = false; want true (inside the window)")
 		}
-		if u.AddSend(now.Add(-25*time.Hour), 1) {
+		if u.AddSend(now.Add(-25*time.Hour), 1, nextID()) {
 			t.Fatal("AddSend 25h in the past = true; want false (outside the window)")
 		}
 		if m, _ := u.Sent(); m != 2 {
 			t.Fatalf("Sent() = %d; want 2", m)
 		}
-		if u.AddLogin(now.Add(-24*time.Hour), ipGB, "GB") {
+		if u.AddLogin(now.Add(-24*time.Hour), ipGB, "GB", nextID()) {
 			t.Fatal("AddLogin exactly 24h old = true; want false")
 		}
 		time.Sleep(time.Hour)
-		u.AddSend(time.Now(), 1) // now-1h message expires at now+23h; the first two stay
+		u.AddSend(time.Now(), 1, nextID()) // now-1h message expires at now+23h; the first two stay
 		if m, _ := u.Sent(); m != 3 {
 			t.Fatalf("Sent() = %d; want 3", m)
 		}
@@ -92,10 +93,10 @@ func TestFoldingKeepsEveryCountry(t *testing.T) {
 		var u User
 		// A mobile user hops over many carrier addresses in one country, then logs in once from another.
 		for i := range 40 {
-			u.AddLogin(time.Now(), netip.AddrFrom4([4]byte{8, 8, byte(i), 1}), "US")
+			u.AddLogin(time.Now(), netip.AddrFrom4([4]byte{8, 8, byte(i), 1}), "US", nextID())
 			time.Sleep(time.Minute)
 		}
-		u.AddLogin(time.Now(), ipGB, "GB")
+		u.AddLogin(time.Now(), ipGB, "GB", nextID())
 		if len(u.addrs) > MaxAddrs {
 			t.Fatalf("%d addresses kept; want at most %d", len(u.addrs), MaxAddrs)
 		}
@@ -112,12 +113,12 @@ func TestFoldingKeepsEveryCountry(t *testing.T) {
 func TestIdleAndMappedAddresses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var u User
-		u.AddLogin(time.Now(), netip.MustParseAddr("::ffff:81.2.69.142"), "GB")
-		u.AddLogin(time.Now(), ipGB, "GB")
+		u.AddLogin(time.Now(), netip.MustParseAddr("::ffff:81.2.69.142"), "GB", nextID())
+		u.AddLogin(time.Now(), ipGB, "GB", nextID())
 		if cs := u.Countries(); len(cs[0].IPs) != 1 || cs[0].IPs[0] != ipGB {
 			t.Fatalf("mapped and plain IPv4 kept apart: %v", cs[0].IPs)
 		}
-		u.AddLogin(time.Now(), ipIE, "IE")
+		u.AddLogin(time.Now(), ipIE, "IE", nextID())
 		if u.Idle(time.Now()) {
 			t.Fatal("Idle right after logins = true")
 		}
@@ -129,7 +130,7 @@ func TestIdleAndMappedAddresses(t *testing.T) {
 
 func TestUnknownCountryIgnored(t *testing.T) {
 	var u User
-	if u.AddLogin(time.Unix(1e9, 0), ipUS2, "") {
+	if u.AddLogin(time.Unix(1e9, 0), ipUS2, "", nextID()) {
 		t.Fatal("AddLogin with unknown country = true; want false")
 	}
 	if u.CountryCount() != 0 {
@@ -142,7 +143,7 @@ func BenchmarkAddLogin(b *testing.B) {
 	var u User
 	t0 := time.Unix(1.7e9, 0)
 	for i := range b.N {
-		u.AddLogin(t0.Add(time.Duration(i)*time.Second), ipGB, "GB")
+		u.AddLogin(t0.Add(time.Duration(i)*time.Second), ipGB, "GB", nextID())
 	}
 }
 
@@ -151,6 +152,47 @@ func BenchmarkAddSend(b *testing.B) {
 	var u User
 	t0 := time.Unix(1.7e9, 0)
 	for i := range b.N {
-		u.AddSend(t0.Add(time.Duration(i)*time.Second), 2)
+		u.AddSend(t0.Add(time.Duration(i)*time.Second), 2, nextID())
 	}
+}
+
+var lastID uint32
+
+// nextID returns a distinct event id hash for every event of a test.
+func nextID() uint32 { lastID++; return lastID }
+
+// An event delivered again later (a log backfill, a client retrying the next morning) is counted once.
+func TestReplayedEventCountedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var u User
+		start := time.Now()
+		for i := range 300 {
+			u.AddSend(start.Add(time.Duration(i)*time.Second), 2, HashID(fmt.Sprint("postfix:Q", i)))
+		}
+		u.AddLogin(start, ipGB, "GB", HashID("dovecot:s1:ok"))
+		time.Sleep(10 * time.Hour)
+		for i := range 300 {
+			if u.AddSend(start.Add(time.Duration(i)*time.Second), 2, HashID(fmt.Sprint("postfix:Q", i))) {
+				t.Fatalf("AddSend of replayed message %d = true; want false", i)
+			}
+		}
+		if u.AddLogin(start, ipGB, "GB", HashID("dovecot:s1:ok")) {
+			t.Fatal("AddLogin of a replayed login = true; want false")
+		}
+		if m, r := u.Sent(); m != 300 || r != 600 {
+			t.Errorf("Sent() after the replay = %d, %d; want 300, 600", m, r)
+		}
+		if cs := u.Countries(); len(cs) != 1 || cs[0].Logins != 1 {
+			t.Errorf("Countries() after the replay = %+v; want GB with 1 login", cs)
+		}
+		// The same id stamped a second later by another reporting path is still the same event.
+		if u.AddSend(start.Add(2*time.Second), 2, HashID("postfix:Q1")) {
+			t.Error("AddSend of an id seen 1s earlier = true; want false")
+		}
+		// Once the first copy has left the window, the ids are forgotten with it.
+		u.AddSend(start.Add(Span+time.Hour), 1, HashID("later"))
+		if len(u.ids) != 1 {
+			t.Errorf("%d ids kept after the window rolled; want 1", len(u.ids))
+		}
+	})
 }
