@@ -16,6 +16,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -198,14 +200,38 @@ func clientIP(r *http.Request) netip.Addr { a, _ := r.Context().Value(ipKey{}).(
 // errInvalid is the one answer to every failed credential: unknown user, wrong password, wrong code, locked.
 var errInvalid = httpapi.Errorf(http.StatusUnauthorized, "invalid_credentials", "invalid credentials")
 
+// maxBody is the largest request body the auth API reads.
+const maxBody = 16 << 10
+
+var errBadBody = httpapi.Errorf(http.StatusBadRequest, "bad_request", "the body must be a JSON object with the documented fields")
+
+// decode reads exactly one JSON object of at most maxBody bytes: a larger body answers 413, trailing data after
+// the object 400.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "the body must be a JSON object with the documented fields")
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			err = errTrailing
+			if err2 != nil {
+				err = err2
+			}
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", maxBody))
+	case errors.Is(err, errTrailing):
+		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "the body must be a single JSON object without trailing data")
+	case err != nil:
+		return errBadBody
 	}
 	return nil
 }
+
+var errTrailing = errors.New("trailing data")
 
 func randomToken(prefix string) string {
 	b := make([]byte, 32)
@@ -222,6 +248,16 @@ func (s *Server) requires2FA(role string) bool {
 	return false
 }
 
+// validUsername reports whether u is 1-128 bytes of printable UTF-8 without spaces, quotes, ':' or slashes. It is
+// checked before a name becomes a KV key, a subject or a log value.
 func validUsername(u string) bool {
-	return u != "" && len(u) <= 128 && !strings.ContainsAny(u, " \t\r\n:/\\\"'")
+	if u == "" || len(u) > 128 || !utf8.ValidString(u) || strings.ContainsAny(u, " \t\r\n:/\\\"'") {
+		return false
+	}
+	for _, c := range u {
+		if !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
 }

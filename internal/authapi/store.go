@@ -114,7 +114,14 @@ func tokenKey(token string) string {
 
 var errConflict = errors.New("concurrent update")
 
+// errBadName is returned for a name that is not a valid username; it never reaches NATS (a long key would exceed
+// NATS's control-line limit and close the shared connection).
+var errBadName = errors.New("not a valid username")
+
 func (s *store) account(ctx context.Context, username string) (*Account, uint64, error) {
+	if !validUsername(username) {
+		return nil, 0, errBadName
+	}
 	e, err := s.accounts.Get(ctx, accountKey(username))
 	if err != nil {
 		return nil, 0, err
@@ -155,6 +162,9 @@ func isConflict(err error) bool {
 }
 
 func (s *store) createAccount(ctx context.Context, a *Account) error {
+	if !validUsername(a.Username) {
+		return errBadName
+	}
 	data, _ := json.Marshal(a)
 	if _, err := s.accounts.Create(ctx, accountKey(a.Username), data); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {

@@ -1,0 +1,157 @@
+package authapi
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/allowlist"
+)
+
+// Oversized values in any input field of any endpoint are refused before they reach NATS: the shared connection
+// stays up and a normal login still works afterwards. 2,100 bytes is the size that used to close the connection
+// (a hex-encoded KV key beyond NATS's control-line limit).
+func TestOversizedInputsLeaveServerHealthy(t *testing.T) {
+	h := newHarness(t)
+	_, tok, _ := h.enroll2FA(h.session(admin, pw))
+	ticket := func() string { return h.ticket(admin, pw, myIP) }
+	type field struct {
+		method, path string
+		body         func(v string) any
+		token        bool
+	}
+	fields := map[string]field{
+		"login username":        {"POST", "/v1/auth/login", func(v string) any { return map[string]string{"username": v, "password": pw} }, false},
+		"login password":        {"POST", "/v1/auth/login", func(v string) any { return map[string]string{"username": admin, "password": v} }, false},
+		"second-factor ticket":  {"POST", "/v1/auth/second-factor", func(v string) any { return map[string]string{"ticket": "vt_" + v, "code": "123456"} }, false},
+		"second-factor code":    {"POST", "/v1/auth/second-factor", func(v string) any { return map[string]string{"ticket": ticket(), "code": v} }, false},
+		"second-factor recover": {"POST", "/v1/auth/second-factor", func(v string) any { return map[string]string{"ticket": ticket(), "recovery_code": v} }, false},
+		"account username":      {"POST", "/v1/accounts", func(v string) any { return map[string]string{"username": v, "password": pw, "role": RoleViewer} }, true},
+		"account password":      {"POST", "/v1/accounts", func(v string) any { return map[string]string{"username": "x", "password": v, "role": RoleViewer} }, true},
+		"account role":          {"POST", "/v1/accounts", func(v string) any { return map[string]string{"username": "x", "password": pw, "role": v} }, true},
+		"apikey name":           {"POST", "/v1/apikeys", func(v string) any { return map[string]any{"name": v, "scopes": []string{"read"}} }, true},
+		"apikey scope":          {"POST", "/v1/apikeys", func(v string) any { return map[string]any{"name": "n", "scopes": []string{v}} }, true},
+		"allowlist prefix":      {"POST", "/v1/allowlist", func(v string) any { return map[string]string{"prefix": v, "description": "d"} }, true},
+		"allowlist description": {"POST", "/v1/allowlist", func(v string) any { return map[string]string{"prefix": "198.51.100.0/24", "description": v} }, true},
+		"allowlist test":        {"POST", "/v1/allowlist/test", func(v string) any { return map[string]string{"ip": v} }, true},
+		"2fa disable code":      {"POST", "/v1/2fa/disable", func(v string) any { return map[string]string{"code": v} }, true},
+		"2fa regenerate code":   {"POST", "/v1/2fa/recovery-codes", func(v string) any { return map[string]string{"code": v} }, true},
+		"apikey id (path)":      {"DELETE", "/v1/apikeys/%s", nil, true},
+		"allowlist id (path)":   {"PUT", "/v1/allowlist/%s", func(string) any { return map[string]string{"prefix": "198.51.100.0/24"} }, true},
+		"bearer token":          {"GET", "/v1/me", nil, false},
+	}
+	for name, f := range fields {
+		for _, size := range []int{1 << 10, 2100, 64 << 10, 1 << 20} {
+			t.Run(fmt.Sprintf("%s/%d", name, size), func(t *testing.T) {
+				v := strings.Repeat("a", size)
+				path, bearer, hdr := f.path, "", []string(nil)
+				if strings.Contains(path, "%s") {
+					path = fmt.Sprintf(path, v[:min(size, 6000)]) // a request line of a megabyte never reaches a handler
+				}
+				if f.token {
+					bearer = tok
+				}
+				if name == "bearer token" {
+					bearer = v
+				}
+				var body any
+				if f.body != nil {
+					body = f.body(v)
+				}
+				r := h.do(f.method, path, "198.51.100.7", bearer, body, hdr...)
+				if r.code < 400 || r.code >= 500 {
+					t.Errorf("%s %s with a %d-byte value: %d %s; want a 4xx", f.method, f.path, size, r.code, r.raw)
+				}
+				if r.errCode() == "" {
+					t.Errorf("%s %s: body %q is not the JSON error shape", f.method, f.path, r.raw)
+				}
+				if !h.nc.IsConnected() {
+					t.Fatalf("%s %s with a %d-byte value: NATS connection %v; want connected", f.method, f.path, size, h.nc.Status())
+				}
+				h.clock.Advance(time.Hour) // past any lock the failures caused
+				if got := h.do("POST", "/v1/auth/login", myIP, "", map[string]string{"username": admin, "password": pw}); got.code != 200 {
+					t.Fatalf("normal login afterwards: %d %s", got.code, got.raw)
+				}
+			})
+		}
+	}
+}
+
+// A locked account accepts no code, also not through a session opened before the lock.
+func TestLockedAccountRefusesCodesInOldSessions(t *testing.T) {
+	h := newHarness(t)
+	if err := h.s.CreateAccount(context.Background(), "viewer1", pw, RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	secret, tok, _ := h.enroll2FA(h.session("viewer1", pw))
+	if _, err := h.s.st.updateAccount(context.Background(), "viewer1", func(a *Account) error {
+		a.LockedUntil = h.clock.Now().Add(time.Hour)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/2fa/recovery-codes", "/v1/2fa/disable"} {
+		h.clock.Advance(30 * time.Second) // a fresh code each time
+		r := h.do("POST", path, myIP, tok, map[string]string{"code": h.code(secret, 0)})
+		if r.code != 401 || r.errCode() != "invalid_credentials" {
+			t.Errorf("POST %s with a valid code while locked: %d %s; want 401 invalid_credentials", path, r.code, r.raw)
+		}
+	}
+	a, _, err := h.s.st.account(context.Background(), "viewer1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.TOTP == nil || len(a.Recovery) != recoveryCodes {
+		t.Errorf("after refused requests: totp %v, %d recovery codes; want both unchanged", a.TOTP != nil, len(a.Recovery))
+	}
+}
+
+// After a restart, the cache must not serve an unrestricted list before the stored one arrives.
+func TestAllowListRestrictedRightAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	_, tok, _ := h.enroll2FA(h.session(admin, pw))
+	h.do("POST", "/v1/allowlist", myIP, tok, map[string]string{"prefix": myIP, "description": "me"})
+	if r := h.do("PUT", "/v1/allowlist/restricted", myIP, tok, map[string]bool{"restricted": true}); r.code != 200 {
+		t.Fatalf("restrict: %d %s", r.code, r.raw)
+	}
+	for i := range 20 {
+		h.s = h.start(testKey)
+		ctx, cancel := context.WithCancel(context.Background())
+		go h.s.Run(ctx)
+		if r := h.do("GET", "/v1/allowlist/check", "192.0.2.1", "", nil); r.code != 403 {
+			t.Fatalf("restart %d: check from an unlisted address before the watch: %d; want 403", i, r.code)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		var first *allowlist.List
+		for first = h.s.cache.list.Load(); first == nil; first = h.s.cache.list.Load() { // spin: catch the first value
+			if time.Now().After(deadline) {
+				t.Fatal("the watch stored nothing within 2s")
+			}
+		}
+		if !first.Restricted {
+			t.Fatalf("restart %d: the first list the cache served is unrestricted (%+v); want the stored, restricted one", i, first)
+		}
+		if r := h.do("GET", "/v1/allowlist/check", "192.0.2.1", "", nil); r.code != 403 {
+			t.Fatalf("restart %d: check from an unlisted address when the watch opened: %d; want 403", i, r.code)
+		}
+		cancel()
+	}
+}
+
+// Bodies over the limit answer 413, trailing data 400.
+func TestBodyLimitAndTrailingData(t *testing.T) {
+	h := newHarness(t)
+	big := `{"username":"root","password":"` + strings.Repeat("a", 16<<10) + `"}`
+	if r := h.do("POST", "/v1/auth/login", myIP, "", big); r.code != 413 || r.errCode() != "body_too_large" {
+		t.Errorf("login with a %d-byte body: %d %s; want 413 body_too_large", len(big), r.code, r.raw)
+	}
+	trailing := `{"username":"root","password":"` + pw + `"} {"x":1}`
+	if r := h.do("POST", "/v1/auth/login", myIP, "", trailing); r.code != 400 || r.errCode() != "bad_request" {
+		t.Errorf("login with trailing data: %d %s; want 400 bad_request", r.code, r.raw)
+	}
+	if r := h.do("POST", "/v1/auth/login", myIP, "", `{"username":"root","password":"`+pw+`"}`+"\n"); r.code != 200 {
+		t.Errorf("login with a trailing newline: %d %s; want 200", r.code, r.raw)
+	}
+}
