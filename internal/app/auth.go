@@ -170,14 +170,14 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", s.Handler())
-	httpapi.Ops(mux, reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
+	ops := http.NewServeMux()
+	httpapi.Ops(ops, reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
 		if !nc.IsConnected() {
 			return errors.New("not connected")
 		}
 		return nil
 	}}, httpapi.Check{Name: "clickhouse", Check: store.Ping})
+	mux := s.WithOps(ops) // /readyz and /metrics behind the admin allow list
 	ln, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener: %w", err)

@@ -3,11 +3,16 @@ package authapi
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-ids/vigil/internal/allowlist"
+	"github.com/vigil-ids/vigil/internal/httpapi"
 )
 
 // Oversized values in any input field of any endpoint are refused before they reach NATS: the shared connection
@@ -153,5 +158,52 @@ func TestBodyLimitAndTrailingData(t *testing.T) {
 	}
 	if r := h.do("POST", "/v1/auth/login", myIP, "", `{"username":"root","password":"`+pw+`"}`+"\n"); r.code != 200 {
 		t.Errorf("login with a trailing newline: %d %s; want 200", r.code, r.raw)
+	}
+}
+
+// A wrong method answers 405 with Allow, an unknown path 404, both in the JSON error shape.
+func TestWrongMethodAndUnknownPath(t *testing.T) {
+	h := newHarness(t)
+	r := h.do("GET", "/v1/auth/login", myIP, "", nil)
+	if r.code != 405 || r.header.Get("Allow") != "POST" || r.errCode() != "method_not_allowed" {
+		t.Errorf("GET /v1/auth/login: %d Allow=%q %s; want 405, Allow POST, method_not_allowed", r.code, r.header.Get("Allow"), r.raw)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("405 Content-Type %q; want application/json", ct)
+	}
+	r = h.do("GET", "/v1/nothing-here", myIP, "", nil)
+	if r.code != 404 || r.errCode() != "not_found" {
+		t.Errorf("GET /v1/nothing-here: %d %s; want 404 not_found", r.code, r.raw)
+	}
+}
+
+// /readyz and /metrics obey the admin allow list; /healthz stays open.
+func TestOpsEndpointsBehindAllowList(t *testing.T) {
+	h := newHarness(t)
+	_, tok, _ := h.enroll2FA(h.session(admin, pw))
+	h.do("POST", "/v1/allowlist", myIP, tok, map[string]string{"prefix": myIP, "description": "me"})
+	if r := h.do("PUT", "/v1/allowlist/restricted", myIP, tok, map[string]bool{"restricted": true}); r.code != 200 {
+		t.Fatalf("restrict: %d %s", r.code, r.raw)
+	}
+	ops := http.NewServeMux()
+	httpapi.Ops(ops, prometheus.NewRegistry())
+	hd := h.s.WithOps(ops)
+	get := func(path, ip string) int {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = ip + ":40000"
+		rec := httptest.NewRecorder()
+		hd.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, c := range []struct {
+		path, ip string
+		want     int
+	}{
+		{"/healthz", "192.0.2.1", 200}, {"/readyz", "192.0.2.1", 403}, {"/metrics", "192.0.2.1", 403},
+		{"/readyz", myIP, 200}, {"/metrics", myIP, 200}, {"/v1/me", "192.0.2.1", 403},
+	} {
+		if got := get(c.path, c.ip); got != c.want {
+			t.Errorf("GET %s from %s: %d; want %d", c.path, c.ip, got, c.want)
+		}
 	}
 }

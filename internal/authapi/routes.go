@@ -168,8 +168,5 @@ func (s *Server) routes() {
 	mux.Handle("POST /v1/apikeys", s.need("", false, s.createKey))
 	mux.Handle("DELETE /v1/apikeys/{id}", s.need("", false, s.revokeKey))
 	mux.Handle("POST /v1/accounts", s.need("accounts", false, s.createAccount))
-	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
-		return httpapi.Errorf(http.StatusNotFound, "not_found", "no such endpoint")
-	}))
 	s.mux = mux
 }

@@ -165,9 +165,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // Handler returns the API with the allow list enforced on every route.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+func (s *Server) Handler() http.Handler { return s.WithOps(nil) }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+// WithOps returns the API together with the process's operational endpoints (ops serves /healthz, /readyz and
+// /metrics): /healthz stays open, /readyz and /metrics obey the admin allow list like every other route.
+func (s *Server) WithOps(ops http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ops != nil && r.URL.Path == "/healthz" {
+			ops.ServeHTTP(w, r)
+			return
+		}
+		s.serve(w, r, ops)
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops http.Handler) {
 	ip := s.ips.ClientIP(r)
 	l, err := s.currentAllowlist(r.Context())
 	if err != nil { // fail closed
@@ -189,8 +201,43 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "forbidden", "your address may not reach the admin panel"))
 		return
 	}
+	if ops != nil && (r.URL.Path == "/metrics" || r.URL.Path == "/readyz") {
+		ops.ServeHTTP(w, r)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ipKey{}, ip)))
+	r = r.WithContext(context.WithValue(r.Context(), ipKey{}, ip))
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		w = &muxErrorWriter{ResponseWriter: w} // the mux's own 404 and 405 (with Allow) in the JSON error shape
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// muxErrorWriter replaces the plain-text body of the mux's 404 and 405 answers with the JSON error shape.
+type muxErrorWriter struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (w *muxErrorWriter) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		w.replaced = true
+		httpapi.WriteError(w.ResponseWriter, httpapi.Errorf(code, "not_found", "no such endpoint"))
+	case http.StatusMethodNotAllowed:
+		w.replaced = true
+		httpapi.WriteError(w.ResponseWriter, httpapi.Errorf(code, "method_not_allowed", "this endpoint does not accept "+
+			"this method; see the Allow header"))
+	default:
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *muxErrorWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 type ipKey struct{}
