@@ -207,3 +207,21 @@ func TestOpsEndpointsBehindAllowList(t *testing.T) {
 		}
 	}
 }
+
+// A KV outage during login answers 503 and is logged, not a silent 401.
+func TestLoginDuringStoreOutage(t *testing.T) {
+	h := newHarness(t)
+	if err := h.js.DeleteKeyValue(context.Background(), bucketAccounts); err != nil {
+		t.Fatal(err)
+	}
+	r := h.do("POST", "/v1/auth/login", myIP, "", map[string]string{"username": admin, "password": pw})
+	if r.code != 503 || r.errCode() != "store_unavailable" {
+		t.Errorf("login with the accounts bucket gone: %d %s; want 503 store_unavailable", r.code, r.raw)
+	}
+	if !strings.Contains(h.logs.String(), "status=503") {
+		t.Errorf("the outage is not logged; logs:\n%s", h.logs)
+	}
+	if strings.Contains(h.logs.String(), pw) {
+		t.Error("the password is in the log")
+	}
+}

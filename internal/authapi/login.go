@@ -62,6 +62,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	a, _, err := s.st.account(ctx, req.Username) // an invalid name never reaches the store
+	if err := unavailable(err); err != nil {
+		return err // an outage is not a wrong password
+	}
 	if err != nil || s.locked(a) {
 		password.Verify(req.Password, s.dummy) // the same cost as a real check
 		s.m.logins.WithLabelValues("failure").Inc()
@@ -131,6 +134,9 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a, _, err := s.st.account(ctx, ses.Account)
+	if err := unavailable(err); err != nil {
+		return err
+	}
 	if err != nil || s.locked(a) || a.TOTP == nil || ses.Epoch != a.Epoch {
 		return errInvalid
 	}

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-ids/vigil/internal/allowlist"
+	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/totp"
 )
 
@@ -113,6 +115,15 @@ func tokenKey(token string) string {
 }
 
 var errConflict = errors.New("concurrent update")
+
+// unavailable turns a store error other than "not found" or an invalid name into a 503 that the adapter logs;
+// it returns nil for those two, which are credential failures.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, errBadName) {
+		return nil
+	}
+	return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the account store is unavailable; try again", Err: err}
+}
 
 // errBadName is returned for a name that is not a valid username; it never reaches NATS (a long key would exceed
 // NATS's control-line limit and close the shared connection).
