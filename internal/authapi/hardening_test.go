@@ -225,3 +225,40 @@ func TestLoginDuringStoreOutage(t *testing.T) {
 		t.Error("the password is in the log")
 	}
 }
+
+// /v1/2fa/confirm checks the code before it spends ten argon2id hashes on recovery codes.
+func TestConfirmChecksCodeBeforeHashing(t *testing.T) {
+	h := newHarness(t)
+	tok := h.session(admin, pw)
+	if r := h.do("POST", "/v1/2fa/enroll", myIP, tok, nil); r.code != 200 {
+		t.Fatalf("enroll: %d %s", r.code, r.raw)
+	}
+	for _, code := range []string{"000000", "12345", strings.Repeat("9", 100)} {
+		if r := h.do("POST", "/v1/2fa/confirm", myIP, tok, map[string]string{"code": code}); r.code != 401 {
+			t.Errorf("confirm with %q: %d %s; want 401", code, r.code, r.raw)
+		}
+	}
+	if n := h.s.recoverySets.Load(); n != 0 {
+		t.Errorf("recovery code sets hashed after wrong codes: %d; want 0", n)
+	}
+}
+
+// Names with control characters or invalid UTF-8 are refused before they are stored or logged.
+func TestNamesMustBePrintable(t *testing.T) {
+	h := newHarness(t)
+	_, tok, _ := h.enroll2FA(h.session(admin, pw))
+	for _, name := range []string{"a\nb", "a\x1bb", "a\u200bb", "a\u0085b"} {
+		if r := h.do("POST", "/v1/apikeys", myIP, tok, map[string]any{"name": name, "scopes": []string{"read"}}); r.code != 400 {
+			t.Errorf("API key name %q: %d %s; want 400", name, r.code, r.raw)
+		}
+		if r := h.do("POST", "/v1/accounts", myIP, tok, map[string]string{"username": name, "password": pw, "role": RoleViewer}); r.code != 400 || r.errCode() != "bad_account" {
+			t.Errorf("account name %q: %d %s; want 400 bad_account", name, r.code, r.raw)
+		}
+		if r := h.do("POST", "/v1/auth/login", myIP, "", map[string]string{"username": name, "password": pw}); r.code != 401 {
+			t.Errorf("login as %q: %d %s; want 401", name, r.code, r.raw)
+		}
+	}
+	if r := h.do("POST", "/v1/apikeys", myIP, tok, map[string]any{"name": "backup script ünïcode", "scopes": []string{"read"}}); r.code != 201 {
+		t.Errorf("a printable API key name: %d %s; want 201", r.code, r.raw)
+	}
+}

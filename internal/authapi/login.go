@@ -182,6 +182,7 @@ const recoveryCodes = 10
 var recoveryAlphabet = base32.NewEncoding("abcdefghijkmnpqrstuvwxyz23456789").WithPadding(base32.NoPadding)
 
 func (s *Server) newRecoveryCodes() (plain, hashed []string) {
+	s.recoverySets.Add(1)
 	for range recoveryCodes {
 		b := make([]byte, 10)
 		rand.Read(b)

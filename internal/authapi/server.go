@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -112,6 +113,8 @@ type Server struct {
 	mux     *http.ServeMux
 	m       *metrics
 	cache   allowCache
+
+	recoverySets atomic.Int64 // sets of recovery codes generated (each costs ten argon2id hashes)
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -298,10 +301,15 @@ func (s *Server) requires2FA(role string) bool {
 // validUsername reports whether u is 1-128 bytes of printable UTF-8 without spaces, quotes, ':' or slashes. It is
 // checked before a name becomes a KV key, a subject or a log value.
 func validUsername(u string) bool {
-	if u == "" || len(u) > 128 || !utf8.ValidString(u) || strings.ContainsAny(u, " \t\r\n:/\\\"'") {
+	return u != "" && len(u) <= 128 && !strings.ContainsAny(u, " \t\r\n:/\\\"'") && printable(u)
+}
+
+// printable reports whether s is valid UTF-8 of printable characters only (no control characters).
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
 		return false
 	}
-	for _, c := range u {
+	for _, c := range s {
 		if !unicode.IsPrint(c) {
 			return false
 		}
