@@ -171,6 +171,10 @@ func TestWrongMethodAndUnknownPath(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("405 Content-Type %q; want application/json", ct)
 	}
+	r = h.do("POST", "/v1/allowlist/check", myIP, "", nil)
+	if r.code != 405 || !strings.Contains(r.header.Get("Allow"), "GET") {
+		t.Errorf("POST /v1/allowlist/check: %d Allow=%q; want 405, Allow with GET", r.code, r.header.Get("Allow"))
+	}
 	r = h.do("GET", "/v1/nothing-here", myIP, "", nil)
 	if r.code != 404 || r.errCode() != "not_found" {
 		t.Errorf("GET /v1/nothing-here: %d %s; want 404 not_found", r.code, r.raw)
