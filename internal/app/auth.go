@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,109 +11,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vigil-ids/vigil/internal/audit"
 	"github.com/vigil-ids/vigil/internal/authapi"
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/secretbox"
 )
-
-// auditor writes the auth API's audit records to ClickHouse (batched, retried) and NATS (vigil.audit.<action>),
-// and publishes admin logins as login events (service admin) so the detector watches the admins too.
-type auditor struct {
-	nc     *nats.Conn
-	pub    *natsbus.Publisher
-	store  *chstore.Store // nil: NATS only
-	logger *slog.Logger
-	queue  chan authapi.AuditRecord
-	logins chan event.Event
-}
-
-func newAuditor(nc *nats.Conn, pub *natsbus.Publisher, store *chstore.Store, logger *slog.Logger) *auditor {
-	return &auditor{nc: nc, pub: pub, store: store, logger: logger, queue: make(chan authapi.AuditRecord, 10000), logins: make(chan event.Event, 10000)}
-}
-
-// Audit queues a record; a full queue is logged (never blocks a login).
-func (a *auditor) Audit(r authapi.AuditRecord) {
-	if data, err := json.Marshal(r); err == nil {
-		a.nc.Publish("vigil.audit."+r.Action, data)
-	}
-	select {
-	case a.queue <- r:
-	default:
-		a.logger.Error("audit record dropped: queue full", "action", r.Action)
-	}
-}
-
-// AdminLogin queues a login event of an admin.
-func (a *auditor) AdminLogin(user string, ip netip.Addr, ok bool, at time.Time) {
-	e, err := event.New(event.Event{Kind: event.KindLogin, Time: at.UTC(), User: user, IP: ip, Service: "admin", Success: ok, Source: "vigil-authapi"}, time.Now())
-	if err != nil {
-		return
-	}
-	select {
-	case a.logins <- e:
-	default:
-		a.logger.Error("admin login event dropped: queue full")
-	}
-}
-
-// Run flushes queued records about once a second until ctx ends, then once more.
-func (a *auditor) Run(ctx context.Context) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var rows []chstore.AuditRow
-	var logins []event.Event
-	flush := func(ctx context.Context) {
-		for len(a.queue) > 0 {
-			r := <-a.queue
-			rows = append(rows, chstore.AuditRow{EventID: r.EventID, Time: r.Time, Action: r.Action, Actor: r.Actor, ClientIP: r.ClientIP,
-				Target: r.Target, Result: r.Result, Before: r.Before, After: r.After})
-		}
-		for len(a.logins) > 0 {
-			logins = append(logins, <-a.logins)
-		}
-		if len(rows) > 0 && a.store != nil {
-			if err := a.store.WriteAudit(ctx, rows); err != nil {
-				a.logger.Warn("audit rows not written yet; retrying", "rows", len(rows), "err", err)
-			} else {
-				rows = rows[:0]
-			}
-		} else {
-			rows = rows[:0]
-		}
-		if len(logins) > 0 && a.pub != nil {
-			if err := a.pub.Publish(ctx, logins); err != nil {
-				a.logger.Warn("admin login events not stored yet; retrying", "events", len(logins), "err", err)
-			} else {
-				logins = logins[:0]
-			}
-		}
-	}
-	for {
-		select {
-		case <-tick.C:
-			flush(ctx)
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			flush(sctx)
-			cancel()
-			return nil
-		}
-	}
-}
 
 // authKey loads the encryption key; with createIn set (the single node) a missing key is generated into that file.
 func authKey(cfg *config.Config, createIn string) ([]byte, error) {
@@ -138,8 +49,8 @@ func authOptions(cfg *config.Config) authapi.Options {
 }
 
 // newAuth builds the auth API and its auditor.
-func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, key []byte, store *chstore.Store, logger *slog.Logger, reg prometheus.Registerer) (*authapi.Server, *auditor, error) {
-	aud := newAuditor(js.Conn(), natsbus.NewPublisher(js, cfg.Partitions, nil), store, logger)
+func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, key []byte, store *chstore.Store, logger *slog.Logger, reg prometheus.Registerer) (*authapi.Server, *audit.Auditor, error) {
+	aud := audit.New(js.Conn(), natsbus.NewPublisher(js, cfg.Partitions, nil), store, logger, reg, audit.Options{})
 	s, err := authapi.New(ctx, js, key, authOptions(cfg), aud, logger, reg)
 	return s, aud, err
 }
@@ -170,14 +81,14 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", s.Handler())
-	httpapi.Ops(mux, reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
+	ops := http.NewServeMux()
+	httpapi.Ops(ops, reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
 		if !nc.IsConnected() {
 			return errors.New("not connected")
 		}
 		return nil
 	}}, httpapi.Check{Name: "clickhouse", Check: store.Ping})
+	mux := s.WithOps(ops) // /readyz and /metrics behind the admin allow list
 	ln, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener: %w", err)

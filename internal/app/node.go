@@ -102,9 +102,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	authMux := http.NewServeMux()
-	authMux.Handle("/", auth.Handler())
-	httpapi.Ops(authMux, reg, p.checks(store.Ping)...)
+	authOps := http.NewServeMux()
+	httpapi.Ops(authOps, reg, p.checks(store.Ping)...)
+	authMux := auth.WithOps(authOps) // /readyz and /metrics behind the admin allow list
 	authLn, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener (VIGIL_AUTH_ADDR): %w", err)

@@ -21,8 +21,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal)
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.Name == "" || len(req.Name) > 100 {
-		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "name: 1-100 characters")
+	if req.Name == "" || len(req.Name) > 100 || !printable(req.Name) {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "name: 1-100 bytes of printable UTF-8")
 	}
 	for _, sc := range req.Scopes {
 		if !slices.Contains(scopes, sc) || (sc != "read" && p.account.Role != RoleAdmin) {

@@ -36,7 +36,9 @@ func (s *Server) watchAllowlist(ctx context.Context) {
 		return
 	}
 	defer w.Stop()
-	s.cache.list.Store(&allowlist.List{}) // no entry yet: unrestricted, until an update says otherwise
+	// Until the stored value or the end-of-initial-values marker arrives the cache stays unknown (nil), so a check
+	// reads the store (failing closed on errors) instead of assuming an unrestricted list.
+	initial := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -45,7 +47,11 @@ func (s *Server) watchAllowlist(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if e == nil {
+			if e == nil { // end of initial values
+				if initial && s.cache.list.Load() == nil {
+					s.cache.list.Store(&allowlist.List{}) // no entry stored: unrestricted
+				}
+				initial = false
 				continue
 			}
 			if e.Operation() != jetstream.KeyValuePut {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -62,6 +63,7 @@ var testKey = bytes.Repeat([]byte{7}, 32)
 type harness struct {
 	t     testing.TB
 	ns    *server.Server
+	nc    *nats.Conn
 	js    jetstream.JetStream
 	s     *Server
 	clock *clock
@@ -79,11 +81,12 @@ const (
 func newHarness(t testing.TB, mutate ...func(*Options)) *harness {
 	t.Helper()
 	ns := testenv.NATS(t)
-	js, err := jetstream.New(testenv.Connect(t, ns))
+	nc := testenv.Connect(t, ns)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ns: ns, js: js, clock: &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, audit: &recorder{}, logs: &bytes.Buffer{}}
+	h := &harness{t: t, ns: ns, nc: nc, js: js, clock: &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}, audit: &recorder{}, logs: &bytes.Buffer{}}
 	h.opts = Options{Password: password.Params{MemoryKiB: 64, Time: 1, Threads: 1}, Insecure: true, Now: h.clock.Now}
 	for _, m := range mutate {
 		m(&h.opts)

@@ -61,11 +61,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	a, _, err := s.st.account(ctx, req.Username)
-	if err != nil || !validUsername(req.Username) || s.locked(a) {
+	a, _, err := s.st.account(ctx, req.Username) // an invalid name never reaches the store
+	if err := unavailable(err); err != nil {
+		return err // an outage is not a wrong password
+	}
+	if err != nil || s.locked(a) {
 		password.Verify(req.Password, s.dummy) // the same cost as a real check
 		s.m.logins.WithLabelValues("failure").Inc()
-		s.record(r, "login_failure", req.Username, req.Username, "failure", "", "")
+		name := req.Username
+		if !validUsername(name) {
+			name = "" // neither stored nor logged: anyone can send a megabyte of it
+		}
+		s.record(r, "login_failure", name, name, "failure", "", "")
 		s.adminLogin(req.Username, r, false)
 		return errInvalid
 	}
@@ -127,6 +134,9 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a, _, err := s.st.account(ctx, ses.Account)
+	if err := unavailable(err); err != nil {
+		return err
+	}
 	if err != nil || s.locked(a) || a.TOTP == nil || ses.Epoch != a.Epoch {
 		return errInvalid
 	}
@@ -149,7 +159,7 @@ func (s *Server) secondFactor(w http.ResponseWriter, r *http.Request) error {
 // once, even for two concurrent requests.
 func (s *Server) checkCode(ctx context.Context, username, code string) error {
 	_, err := s.st.updateAccount(ctx, username, func(a *Account) error {
-		if a.TOTP == nil {
+		if a.TOTP == nil || s.locked(a) { // a lock stops every code, also through a session opened before it
 			return errInvalid
 		}
 		secret, err := s.box.Open(a.TOTP.SecretEnc, a.Username)
@@ -172,6 +182,7 @@ const recoveryCodes = 10
 var recoveryAlphabet = base32.NewEncoding("abcdefghijkmnpqrstuvwxyz23456789").WithPadding(base32.NoPadding)
 
 func (s *Server) newRecoveryCodes() (plain, hashed []string) {
+	s.recoverySets.Add(1)
 	for range recoveryCodes {
 		b := make([]byte, 10)
 		rand.Read(b)
@@ -194,6 +205,9 @@ func (s *Server) useRecoveryCode(ctx context.Context, username, code string) err
 		return errInvalid
 	}
 	_, err := s.st.updateAccount(ctx, username, func(a *Account) error {
+		if s.locked(a) {
+			return errInvalid
+		}
 		match := -1
 		for i, h := range a.Recovery {
 			if h != "" && password.Verify(code, h) == nil && match < 0 {

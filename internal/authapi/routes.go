@@ -165,11 +165,11 @@ func (s *Server) routes() {
 	mux.Handle("DELETE /v1/allowlist/{id}", s.need("allowlist", false, s.removeAllow))
 	mux.Handle("PUT /v1/allowlist/restricted", s.need("allowlist", false, s.restrict))
 	mux.Handle("POST /v1/allowlist/test", s.need("allowlist", false, s.testAllow))
+	mux.HandleFunc("GET /v1/allowlist/check", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent) // GET is answered before the mux; HEAD gets here only when allowed
+	})
 	mux.Handle("POST /v1/apikeys", s.need("", false, s.createKey))
 	mux.Handle("DELETE /v1/apikeys/{id}", s.need("", false, s.revokeKey))
 	mux.Handle("POST /v1/accounts", s.need("accounts", false, s.createAccount))
-	mux.Handle("/", h(func(w http.ResponseWriter, r *http.Request) error {
-		return httpapi.Errorf(http.StatusNotFound, "not_found", "no such endpoint")
-	}))
 	s.mux = mux
 }

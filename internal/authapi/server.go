@@ -15,7 +15,10 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,6 +113,8 @@ type Server struct {
 	mux     *http.ServeMux
 	m       *metrics
 	cache   allowCache
+
+	recoverySets atomic.Int64 // sets of recovery codes generated (each costs ten argon2id hashes)
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -163,9 +168,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // Handler returns the API with the allow list enforced on every route.
-func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+func (s *Server) Handler() http.Handler { return s.WithOps(nil) }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+// WithOps returns the API together with the process's operational endpoints (ops serves /healthz, /readyz and
+// /metrics): /healthz stays open, /readyz and /metrics obey the admin allow list like every other route.
+func (s *Server) WithOps(ops http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ops != nil && r.URL.Path == "/healthz" {
+			ops.ServeHTTP(w, r)
+			return
+		}
+		s.serve(w, r, ops)
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops http.Handler) {
 	ip := s.ips.ClientIP(r)
 	l, err := s.currentAllowlist(r.Context())
 	if err != nil { // fail closed
@@ -187,8 +204,43 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusForbidden, "forbidden", "your address may not reach the admin panel"))
 		return
 	}
+	if ops != nil && (r.URL.Path == "/metrics" || r.URL.Path == "/readyz") {
+		ops.ServeHTTP(w, r)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ipKey{}, ip)))
+	r = r.WithContext(context.WithValue(r.Context(), ipKey{}, ip))
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		w = &muxErrorWriter{ResponseWriter: w} // the mux's own 404 and 405 (with Allow) in the JSON error shape
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// muxErrorWriter replaces the plain-text body of the mux's 404 and 405 answers with the JSON error shape.
+type muxErrorWriter struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (w *muxErrorWriter) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		w.replaced = true
+		httpapi.WriteError(w.ResponseWriter, httpapi.Errorf(code, "not_found", "no such endpoint"))
+	case http.StatusMethodNotAllowed:
+		w.replaced = true
+		httpapi.WriteError(w.ResponseWriter, httpapi.Errorf(code, "method_not_allowed", "this endpoint does not accept "+
+			"this method; see the Allow header"))
+	default:
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *muxErrorWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 type ipKey struct{}
@@ -198,14 +250,38 @@ func clientIP(r *http.Request) netip.Addr { a, _ := r.Context().Value(ipKey{}).(
 // errInvalid is the one answer to every failed credential: unknown user, wrong password, wrong code, locked.
 var errInvalid = httpapi.Errorf(http.StatusUnauthorized, "invalid_credentials", "invalid credentials")
 
+// maxBody is the largest request body the auth API reads.
+const maxBody = 16 << 10
+
+var errBadBody = httpapi.Errorf(http.StatusBadRequest, "bad_request", "the body must be a JSON object with the documented fields")
+
+// decode reads exactly one JSON object of at most maxBody bytes: a larger body answers 413, trailing data after
+// the object 400.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "the body must be a JSON object with the documented fields")
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			err = errTrailing
+			if err2 != nil {
+				err = err2
+			}
+		}
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", maxBody))
+	case errors.Is(err, errTrailing):
+		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "the body must be a single JSON object without trailing data")
+	case err != nil:
+		return errBadBody
 	}
 	return nil
 }
+
+var errTrailing = errors.New("trailing data")
 
 func randomToken(prefix string) string {
 	b := make([]byte, 32)
@@ -222,6 +298,21 @@ func (s *Server) requires2FA(role string) bool {
 	return false
 }
 
+// validUsername reports whether u is 1-128 bytes of printable UTF-8 without spaces, quotes, ':' or slashes. It is
+// checked before a name becomes a KV key, a subject or a log value.
 func validUsername(u string) bool {
-	return u != "" && len(u) <= 128 && !strings.ContainsAny(u, " \t\r\n:/\\\"'")
+	return u != "" && len(u) <= 128 && !strings.ContainsAny(u, " \t\r\n:/\\\"'") && printable(u)
+}
+
+// printable reports whether s is valid UTF-8 of printable characters only (no control characters).
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, c := range s {
+		if !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
 }

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-ids/vigil/internal/allowlist"
+	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/totp"
 )
 
@@ -114,7 +116,23 @@ func tokenKey(token string) string {
 
 var errConflict = errors.New("concurrent update")
 
+// unavailable turns a store error other than "not found" or an invalid name into a 503 that the adapter logs;
+// it returns nil for those two, which are credential failures.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, errBadName) {
+		return nil
+	}
+	return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable", Message: "the account store is unavailable; try again", Err: err}
+}
+
+// errBadName is returned for a name that is not a valid username; it never reaches NATS (a long key would exceed
+// NATS's control-line limit and close the shared connection).
+var errBadName = errors.New("not a valid username")
+
 func (s *store) account(ctx context.Context, username string) (*Account, uint64, error) {
+	if !validUsername(username) {
+		return nil, 0, errBadName
+	}
 	e, err := s.accounts.Get(ctx, accountKey(username))
 	if err != nil {
 		return nil, 0, err
@@ -155,6 +173,9 @@ func isConflict(err error) bool {
 }
 
 func (s *store) createAccount(ctx context.Context, a *Account) error {
+	if !validUsername(a.Username) {
+		return errBadName
+	}
 	data, _ := json.Marshal(a)
 	if _, err := s.accounts.Create(ctx, accountKey(a.Username), data); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {

@@ -59,10 +59,10 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request, p *principal) e
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	plain, hashed := s.newRecoveryCodes()
+	var plain, hashed []string
 	now := s.opts.Now()
 	a, err := s.st.updateAccount(r.Context(), p.account.Username, func(a *Account) error {
-		if a.Pending == nil || !now.Before(a.Pending.Expires) || a.TOTP != nil {
+		if a.Pending == nil || !now.Before(a.Pending.Expires) || a.TOTP != nil || s.locked(a) {
 			return errInvalid
 		}
 		secret, err := s.box.Open(a.Pending.SecretEnc, a.Username)
@@ -72,6 +72,9 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request, p *principal) e
 		step, err := totp.Verify(secret, a.Pending.Params, req.Code, now, -1)
 		if err != nil {
 			return errInvalid
+		}
+		if hashed == nil { // only after a valid code: hashing ten codes costs ten argon2id runs
+			plain, hashed = s.newRecoveryCodes()
 		}
 		a.TOTP = &TOTPState{SecretEnc: a.Pending.SecretEnc, Params: a.Pending.Params, LastStep: step}
 		a.Pending, a.Recovery, a.Failures = nil, hashed, 0
