@@ -21,7 +21,7 @@ func TestSnippetsNoDelayWithVigilDown(t *testing.T) {
 		c.Close()
 		t.Fatalf("something listens on %s", closed)
 	}
-	const n = 3
+	const n = 5
 	// Each measure is the best of n runs: the least disturbed by the shared machine.
 	best := func(what string, f func() error) time.Duration {
 		t.Helper()
