@@ -6,10 +6,16 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/app"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/maillog"
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "ingest-log" {
+		for _, a := range args[1:] {
+			if a == "-h" || a == "-help" || a == "--help" { // usage before anything connects to NATS
+				return maillog.RunCLI(ctx, nil, []string{"-h"}, stdout, stdout)
+			}
+		}
 		cfg, err := config.Load("ingest ingest-log", nil, getenv, stderr)
 		if err != nil {
 			return err

@@ -7,20 +7,45 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(context.Background(), os.Stderr, os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "vigil:", err)
+		fmt.Fprintln(os.Stderr, "vigil: stopped:", err)
 		os.Exit(1)
+	}
+	if context.Cause(ctx) != nil {
+		fmt.Fprintln(os.Stderr, "vigil: stopped")
+	}
+}
+
+// stopOnSignal returns a context cancelled when one of sigs arrives, saying on w that Vigil shuts down and why
+// (journald keeps it under systemd).
+func stopOnSignal(parent context.Context, w io.Writer, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			fmt.Fprintf(w, "vigil: shutting down: received %v\n", s)
+			cancel(fmt.Errorf("signal %v", s))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/app"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/geoimport"
+	"github.com/vigil-ids/vigil/internal/maillog"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
@@ -35,6 +36,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	}
+	if helpAsked(args) { // before anything connects to NATS, ClickHouse or a node
+		switch cmd {
+		case "trust":
+			fmt.Fprint(stdout, trustUsage)
+			return nil
+		case "admin":
+			fmt.Fprint(stdout, adminUsage)
+			return nil
+		case "ingest-log":
+			return maillog.RunCLI(ctx, nil, []string{"-h"}, stdout, stdout) // parses its flags before publishing
+		case "config":
+			fmt.Fprint(stdout, "usage: vigil config\n\nPrints the configuration reference: every VIGIL_* variable, its flag and default.\n")
+			return nil
+		}
 	}
 	switch cmd {
 	case "run":
@@ -93,6 +109,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+const trustUsage = `usage:
+  vigil trust add -scope global|domain|user [-subject DOMAIN|USER] -description TEXT PREFIX
+  vigil trust list [-json]
+  vigil trust remove ID
+
+PREFIX is an address or CIDR range, IPv4 /17-/32 or IPv6 /32-/128. Talks to the node's NATS at VIGIL_NATS_URL.
+`
+
+const adminUsage = `usage:
+  vigil admin create -username NAME [-role admin|sub-admin|viewer]  (password from the terminal or stdin)
+  vigil admin rotate-key -new-key-file FILE
+
+Talks to the node's NATS at VIGIL_NATS_URL; the key is VIGIL_AUTH_KEY, VIGIL_AUTH_KEY_FILE or DATA_DIR/auth.key.
+`
+
+// helpAsked reports whether args ask for help (-h, -help, --help) before any "--".
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 func load(name string, args []string, getenv func(string) string, stderr io.Writer) (*config.Config, *slog.Logger, error) {

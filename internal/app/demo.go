@@ -75,7 +75,7 @@ func Demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	// 2. Mark the travellers' networks as safe, as an admin would, and wait for the node to see them.
 	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-demo", logger)
 	if err != nil {
-		return fmt.Errorf("%w (is the node running?)", err)
+		return fmt.Errorf("%w (is the node running? set VIGIL_NATS_URL)", err)
 	}
 	defer nc.Close()
 	js, err := natsbus.NewJetStream(nc)

@@ -162,3 +162,41 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestNodeSaysMailEndpointsOff starts a node without VIGIL_DOVECOT_TOKENS and VIGIL_POSTFIX_ADDR and expects it to
+// say, per endpoint, that it is off and which variable switches it on.
+func TestNodeSaysMailEndpointsOff(t *testing.T) {
+	chAddr, db := testenv.ClickHouseDB(t)
+	dir := t.TempDir()
+	geoPath := filepath.Join(dir, "geo.mmdb")
+	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load("vigil", nil, func(k string) string {
+		return map[string]string{
+			"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0", "VIGIL_AUTH_ADDR": "127.0.0.1:0",
+			"VIGIL_GEOIP_DB": geoPath, "VIGIL_CLICKHOUSE_ADDR": chAddr, "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_START": "never",
+		}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &out, IngestAddr: make(chan net.Addr, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	select {
+	case <-node.IngestAddr: // sent after the start-up messages
+	case err := <-done:
+		t.Fatalf("node stopped: %v", err)
+	}
+	said := out.String()
+	cancel()
+	<-done
+	for _, want := range []string{"Dovecot auth policy endpoint off: set VIGIL_DOVECOT_TOKENS", "Postfix policy service off: set VIGIL_POSTFIX_ADDR"} {
+		if !strings.Contains(said, want) {
+			t.Errorf("start-up messages lack %q:\n%s", want, said)
+		}
+	}
+}

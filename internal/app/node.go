@@ -87,6 +87,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.close()
+	p.sayMailOff(n.Out)
 	mux := http.NewServeMux()
 	p.register(mux)
 	httpapi.Ops(mux, reg, p.checks(store.Ping)...)
@@ -210,6 +211,17 @@ func (p *pipeline) register(mux *http.ServeMux) {
 	p.ingest.Register(mux)
 	if p.dovecot != nil {
 		mux.Handle("/v1/dovecot/policy", p.dovecot)
+	}
+}
+
+// sayMailOff tells the operator, per mail-server endpoint, that it is off and which variable switches it on, so
+// that a snippet pasted into Dovecot or Postfix does not meet a silent 404 or a refused connection.
+func (p *pipeline) sayMailOff(out io.Writer) {
+	if p.dovecot == nil {
+		fmt.Fprintln(out, "vigil: Dovecot auth policy endpoint off: set VIGIL_DOVECOT_TOKENS (the token of deploy/dovecot/95-vigil-policy.conf) to switch it on; until then /v1/dovecot/policy answers 404")
+	}
+	if p.postfix == nil {
+		fmt.Fprintln(out, "vigil: Postfix policy service off: set VIGIL_POSTFIX_ADDR (like 127.0.0.1:10040, see deploy/postfix/main.cf.snippet) to switch it on")
 	}
 }
 

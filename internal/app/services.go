@@ -29,6 +29,7 @@ func RunIngest(ctx context.Context, cfg *config.Config, logger *slog.Logger, out
 		return err
 	}
 	defer p.close()
+	p.sayMailOff(out)
 	mux := http.NewServeMux()
 	p.register(mux)
 	httpapi.Ops(mux, reg, p.checks(nil)...)
