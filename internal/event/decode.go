@@ -44,6 +44,9 @@ func Parse(data []byte, now time.Time) (Event, error) {
 	if wireFast(data, &w) {
 		return w.normalise(now)
 	}
+	if err := checkStrict(data); err != nil {
+		return Event{}, err
+	}
 	w = wire{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -290,6 +293,9 @@ func ParseIP(s string) (netip.Addr, error) {
 }
 
 func parseInt(raw json.RawMessage, lo, hi int64) (int64, error) {
+	if len(raw) == 0 || raw[0] == '"' {
+		return 0, fmt.Errorf("must be an integer, not the string %s", truncate(string(raw)))
+	}
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
