@@ -251,6 +251,9 @@ func (w *wire) normalise(now time.Time) (Event, error) {
 		if err := checkText("id", *w.ID, MaxIDLen, true); err != nil {
 			return e, err
 		}
+		if strings.ContainsFunc(*w.ID, func(r rune) bool { return r < '!' || r > '~' }) {
+			return e, fieldErr("id", "must be printable ASCII without spaces (it becomes the Nats-Msg-Id header)")
+		}
 		e.ID = *w.ID
 	} else {
 		e.ID = ContentID(&e)

@@ -62,6 +62,8 @@ var cases = []struct {
 	{"quoted recipients", `{"kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":"5"}`, "recipients", false},
 	{"quoted exponent recipients", `{"kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":"5e0"}`, "recipients", false},
 	{"quoted size", `{"kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1,"size":"10"}`, "size", false},
+	{"id with space", `{"id":"a b","kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1}`, "id", false},
+	{"non-ascii id", `{"id":"caf\u00e9","kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1}`, "id", false},
 	{"not an object", `[1]`, "", false},
 }
 
