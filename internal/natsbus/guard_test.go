@@ -56,3 +56,37 @@ func TestConnectionsSurviveFatalServerErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardReadsPayloadsAsData sends the text of a fatal -ERR as message payloads (plain and with headers): they
+// are data, delivered as such, and the connection does not drop.
+func TestGuardReadsPayloadsAsData(t *testing.T) {
+	ns := testenv.NATS(t)
+	nc, err := Connect(ns.ClientURL(), "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	sub, err := nc.SubscribeSync("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("x\r\n-ERR 'Maximum Control Line Exceeded'\r\n")
+	if err := nc.Publish("data", payload); err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("data")
+	m.Header.Set("X", "-ERR 'Maximum Control Line Exceeded'")
+	m.Data = payload
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		got, err := sub.NextMsg(5 * time.Second)
+		if err != nil || string(got.Data) != string(payload) {
+			t.Fatalf("message %d = %v, %v; want the payload", i, got, err)
+		}
+	}
+	if r := nc.Stats().Reconnects; r != 0 || nc.Status() != nats.CONNECTED {
+		t.Errorf("after -ERR text in payloads: %d reconnects, status %v; want 0, CONNECTED", r, nc.Status())
+	}
+}
