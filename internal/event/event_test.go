@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strings"
@@ -183,6 +184,9 @@ func FuzzParse(f *testing.F) {
 		b, err := Marshal(&ev)
 		if err != nil {
 			t.Fatalf("Marshal of accepted event: %v", err)
+		}
+		if err := checkStrict(data); err != nil && bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+			t.Fatalf("Parse accepted %q, which the schema forbids: %v", data, err)
 		}
 		back, err := Parse(b, now)
 		if err != nil {
