@@ -40,6 +40,9 @@ func DecodeBatch(body []byte, ndjson bool, now time.Time) ([]Item, error) {
 		if err := json.Unmarshal(trimmed, &raws); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadBody, jsonError(err))
 		}
+		if len(raws) == 0 {
+			return nil, fmt.Errorf("%w: no events in body", ErrBadBody)
+		}
 		if len(raws) > MaxBatch {
 			return nil, fmt.Errorf("%w: %d events; the limit is %d per request", ErrBadBody, len(raws), MaxBatch)
 		}

@@ -91,6 +91,9 @@ func FuzzParseFastPath(f *testing.F) {
 		if !wireFast(data, &fast) {
 			return
 		}
+		if err := checkStrict(data); err != nil {
+			t.Fatalf("wireFast accepted %q, which the schema forbids: %v", data, err)
+		}
 		var slow wire
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()

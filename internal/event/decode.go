@@ -44,6 +44,9 @@ func Parse(data []byte, now time.Time) (Event, error) {
 	if wireFast(data, &w) {
 		return w.normalise(now)
 	}
+	if err := checkStrict(data); err != nil {
+		return Event{}, err
+	}
 	w = wire{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -248,6 +251,9 @@ func (w *wire) normalise(now time.Time) (Event, error) {
 		if err := checkText("id", *w.ID, MaxIDLen, true); err != nil {
 			return e, err
 		}
+		if strings.ContainsFunc(*w.ID, func(r rune) bool { return r < '!' || r > '~' }) {
+			return e, fieldErr("id", "must be printable ASCII without spaces (it becomes the Nats-Msg-Id header)")
+		}
 		e.ID = *w.ID
 	} else {
 		e.ID = ContentID(&e)
@@ -290,6 +296,9 @@ func ParseIP(s string) (netip.Addr, error) {
 }
 
 func parseInt(raw json.RawMessage, lo, hi int64) (int64, error) {
+	if len(raw) == 0 || raw[0] == '"' {
+		return 0, fmt.Errorf("must be an integer, not the string %s", truncate(string(raw)))
+	}
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()

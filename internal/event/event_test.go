@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strings"
@@ -51,6 +52,19 @@ var cases = []struct {
 	{"send with success", `{"kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1,"success":true}`, "success", false},
 	{"long id", `{"id":"` + strings.Repeat("i", 129) + `","kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1}`, "id", false},
 	{"bad pwhash", `{"kind":"login","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","success":true,"pwhash":"xyz"}`, "pwhash", false},
+	{"invalid utf-8 user", "{\"kind\":\"login\",\"time\":\"2026-11-24T09:30:00Z\",\"user\":\"a\xffb\",\"ip\":\"1.1.1.1\",\"success\":true}", "user", true},
+	{"lone surrogate user", `{"kind":"login","time":"2026-11-24T09:30:00Z","user":"a\ud800b","ip":"1.1.1.1","success":true}`, "user", true},
+	{"lone low surrogate source", `{"kind":"login","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","success":true,"source":"\udc00"}`, "source", true},
+	{"surrogate pair ok", `{"kind":"login","time":"2026-11-24T09:30:00Z","user":"a\ud83d\ude00","ip":"1.1.1.1","success":true}`, "", false},
+	{"upper-case field", `{"KIND":"login","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","success":true}`, "KIND", false},
+	{"mixed-case field", `{"kind":"login","time":"2026-11-24T09:30:00Z","User":"a","ip":"1.1.1.1","success":true}`, "User", false},
+	{"duplicate user", `{"kind":"login","time":"2026-11-24T09:30:00Z","user":"a","user":"b","ip":"1.1.1.1","success":true}`, "user", true},
+	{"duplicate via escape", `{"kind":"login","time":"2026-11-24T09:30:00Z","user":"a","\u0075ser":"b","ip":"1.1.1.1","success":true}`, "user", true},
+	{"quoted recipients", `{"kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":"5"}`, "recipients", false},
+	{"quoted exponent recipients", `{"kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":"5e0"}`, "recipients", false},
+	{"quoted size", `{"kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1,"size":"10"}`, "size", false},
+	{"id with space", `{"id":"a b","kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1}`, "id", false},
+	{"non-ascii id", `{"id":"caf\u00e9","kind":"send","time":"2026-11-24T09:30:00Z","user":"a","ip":"1.1.1.1","recipients":1}`, "id", false},
 	{"not an object", `[1]`, "", false},
 }
 
@@ -170,6 +184,9 @@ func FuzzParse(f *testing.F) {
 		b, err := Marshal(&ev)
 		if err != nil {
 			t.Fatalf("Marshal of accepted event: %v", err)
+		}
+		if err := checkStrict(data); err != nil && bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+			t.Fatalf("Parse accepted %q, which the schema forbids: %v", data, err)
 		}
 		back, err := Parse(b, now)
 		if err != nil {

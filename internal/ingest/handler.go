@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -123,9 +124,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 }
 
 func (h *Handler) authorised(r *http.Request) bool {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
+	tok, ok := httpapi.BearerToken(r)
+	if !ok {
 		return false
 	}
 	sum := sha256.Sum256([]byte(tok))
@@ -147,14 +147,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 		h.rejected.WithLabelValues("body").Inc()
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBody))
+	body, err := h.readBody(w, r)
 	if err != nil {
 		h.rejected.WithLabelValues("body").Inc()
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes; send smaller batches", h.opts.MaxBody))
-		}
-		return httpapi.Errorf(http.StatusBadRequest, "bad_body", "reading the body failed")
+		return err
 	}
 	items, err := event.DecodeBatch(body, ndjson, h.opts.Now())
 	if err != nil {
@@ -214,6 +210,41 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// readBody reads the body, decoding Content-Encoding: gzip; the limit applies to the decoded size, so a small
+// compressed body that expands past it (a gzip bomb) is refused with 413 like a large plain one.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	tooLarge := httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body exceeds %d bytes; send smaller batches", h.opts.MaxBody))
+	var in io.Reader = http.MaxBytesReader(w, r.Body, h.opts.MaxBody)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, readError(err, tooLarge, "the body is not valid gzip")
+		}
+		defer zr.Close()
+		in = io.LimitReader(zr, h.opts.MaxBody+1)
+	default:
+		return nil, httpapi.Errorf(http.StatusUnsupportedMediaType, "unsupported_encoding", "Content-Encoding must be gzip or absent")
+	}
+	body, err := io.ReadAll(in)
+	if err != nil {
+		return nil, readError(err, tooLarge, "reading the body failed")
+	}
+	if int64(len(body)) > h.opts.MaxBody {
+		return nil, tooLarge
+	}
+	return body, nil
+}
+
+func readError(err error, tooLarge *httpapi.Error, msg string) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return tooLarge
+	}
+	return httpapi.Errorf(http.StatusBadRequest, "bad_body", msg)
 }
 
 func cmpErr(first, err error) error {

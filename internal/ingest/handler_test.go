@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -207,5 +208,98 @@ func TestServerDownAnswers503(t *testing.T) {
 	mux.ServeHTTP(rec, req)
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("NATS down: %d %s; want 503 with Retry-After", rec.Code, rec.Body)
+	}
+}
+
+func (f *fixture) do(t *testing.T, hdr map[string]string, body []byte) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/events", bytes.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decoding
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("response %q is not JSON: %v", raw, err)
+	}
+	return resp.StatusCode, m
+}
+
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	f := setup(t)
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+		code, m := f.do(t, map[string]string{"Authorization": scheme + " " + token}, []byte(ev("a@example.org", "81.2.69.142")))
+		if code != 200 {
+			t.Errorf("Authorization: %s <token>: %d %v; want 200", scheme, code, m)
+		}
+	}
+}
+
+func TestContentEncoding(t *testing.T) {
+	f := setup(t)
+	auth := "Bearer " + token
+	body := []byte(ev("a@example.org", "81.2.69.142") + "\n" + ev("b@example.org", "8.8.8.8"))
+	code, m := f.do(t, map[string]string{"Authorization": auth, "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}, gzipped(t, body))
+	if code != 200 || m["accepted"] != 2.0 {
+		t.Fatalf("gzip NDJSON: %d %v; want 200 with 2 accepted", code, m)
+	}
+	// 64 KiB limit in setup: 1 MiB of spaces compresses to about 1 KiB and must still be refused.
+	bomb := gzipped(t, append(append([]byte("["), bytes.Repeat([]byte(" "), 1<<20)...), ']'))
+	if code, m := f.do(t, map[string]string{"Authorization": auth, "Content-Encoding": "gzip"}, bomb); code != 413 {
+		t.Errorf("gzip bomb (%d bytes compressed): %d %v; want 413", len(bomb), code, m)
+	}
+	if code, m := f.do(t, map[string]string{"Authorization": auth, "Content-Encoding": "gzip"}, body); code != 400 {
+		t.Errorf("plain body labelled gzip: %d %v; want 400", code, m)
+	}
+	if code, m := f.do(t, map[string]string{"Authorization": auth, "Content-Encoding": "br"}, body); code != 415 {
+		t.Errorf("Content-Encoding: br: %d %v; want 415", code, m)
+	}
+	if n := f.stored(t); n != 2 {
+		t.Errorf("stream holds %d; want 2", n)
+	}
+}
+
+func TestEmptyArrayLikeEmptyNDJSON(t *testing.T) {
+	f := setup(t)
+	auth := "Bearer " + token
+	c1, arr := f.do(t, map[string]string{"Authorization": auth, "Content-Type": "application/json"}, []byte("[]"))
+	c2, nd := f.do(t, map[string]string{"Authorization": auth, "Content-Type": "application/x-ndjson"}, []byte("\n"))
+	msg := func(m map[string]any) any { e, _ := m["error"].(map[string]any); return e["message"] }
+	if c1 != 400 || c2 != 400 || msg(arr) != msg(nd) {
+		t.Errorf("[] = %d %v; empty NDJSON = %d %v; want the same 400", c1, arr, c2, nd)
+	}
+}
+
+func TestStrictFieldsNamed(t *testing.T) {
+	f := setup(t)
+	now := time.Now().UTC().Format(time.RFC3339)
+	for _, tt := range []struct{ body, field string }{
+		{`{"kind":"login","time":"` + now + `","user":"a\ud800","ip":"1.1.1.1","success":true}`, "user"},
+		{`{"KIND":"login","time":"` + now + `","user":"a","ip":"1.1.1.1","success":true}`, "KIND"},
+		{`{"kind":"login","time":"` + now + `","user":"a","user":"b","ip":"1.1.1.1","success":true}`, "user"},
+		{`{"kind":"send","time":"` + now + `","user":"a","ip":"1.1.1.1","recipients":"5"}`, "recipients"},
+		{"{\"kind\":\"login\",\"time\":\"" + now + "\",\"user\":\"a\xff\",\"ip\":\"1.1.1.1\",\"success\":true}", "user"},
+	} {
+		code, m := f.do(t, map[string]string{"Authorization": "Bearer " + token}, []byte(tt.body))
+		rej, _ := m["rejected"].([]any)
+		if code != 400 || len(rej) != 1 || rej[0].(map[string]any)["field"] != tt.field {
+			t.Errorf("POST %q = %d %v; want 400 naming %s", tt.body, code, m, tt.field)
+		}
 	}
 }
