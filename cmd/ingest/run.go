@@ -13,7 +13,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "ingest-log" {
 		for _, a := range args[1:] {
 			if a == "-h" || a == "-help" || a == "--help" { // usage before anything connects to NATS
-				return maillog.RunCLI(ctx, nil, []string{"-h"}, stdout, stdout)
+				return maillog.RunCLI(ctx, nil, []string{"-h"}, false, stdout, stdout)
 			}
 		}
 		cfg, err := config.Load("ingest ingest-log", nil, getenv, stderr)

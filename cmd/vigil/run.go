@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			fmt.Fprint(stdout, adminUsage)
 			return nil
 		case "ingest-log":
-			return maillog.RunCLI(ctx, nil, []string{"-h"}, stdout, stdout) // parses its flags before publishing
+			return maillog.RunCLI(ctx, nil, []string{"-h"}, false, stdout, stdout) // parses its flags before publishing
 		case "config":
 			fmt.Fprint(stdout, "usage: vigil config\n\nPrints the configuration reference: every VIGIL_* variable, its flag and default.\n")
 			return nil

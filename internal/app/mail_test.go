@@ -80,6 +80,10 @@ func TestRealMailServers(t *testing.T) {
 	if err := testenv.IMAPLogin(mail.IMAPAddr, "81.2.69.10", "bob", "wrong"); err == nil {
 		t.Fatal("IMAP login with a wrong password succeeded")
 	}
+	// A failed SMTP AUTH: Postfix asks Dovecot SASL, whose policy endpoint reports it; Postfix logs it too.
+	if _, err := testenv.Submit(mail.SubmissionAddr, "81.2.69.20", "bob", "wrong", []string{"x@example.net"}); err == nil {
+		t.Fatal("SMTP AUTH with a wrong password succeeded")
+	}
 	// bob submits three messages (3, 2 and 1 recipients): the send_volume threshold is 3.
 	var queueIDs []string
 	for i, n := range []int{3, 2, 1} {
@@ -116,6 +120,8 @@ func TestRealMailServers(t *testing.T) {
 	waitCount(1, "SELECT count() FROM incidents FINAL WHERE rule = 'multi_country' AND user = 'alice' AND countries = ['GB', 'US']")
 	waitCount(1, "SELECT count() FROM logins FINAL WHERE user = 'bob' AND success = 0 AND service = 'imap'")
 	waitCount(3, "SELECT count() FROM sends FINAL WHERE user = 'bob'")
+	const smtpFailures = "SELECT count() FROM logins FINAL WHERE user = 'bob' AND success = 0 AND service = 'smtp'"
+	waitCount(1, smtpFailures)
 	waitCount(1, "SELECT count() FROM sends FINAL WHERE user = 'bob' AND recipients = 3 AND message_id = '"+queueIDs[0]+"'")
 	waitCount(1, "SELECT count() FROM incidents FINAL WHERE rule = 'send_volume' AND user = 'bob' AND messages_24h = 3")
 	logins := count("SELECT count() FROM logins FINAL")
@@ -129,15 +135,18 @@ func TestRealMailServers(t *testing.T) {
 	defer ns.Close()
 	js, _ := natsbus.NewJetStream(ns)
 	var out bytes.Buffer
-	if err := maillog.RunCLI(context.Background(), natsbus.NewPublisher(js, cfg.Partitions, nil), []string{"-tz", "Local", mail.DovecotLog, mail.PostfixLog}, &out, io.Discard); err != nil {
+	if err := maillog.RunCLI(context.Background(), natsbus.NewPublisher(js, cfg.Partitions, nil), []string{"-tz", "Local", mail.DovecotLog, mail.PostfixLog}, len(cfg.DovecotTokens) > 0, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%s", out.String())
 	if !strings.Contains(out.String(), "events sent") || strings.Contains(out.String(), " 0 events sent") {
 		t.Errorf("ingest-log summary = %q", out.String())
 	}
-	time.Sleep(time.Second) // let the detector commit whatever the log added
+	testenv.WaitDrained(t, js, natsbus.DefaultStream, "vigil-detector-") // whatever the log added is committed
 	waitCount(logins, "SELECT count() FROM logins FINAL")
+	if n := count(smtpFailures); n != 1 {
+		t.Errorf("bob's failed SMTP AUTH after reading the log = %d rows; want 1 (Dovecot already reported it)", n)
+	}
 	waitCount(sends, "SELECT count() FROM sends FINAL")
 	if n := count("SELECT count() FROM logins FINAL WHERE user = 'alice' AND success = 1"); n != 2 {
 		t.Errorf("alice's successful logins after reading the log = %d; want 2", n)

@@ -58,7 +58,7 @@ func IngestLog(ctx context.Context, cfg *config.Config, args []string, logger *s
 	if _, err := natsbus.EnsureStream(ctx, js, streamOptions(cfg)); err != nil {
 		return err
 	}
-	return maillog.RunCLI(ctx, natsbus.NewPublisher(js, cfg.Partitions, nil), args, stdout, stderr)
+	return maillog.RunCLI(ctx, natsbus.NewPublisher(js, cfg.Partitions, nil), args, len(cfg.DovecotTokens) > 0, stdout, stderr)
 }
 
 // RunDetector runs a detector over its partitions against an external NATS and ClickHouse.

@@ -528,35 +528,5 @@ func TestPoisonMessageGoesToDeadLetters(t *testing.T) {
 
 func waitDrained(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		s, err := js.Stream(ctx, natsbus.DefaultStream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := true
-		names := s.ConsumerNames(ctx)
-		for name := range names.Name() {
-			if !strings.HasPrefix(name, "vigil-detector-") {
-				continue // replay's ephemeral ordered consumers
-			}
-			c, _ := s.Consumer(ctx, name)
-			ci, err := c.Info(ctx)
-			if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
-				done = false
-			}
-		}
-		if done {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s, _ := js.Stream(ctx, natsbus.DefaultStream)
-	for name := range s.ConsumerNames(ctx).Name() {
-		c, _ := s.Consumer(ctx, name)
-		ci, _ := c.Info(ctx)
-		t.Logf("%s: pending %d, ack pending %d, delivered %d, ack floor %d, config start %d", name, ci.NumPending, ci.NumAckPending, ci.Delivered.Stream, ci.AckFloor.Stream, ci.Config.OptStartSeq)
-	}
-	t.Fatal("consumers not drained after 20s")
+	testenv.WaitDrained(t, js, natsbus.DefaultStream, "vigil-detector-")
 }

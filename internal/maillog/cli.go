@@ -15,13 +15,15 @@ import (
 )
 
 // RunCLI implements vigil ingest-log [-follow [-from-start]] [-format auto|dovecot|postfix] [-tz ZONE]
-// [-smtp-auth=false] FILE...: backfill reads whole files (a progress bar when stderr is a terminal), follow reads
-// each file like tail -F until ctx is cancelled. Either way it prints a summary to stdout.
-func RunCLI(ctx context.Context, sink Sink, args []string, stdout, stderr io.Writer) error {
+// [-smtp-auth auto|yes|no] FILE...: backfill reads whole files (a progress bar when stderr is a terminal), follow
+// reads each file like tail -F until ctx is cancelled. Either way it prints a summary to stdout. dovecotReports
+// says that Dovecot's policy endpoint is enabled (VIGIL_DOVECOT_TOKENS is set): with -smtp-auth auto, the default,
+// Postfix's failed SMTP AUTH lines are then skipped, because Dovecot SASL already reports each of them.
+func RunCLI(ctx context.Context, sink Sink, args []string, dovecotReports bool, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest-log", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: vigil ingest-log [-follow [-from-start]] [-format auto|dovecot|postfix] [-tz ZONE] [-smtp-auth=false] FILE...")
+		fmt.Fprintln(stderr, "usage: vigil ingest-log [-follow [-from-start]] [-format auto|dovecot|postfix] [-tz ZONE] [-smtp-auth auto|yes|no] FILE...")
 		fmt.Fprintln(stderr, "Reads Dovecot and Postfix log files (plain or gzip) into login and send events; reading a file twice adds nothing.")
 		fs.PrintDefaults()
 	}
@@ -29,7 +31,7 @@ func RunCLI(ctx context.Context, sink Sink, args []string, stdout, stderr io.Wri
 	fromStart := fs.Bool("from-start", false, "with -follow, read the existing content first")
 	format := fs.String("format", "auto", "which lines to read: auto (Dovecot and Postfix), dovecot or postfix")
 	tz := fs.String("tz", "Local", "time zone of syslog timestamps (RFC 3339 timestamps carry their own)")
-	smtpAuth := fs.Bool("smtp-auth", true, "read Postfix's failed SMTP AUTH lines; turn off when Postfix uses Dovecot SASL and Dovecot's policy endpoint reports to Vigil (it already sees them)")
+	smtpAuth := fs.String("smtp-auth", "auto", "read Postfix's failed SMTP AUTH lines: yes, no, or auto = no when Dovecot's policy endpoint is on (VIGIL_DOVECOT_TOKENS set; with Dovecot SASL it reports them already), yes otherwise")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -43,6 +45,16 @@ func RunCLI(ctx context.Context, sink Sink, args []string, stdout, stderr io.Wri
 	loc, err := time.LoadLocation(*tz)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("-tz: %w", err))
+	}
+	skipSMTPAuth := dovecotReports
+	switch *smtpAuth {
+	case "auto":
+	case "yes", "true":
+		skipSMTPAuth = false
+	case "no", "false":
+		skipSMTPAuth = true
+	default:
+		errs = append(errs, fmt.Errorf("-smtp-auth %q: want auto, yes or no", *smtpAuth))
 	}
 	if fs.NArg() == 0 {
 		errs = append(errs, errors.New("no log file given"))
@@ -62,7 +74,7 @@ func RunCLI(ctx context.Context, sink Sink, args []string, stdout, stderr io.Wri
 	o.setDefaults()
 	newReader := func() *Reader {
 		p := NewParser(*format)
-		p.Loc, p.SkipSMTPAuth = loc, !*smtpAuth
+		p.Loc, p.SkipSMTPAuth = loc, skipSMTPAuth
 		return &Reader{parser: p, sink: sink, opts: o, logger: logger}
 	}
 	start := time.Now()

@@ -281,20 +281,26 @@ func TestRunCLI(t *testing.T) {
 	path := filepath.Join(dir, "mail.log")
 	writeFile(t, path, strings.Join(sample, "\n")+"\n")
 	for _, tt := range []struct {
-		args    []string
-		wantErr string
-		wantOut string
+		args           []string
+		dovecotReports bool
+		wantErr        string
+		wantOut        string
 	}{
-		{[]string{"-tz", "UTC", path}, "", "10 lines read, 6 events sent, lines skipped: invalid 1, irrelevant 3, no_timestamp 1"},
-		{[]string{"-tz", "UTC", "-smtp-auth=false", "-format", "postfix", path}, "", "10 lines read, 1 events sent"},
-		{[]string{}, "no log file given", ""},
-		{[]string{"-format", "exim", path}, `-format "exim"`, ""},
-		{[]string{"-tz", "Mars/Olympus", path}, "-tz", ""},
-		{[]string{"-from-start", path}, "-from-start needs -follow", ""},
-		{[]string{filepath.Join(dir, "missing.log")}, "no such file", ""},
+		{[]string{"-tz", "UTC", path}, false, "", "10 lines read, 6 events sent, lines skipped: invalid 1, irrelevant 3, no_timestamp 1"},
+		{[]string{"-tz", "UTC", "-smtp-auth=false", "-format", "postfix", path}, false, "", "10 lines read, 1 events sent"},
+		{[]string{"-tz", "UTC", "-smtp-auth", "no", "-format", "postfix", path}, false, "", "10 lines read, 1 events sent"},
+		// auto: Dovecot's policy endpoint is on, so Postfix's failed SMTP AUTH line is Dovecot's to report.
+		{[]string{"-tz", "UTC", "-format", "postfix", path}, true, "", "10 lines read, 1 events sent"},
+		{[]string{"-tz", "UTC", "-smtp-auth", "yes", "-format", "postfix", path}, true, "", "10 lines read, 2 events sent"},
+		{[]string{"-smtp-auth", "maybe", path}, false, `-smtp-auth "maybe"`, ""},
+		{[]string{}, false, "no log file given", ""},
+		{[]string{"-format", "exim", path}, false, `-format "exim"`, ""},
+		{[]string{"-tz", "Mars/Olympus", path}, false, "-tz", ""},
+		{[]string{"-from-start", path}, false, "-from-start needs -follow", ""},
+		{[]string{filepath.Join(dir, "missing.log")}, false, "no such file", ""},
 	} {
 		var out, errOut bytes.Buffer
-		err := RunCLI(context.Background(), pub, tt.args, &out, &errOut)
+		err := RunCLI(context.Background(), pub, tt.args, tt.dovecotReports, &out, &errOut)
 		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("RunCLI(%q) = %v; want error containing %q", tt.args, err, tt.wantErr)
 		}
@@ -316,7 +322,7 @@ func TestRunCLIFollow(t *testing.T) {
 	var out bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- RunCLI(ctx, pub, []string{"-follow", "-from-start", "-tz", "UTC", a, b}, &out, &bytes.Buffer{})
+		done <- RunCLI(ctx, pub, []string{"-follow", "-from-start", "-tz", "UTC", a, b}, false, &out, &bytes.Buffer{})
 	}()
 	storedIDs(t, stream, 1)
 	appendTo(t, b, sample[4]+"\n")
