@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/app"
+	"github.com/vigil-ids/vigil/internal/bench"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/demo"
 	"github.com/vigil-ids/vigil/internal/geoimport"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/trustkv"
@@ -81,9 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return app.Admin(ctx, cfg, args, cfg.DataDir, stdin, stdout, stderr)
 	case "demo":
-		return app.Demo(ctx, args, getenv, stdout, stderr)
+		return demo.Demo(ctx, args, getenv, stdout, stderr)
 	case "bench":
-		return app.Bench(ctx, args, getenv, stdout, stderr)
+		return bench.Bench(ctx, args, getenv, stdout, stderr)
 	case "config":
 		fmt.Fprint(stdout, config.Reference())
 		return nil
