@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return trustkv.RunCLI(ctx, js, cfg.TrustedBucket, args, stdout, stderr)
 	case "geoip":
 		if len(args) == 0 || args[0] != "import" {
-			return fmt.Errorf("usage: vigil geoip import [-format auto|whois-mmdb|tor] -out FILE INPUT...")
+			return fmt.Errorf("usage: vigil geoip import [-format auto|whois-mmdb|tor] -out FILE INPUT [INPUT ...]")
 		}
 		return geoimport.Run(ctx, args[1:], stdout, stderr)
 	case "ingest-log":
