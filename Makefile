@@ -3,8 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 GEOIP_DB := .cache/geoip/country.mmdb
+STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help setup geoip build test fuzz bench demo clean
+.PHONY: help setup geoip build test lint fuzz bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,6 +22,11 @@ build: ## build every binary into bin/
 test: setup ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
 	VIGIL_TEST_REQUIRE_DATA=1 $(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -timeout 10m ./internal/detector ./internal/dovecot ./internal/postfix ./internal/trustkv ./internal/maillog ./internal/ingest ./internal/authapi
+
+lint: ## run staticcheck (pinned, installed from the module proxy) with staticcheck.conf
+	@sc="$$($(GO) env GOPATH)/bin/staticcheck"; \
+	"$$sc" -version 2>/dev/null | grep -qF '($(STATICCHECK_VERSION))' || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	"$$sc" ./...
 
 fuzz: ## run each fuzz target for 20 seconds
 	@for pkg in $$($(GO) list ./...); do \

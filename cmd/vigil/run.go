@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/app"
+	"github.com/vigil-ids/vigil/internal/bench"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/demo"
 	"github.com/vigil-ids/vigil/internal/geoimport"
 	"github.com/vigil-ids/vigil/internal/maillog"
 	"github.com/vigil-ids/vigil/internal/natsbus"
@@ -77,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return trustkv.RunCLI(ctx, js, cfg.TrustedBucket, args, stdout, stderr)
 	case "geoip":
 		if len(args) == 0 || args[0] != "import" {
-			return fmt.Errorf("usage: vigil geoip import [-format auto|whois-mmdb|tor] -out FILE INPUT...")
+			return fmt.Errorf("usage: vigil geoip import [-format auto|whois-mmdb|tor] -out FILE INPUT [INPUT ...]")
 		}
 		return geoimport.Run(ctx, args[1:], stdout, stderr)
 	case "ingest-log":
@@ -97,9 +99,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return app.Admin(ctx, cfg, args, cfg.DataDir, stdin, stdout, stderr)
 	case "demo":
-		return app.Demo(ctx, args, getenv, stdout, stderr)
+		return demo.Demo(ctx, args, getenv, stdout, stderr)
 	case "bench":
-		return app.Bench(ctx, args, getenv, stdout, stderr)
+		return bench.Bench(ctx, args, getenv, stdout, stderr)
 	case "config":
 		fmt.Fprint(stdout, config.Reference())
 		return nil

@@ -75,3 +75,9 @@ func answers(addr string) bool {
 	c.Close()
 	return true
 }
+
+// OpenStore connects to the configured ClickHouse and applies the migrations, without starting a server; the
+// demo and the benchmark use it to read what a node wrote.
+func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, reg prometheus.Registerer, out io.Writer) (*chstore.Store, func(), error) {
+	return openStore(ctx, cfg, "", false, logger, reg, out)
+}

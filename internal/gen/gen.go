@@ -120,7 +120,8 @@ func Generate(o Options, networks []Network) (*Day, error) {
 				login(at(0, 1), g.addr(home), true, "activesync")
 			}
 		case Traveller:
-			ip := g.addr(vpnCountry)
+			g.addr(vpnCountry) // drawn and discarded so that a seed keeps generating the same day
+			var ip netip.Addr
 			if domain == vpnDomain && r.IntN(2) == 0 {
 				ip = randomIn(r, vpn) // through the domain's VPN exit
 			} else { // a hotel or client site, marked as safe for this user

@@ -1,4 +1,4 @@
-package app
+package demo
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/app"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/gen"
@@ -109,7 +110,7 @@ func Demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	fmt.Fprintf(stdout, "demo: ingest stored %d events in JetStream in %s (%.0f events/s)\n", len(day.Events), posted.Round(time.Millisecond), float64(len(day.Events))/posted.Seconds())
 
 	// 4. Wait until ClickHouse holds every event.
-	store, stop, err := openStore(ctx, cfg, "", false, logger, nil, stdout)
+	store, stop, err := app.OpenStore(ctx, cfg, logger, nil, stdout)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"bytes"
@@ -483,4 +483,13 @@ func benchMemory(n int, nets []gen.Network, g engine.Geo) (float64, error) {
 	runtime.KeepAlive(day)
 	runtime.KeepAlive(e)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(users), nil
+}
+
+// locatedNetworks lists a GeoIP database's networks for the generator.
+func locatedNetworks(db *geo.DB) []gen.Network {
+	var nets []gen.Network
+	for p, cc := range db.Networks() {
+		nets = append(nets, gen.Network{Prefix: p, Country: cc})
+	}
+	return nets
 }

@@ -1,0 +1,2 @@
+// Package bench measures the pipeline against raw JetStream and ClickHouse baselines.
+package bench
