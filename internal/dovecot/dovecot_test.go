@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,4 +334,28 @@ func FuzzServeHTTP(f *testing.F) {
 			t.Fatalf("answer to %q %q = %d %s; want {\"status\":0}", cmd, body, w.Code, got)
 		}
 	})
+}
+
+// TestLongSessionNeverBecomesAKey sends failed reports with 64 KiB session ids: they are dropped as invalid before
+// the attempt counter keeps them, so a client cannot make the endpoint hold gigabytes of session names.
+func TestLongSessionNeverBecomesAKey(t *testing.T) {
+	h, err := New(Options{Tokens: []string{token}, Buffer: 16}, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		body := `{"login":"a","remote":"1.1.1.1","success":false,"session_id":"` + strings.Repeat("s", 64<<10-100) + strconv.Itoa(i) + `"}`
+		req := httptest.NewRequest("POST", "/?command=report", strings.NewReader(body))
+		req.Header.Set("X-API-Key", token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if got := strings.TrimSpace(w.Body.String()); got != `{"status":0}` {
+			t.Fatalf("answer = %d %s; want {\"status\":0}", w.Code, got)
+		}
+	}
+	h.attempts.mu.Lock()
+	defer h.attempts.mu.Unlock()
+	if n := len(h.attempts.n); n != 0 {
+		t.Errorf("attempt counter holds %d sessions after reports with oversized session ids; want 0", n)
+	}
 }

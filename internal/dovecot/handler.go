@@ -100,7 +100,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cmd string) stri
 
 // bad answers 400 (still with status 0: a request Vigil cannot read never fails a login) and logs why.
 func (h *Handler) bad(w http.ResponseWriter, r *http.Request, cmd string, err error) string {
-	h.logger.Warn("bad dovecot policy request", "peer", r.RemoteAddr, "command", cmd, "err", err)
+	h.logger.Warn("bad dovecot policy request", "peer", r.RemoteAddr, "command", cmd, "err", clip(err.Error()))
 	w.WriteHeader(http.StatusBadRequest)
 	w.Write(allowed)
 	return "bad_request"
@@ -122,6 +122,12 @@ func (h *Handler) report(body []byte, r *http.Request) error {
 	if source == "" {
 		source, _, _ = net.SplitHostPort(r.RemoteAddr)
 	}
+	if len(rep.SessionID) > event.MaxSessionLen {
+		// Checked before the session becomes a key of the attempt counter or a log value.
+		h.m.dropped.WithLabelValues(reasonInvalid).Inc()
+		h.logger.Warn("dovecot report not recorded: session_id too long", "peer", r.RemoteAddr, "bytes", len(rep.SessionID), "max", event.MaxSessionLen)
+		return nil
+	}
 	attempt := 0
 	if rep.SessionID != "" {
 		if *rep.Success {
@@ -133,7 +139,7 @@ func (h *Handler) report(body []byte, r *http.Request) error {
 	ev, err := rep.Event(h.opts.Now(), source, attempt)
 	if err != nil {
 		h.m.dropped.WithLabelValues(reasonInvalid).Inc()
-		h.logger.Warn("dovecot report not recorded: it does not make a valid login event", "peer", r.RemoteAddr, "session", rep.SessionID, "err", err)
+		h.logger.Warn("dovecot report not recorded: it does not make a valid login event", "peer", r.RemoteAddr, "session", rep.SessionID, "err", clip(err.Error()))
 		return nil
 	}
 	if !h.buf.Offer(ev) {
@@ -157,4 +163,13 @@ func commandLabel(cmd string) string {
 		return cmd
 	}
 	return "other"
+}
+
+// clip bounds a log value that may quote what a client sent.
+func clip(s string) string {
+	const max = 256
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
 }
