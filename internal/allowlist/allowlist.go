@@ -43,7 +43,7 @@ type List struct {
 func ParseEntry(prefix, description string) (netip.Prefix, string, error) {
 	p, err := netset.ParsePrefix(strings.TrimSpace(prefix))
 	if err != nil {
-		return p, "", fmt.Errorf("%w: %v", ErrBadEntry, err)
+		return p, "", fmt.Errorf("%w: %w", ErrBadEntry, err)
 	}
 	d := strings.TrimSpace(description)
 	if d == "" || len(d) > 200 || strings.ContainsFunc(d, unicode.IsControl) {

@@ -53,8 +53,8 @@ func (s *Server) need(scope string, enrolment bool, h authedFunc) http.Handler {
 const cookieName = "vigil_session"
 
 func bearer(r *http.Request) string {
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(t)
+	if t, ok := httpapi.BearerToken(r); ok {
+		return t
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
 		return c.Value

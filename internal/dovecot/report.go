@@ -35,7 +35,7 @@ var (
 func ParseReport(body []byte) (Report, error) {
 	var rep Report
 	if err := json.Unmarshal(body, &rep); err != nil {
-		return Report{}, fmt.Errorf("%w: %v", ErrBody, err)
+		return Report{}, fmt.Errorf("%w: %w", ErrBody, err)
 	}
 	switch {
 	case rep.Login == nil:

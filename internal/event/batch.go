@@ -38,7 +38,7 @@ func DecodeBatch(body []byte, ndjson bool, now time.Time) ([]Item, error) {
 	case trimmed[0] == '[':
 		var raws []json.RawMessage
 		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadBody, jsonError(err))
+			return nil, fmt.Errorf("%w: %w", ErrBadBody, jsonError(err))
 		}
 		if len(raws) == 0 {
 			return nil, fmt.Errorf("%w: no events in body", ErrBadBody)

@@ -2,6 +2,7 @@ package event
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -52,7 +53,7 @@ type Event struct {
 
 // Subject returns the JetStream subject of the event for a stream with the given partition count.
 func (e *Event) Subject(partitions int) string {
-	return SubjectPrefix + string(e.Kind) + "." + itoa(Partition(e.User, partitions))
+	return SubjectPrefix + string(e.Kind) + "." + strconv.Itoa(Partition(e.User, partitions))
 }
 
 // SubjectPrefix starts every event subject: vigil.events.<kind>.<partition>.
@@ -69,18 +70,4 @@ func Partition(user string, n int) int {
 		h *= 16777619
 	}
 	return int(h % uint32(n))
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }

@@ -78,7 +78,7 @@ func (p *Publisher) PublishEach(ctx context.Context, evs []event.Event) []error 
 		if errs == nil {
 			errs = make([]error, len(evs))
 		}
-		errs[i] = fmt.Errorf("%w: %v", ErrUnavailable, err)
+		errs[i] = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		p.failed.Inc()
 	}
 	for i := range evs {

@@ -43,7 +43,7 @@ func LoadKey(value, file string) ([]byte, error) {
 	if value == "" && file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
+			return nil, fmt.Errorf("%w: %w", ErrKey, err)
 		}
 		value = string(b)
 	}
