@@ -15,8 +15,8 @@ func TestParseDomains(t *testing.T) {
 	}{
 		{"", map[string]Thresholds{}, ""},
 		{"Example.org:send_volume=2000:multi_country=3, shop.example:send_volume=5000", map[string]Thresholds{
-			"example.org":  {MultiCountry: 3, SendVolume: 2000},
-			"shop.example": {SendVolume: 5000},
+			"example.org":  {"multi_country": 3, "send_volume": 2000},
+			"shop.example": {"send_volume": 5000},
 		}, ""},
 		{"example.org", nil, "want domain:rule=N"},
 		{"example.org:send_volume=0", nil, "positive integer"},
@@ -43,17 +43,17 @@ func TestParseDomains(t *testing.T) {
 }
 
 func TestForAndValidate(t *testing.T) {
-	c := Config{Global: Defaults, Domains: map[string]Thresholds{"a.org": {SendVolume: 50}}}
-	if got := c.For("a.org"); got != (Thresholds{MultiCountry: 2, SendVolume: 50}) {
+	c := Config{Global: Defaults, Domains: map[string]Thresholds{"a.org": {"send_volume": 50}}}
+	if got := c.For("a.org"); !cmp.Equal(got, Thresholds{"multi_country": 2, "send_volume": 50}) {
 		t.Errorf("For(a.org) = %+v; want multi_country 2 inherited, send_volume 50", got)
 	}
-	if got := c.For("b.org"); got != Defaults {
+	if got := c.For("b.org"); !cmp.Equal(got, Defaults) {
 		t.Errorf("For(b.org) = %+v; want defaults", got)
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate() = %v; want nil", err)
 	}
-	bad := Config{Global: Thresholds{MultiCountry: 1, SendVolume: 0}}
+	bad := Config{Global: Thresholds{"multi_country": 1, "send_volume": 0}}
 	err := bad.Validate()
 	if err == nil || !strings.Contains(err.Error(), "multi_country") || !strings.Contains(err.Error(), "send_volume") {
 		t.Errorf("Validate() = %v; want both problems reported", err)
