@@ -106,8 +106,10 @@ func ParseDomains(s string) (map[string]Thresholds, error) {
 			n, err := strconv.Atoi(val)
 			if val == "off" {
 				n, err = Off, nil
+			} else if err == nil && n < 1 {
+				err = errors.New("not positive")
 			}
-			if !ok || err != nil || (n < 1 && n != Off) {
+			if !ok || err != nil {
 				return nil, fmt.Errorf("domain thresholds %q: %q is not rule=N with N a positive integer or off", item, kv)
 			}
 			if !slices.ContainsFunc(rules, func(r Rule) bool { return string(r.Name()) == name }) {
