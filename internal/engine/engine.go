@@ -146,7 +146,7 @@ func (e *Engine) incident(u *user, ev *event.Event, i int) incident.Incident {
 		LastSeen:    u.Newest(),
 		Version:     o.version,
 	}
-	r.Evidence(&inc, &u.User)
+	inc = r.Evidence(inc, &u.User)
 	if inc.FirstSeen.IsZero() {
 		inc.FirstSeen = o.start
 	}

@@ -69,18 +69,19 @@ func (loginCount) Fires(w *window.User, n int) bool {
 	}
 	return logins >= n
 }
-func (loginCount) Evidence(inc *incident.Incident, w *window.User) {
+func (loginCount) Evidence(inc incident.Incident, _ *window.User) incident.Incident {
 	inc.Countries = []string{"evidence"}
+	return inc
 }
 
 // addrRule is keyed on the client address: an engine of user windows must never evaluate it.
 type addrRule struct{ t *testing.T }
 
-func (addrRule) Name() incident.Rule                       { return "addr_rule" }
-func (addrRule) Key() rule.KeyKind                         { return rule.KeyAddress }
-func (addrRule) Level() rule.Level                         { return rule.Level{Default: 1, Min: 1} }
-func (addrRule) On(event.Kind) rule.Trigger                { return rule.Open }
-func (addrRule) Evidence(*incident.Incident, *window.User) {}
+func (addrRule) Name() incident.Rule                                              { return "addr_rule" }
+func (addrRule) Key() rule.KeyKind                                                { return rule.KeyAddress }
+func (addrRule) Level() rule.Level                                                { return rule.Level{Default: 1, Min: 1} }
+func (addrRule) On(event.Kind) rule.Trigger                                       { return rule.Open }
+func (addrRule) Evidence(inc incident.Incident, _ *window.User) incident.Incident { return inc }
 func (r addrRule) Fires(*window.User, int) bool {
 	r.t.Errorf("address-keyed rule evaluated on a user window")
 	return true

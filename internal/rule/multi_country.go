@@ -35,4 +35,7 @@ func (MultiCountry) On(k event.Kind) Trigger {
 func (MultiCountry) Fires(w *window.User, threshold int) bool { return w.CountryCount() >= threshold }
 
 // Evidence implements Rule: the per-country logins and addresses; FirstSeen is the oldest login.
-func (MultiCountry) Evidence(inc *incident.Incident, w *window.User) { userEvidence(inc, w) }
+func (MultiCountry) Evidence(inc incident.Incident, w *window.User) incident.Incident {
+	userEvidence(&inc, w)
+	return inc
+}

@@ -32,8 +32,7 @@ func TestMultiCountry(t *testing.T) {
 	if !r.Fires(&w, 2) || r.Fires(&w, 3) {
 		t.Errorf("Fires(2 countries, 2 / 3) = %v / %v; want true / false", r.Fires(&w, 2), r.Fires(&w, 3))
 	}
-	var inc incident.Incident
-	r.Evidence(&inc, &w)
+	inc := r.Evidence(incident.Incident{}, &w)
 	want := incident.Incident{
 		FirstSeen: t0, Countries: []string{"GB", "US"}, IPs: []string{"8.8.4.4", "8.8.8.8", "81.2.69.142"},
 		Detail: []incident.Country{

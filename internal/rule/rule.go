@@ -42,8 +42,9 @@ type Rule interface {
 	On(k event.Kind) Trigger
 	// Fires reports whether the window is at or over the threshold.
 	Fires(w *window.User, threshold int) bool
-	// Evidence fills the incident's evidence fields from the window.
-	Evidence(inc *incident.Incident, w *window.User)
+	// Evidence returns inc with its evidence fields filled from the window. The incident goes by value so that the
+	// engine's copy stays on its stack.
+	Evidence(inc incident.Incident, w *window.User) incident.Incident
 }
 
 // All returns the rules in evaluation order: when one event wakes several rules, their incidents come out in this

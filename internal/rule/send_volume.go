@@ -35,7 +35,8 @@ func (SendVolume) Fires(w *window.User, threshold int) bool {
 }
 
 // Evidence implements Rule: messages and recipients in 24 h, with the login evidence; FirstSeen is the oldest send.
-func (SendVolume) Evidence(inc *incident.Incident, w *window.User) {
-	userEvidence(inc, w)
+func (SendVolume) Evidence(inc incident.Incident, w *window.User) incident.Incident {
+	userEvidence(&inc, w)
 	inc.FirstSeen = w.FirstSend()
+	return inc
 }

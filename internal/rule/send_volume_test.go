@@ -25,8 +25,7 @@ func TestSendVolume(t *testing.T) {
 	if !r.Fires(&w, 3) || r.Fires(&w, 4) {
 		t.Errorf("Fires(3 messages, 3 / 4) = %v / %v; want true / false", r.Fires(&w, 3), r.Fires(&w, 4))
 	}
-	var inc incident.Incident
-	r.Evidence(&inc, &w)
+	inc := r.Evidence(incident.Incident{}, &w)
 	if inc.Messages24h != 3 || inc.Recipients24h != 6 || inc.Logins != 1 || !inc.FirstSeen.Equal(t0.Add(time.Minute)) {
 		t.Errorf("Evidence = messages %d, recipients %d, logins %d, first seen %v; want 3, 6, 1, the oldest send %v",
 			inc.Messages24h, inc.Recipients24h, inc.Logins, inc.FirstSeen, t0.Add(time.Minute))
