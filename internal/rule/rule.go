@@ -31,9 +31,11 @@ type Level struct {
 	Default, Min int
 }
 
-// Rule is one detection rule keyed on a user. The engine evaluates a rule after an event updated the window of its
-// key and fills the incident's common fields (id, user, domain, window start, last seen, version); the rule adds
-// its evidence.
+// Rule is one detection rule. The engine evaluates a rule after an event updated the window of the rule's key and
+// fills the incident's common fields (id, key as user, domain, window start, last seen, version); the rule adds
+// its evidence. Fires and Evidence get the window of the rule's key: window.User is the 24-hour window of one key,
+// and an engine of address partitions will key the same window type on addresses (with the failed-login counters
+// spraying needs added to it), so rules of every key share this one interface.
 type Rule interface {
 	Name() incident.Rule
 	Key() KeyKind
