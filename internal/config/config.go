@@ -208,7 +208,7 @@ func (c *Config) Rules() (rule.Config, error) {
 	if err != nil {
 		return rule.Config{}, fmt.Errorf("VIGIL_RULE_DOMAINS: %w", err)
 	}
-	r := rule.Config{Global: rule.Thresholds{MultiCountry: c.MultiCountry, SendVolume: c.SendVolume}, Domains: domains}
+	r := rule.Config{Global: rule.Thresholds{"multi_country": c.MultiCountry, "send_volume": c.SendVolume}, Domains: domains}
 	return r, r.Validate()
 }
 

@@ -20,7 +20,7 @@ func TestDefaultsRunWithNoFlags(t *testing.T) {
 		t.Errorf("defaults = %+v", c)
 	}
 	r, err := c.Rules()
-	if err != nil || r.Global.MultiCountry != 2 {
+	if err != nil || r.Global["multi_country"] != 2 {
 		t.Errorf("Rules() = %+v, %v", r, err)
 	}
 }

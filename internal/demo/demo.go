@@ -66,7 +66,7 @@ func Demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	day, err := gen.Generate(gen.Options{Users: *users, Seed: *seed, SendThreshold: rules.Global.SendVolume}, nets)
+	day, err := gen.Generate(gen.Options{Users: *users, Seed: *seed, SendThreshold: rules.Global["send_volume"]}, nets)
 	if err != nil {
 		return err
 	}

@@ -204,7 +204,7 @@ func TestRowsAndIncidents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.run(nil, rule.Config{Global: rule.Defaults, Domains: map[string]rule.Thresholds{"bulk.example": {SendVolume: 20}}})
+	e.run(nil, rule.Config{Global: rule.Defaults, Domains: map[string]rule.Thresholds{"bulk.example": {"send_volume": 20}}})
 	var evs []event.Event
 	evs = append(evs, login("alice@example.org", ipGB, 0, true), login("alice@example.org", ipUS, time.Hour, true))
 	evs = append(evs, login("bob@example.org", ipGB, 0, true), login("bob@example.org", ipUS, time.Hour, false)) // failed: no incident

@@ -53,7 +53,7 @@ func (o *Options) setDefaults() {
 	if o.AckWait == 0 {
 		o.AckWait = 2 * time.Minute
 	}
-	if o.Rules.Global == (rule.Thresholds{}) {
+	if len(o.Rules.Global) == 0 {
 		o.Rules.Global = rule.Defaults
 	}
 }

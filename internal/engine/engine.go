@@ -25,7 +25,7 @@ type Trust interface {
 // Engine holds the windows of the users of one or more partitions. It is not safe for concurrent use: each
 // partition consumer owns one.
 type Engine struct {
-	rules     *rule.Config
+	rules     *rule.Table
 	geo       Geo
 	trust     func() Trust
 	users     map[string]*user
@@ -34,7 +34,7 @@ type Engine struct {
 
 type user struct {
 	window.User
-	open *[2]openIncident // indexed by rule; allocated for the few users with an incident
+	open *[]openIncident // indexed by rule position; allocated for the few users with an incident
 }
 
 type openIncident struct {
@@ -42,16 +42,10 @@ type openIncident struct {
 	version uint64
 }
 
-const (
-	multiCountry = iota
-	sendVolume
-)
-
-var ruleNames = [2]incident.Rule{incident.MultiCountry, incident.SendVolume}
-
-// New returns an Engine. trust is called for every event, so a live-updated set applies at once.
+// New returns an Engine running the rules of rule.All. trust is called for every event, so a live-updated set
+// applies at once.
 func New(rules *rule.Config, geo Geo, trust func() Trust) *Engine {
-	return &Engine{rules: rules, geo: geo, trust: trust, users: make(map[string]*user)}
+	return &Engine{rules: rules.Compile(rule.All()), geo: geo, trust: trust, users: make(map[string]*user)}
 }
 
 // Process enriches one event, updates its user's window and appends any incident it opened or updated to incs.
@@ -66,24 +60,33 @@ func (e *Engine) Process(ev *event.Event, incs []incident.Incident) (event.Enric
 	if ts := ev.Time.Unix(); ts > e.watermark {
 		e.watermark = ts
 	}
+	var u *user
 	switch ev.Kind {
 	case event.KindLogin:
 		if !ev.Success || rec.Trusted || rec.Country == "" {
 			return rec, incs
 		}
-		u := e.user(ev.User)
+		u = e.user(ev.User)
 		if !u.AddLogin(ev.Time, ev.IP, rec.Country, window.HashID(ev.ID)) {
 			return rec, incs
 		}
-		incs = e.evaluate(u, ev, multiCountry, incs)
 	case event.KindSend:
-		u := e.user(ev.User)
+		u = e.user(ev.User)
 		if !u.AddSend(ev.Time, ev.Recipients, window.HashID(ev.ID)) {
 			return rec, incs
 		}
-		incs = e.evaluate(u, ev, sendVolume, incs)
-		// A send adds evidence (messages in 24 h) to an open multi_country incident.
-		incs = e.evaluate(u, ev, multiCountry, incs)
+	default:
+		return rec, incs // no window counts it
+	}
+	levels := e.rules.Levels(ev.Domain)
+	for i, r := range e.rules.Rules {
+		switch r.Key() {
+		case rule.KeyUser:
+			incs = e.evaluate(u, ev, i, levels[i], incs)
+		default:
+			// Keyed on an address or a password hash: evaluated by the engine that owns that key's partition
+			// (see the rule package doc), not on user windows.
+		}
 	}
 	return rec, incs
 }
@@ -97,42 +100,45 @@ func (e *Engine) user(name string) *user {
 	return u
 }
 
-// evaluate checks one rule for a user after ev and appends the incident it opens or updates.
-func (e *Engine) evaluate(u *user, ev *event.Event, r int, incs []incident.Incident) []incident.Incident {
-	th := e.rules.For(ev.Domain)
-	var firing bool
-	switch r {
-	case multiCountry:
-		firing = u.CountryCount() >= th.MultiCountry
-	case sendVolume:
-		msgs, _ := u.Sent()
-		firing = msgs >= th.SendVolume
-	default:
-		return incs // not a rule of this engine
-	}
-	if !firing {
+// evaluate checks rule i for a user after ev and appends the incident it opens or updates.
+func (e *Engine) evaluate(u *user, ev *event.Event, i, level int, incs []incident.Incident) []incident.Incident {
+	r := e.rules.Rules[i]
+	trig := r.On(ev.Kind)
+	switch {
+	case trig == rule.Ignore, level == rule.Off:
+		return incs
+	case !r.Fires(&u.User, level):
 		return incs
 	}
-	if u.open == nil {
-		u.open = new([2]openIncident)
-	}
-	o := &u.open[r]
+	o := u.opened(i, len(e.rules.Rules))
 	newest := u.Newest()
 	if o.start.IsZero() || !newest.Before(o.start.Add(window.Span)) {
-		if r == multiCountry && ev.Kind == event.KindSend {
-			return incs // sends only add evidence; logins open multi_country incidents
+		switch trig {
+		case rule.Open:
+			*o = openIncident{start: ev.Time.Truncate(time.Second)}
+		default:
+			return incs // this event only adds evidence to an open incident
 		}
-		*o = openIncident{start: ev.Time.Truncate(time.Second)}
 	}
 	o.version++
-	return append(incs, e.incident(u, ev, r))
+	return append(incs, e.incident(u, ev, i))
 }
 
-func (e *Engine) incident(u *user, ev *event.Event, r int) incident.Incident {
-	o := u.open[r]
+// opened returns the open incident of rule i, allocating the user's table of n rules on first use.
+func (u *user) opened(i, n int) *openIncident {
+	if u.open == nil {
+		s := make([]openIncident, n)
+		u.open = &s
+	}
+	return &(*u.open)[i]
+}
+
+func (e *Engine) incident(u *user, ev *event.Event, i int) incident.Incident {
+	r := e.rules.Rules[i]
+	o := (*u.open)[i]
 	inc := incident.Incident{
-		ID:          incident.ID(ruleNames[r], ev.User, o.start),
-		Rule:        ruleNames[r],
+		ID:          incident.ID(r.Name(), ev.User, o.start),
+		Rule:        r.Name(),
 		User:        ev.User,
 		Domain:      ev.Domain,
 		Status:      incident.StatusOpen,
@@ -140,27 +146,7 @@ func (e *Engine) incident(u *user, ev *event.Event, r int) incident.Incident {
 		LastSeen:    u.Newest(),
 		Version:     o.version,
 	}
-	msgs, rcpts := u.Sent()
-	inc.Messages24h, inc.Recipients24h = uint32(msgs), uint32(rcpts)
-	for _, c := range u.Countries() {
-		ips := make([]string, len(c.IPs))
-		for i, ip := range c.IPs {
-			ips[i] = ip.String()
-		}
-		inc.Countries = append(inc.Countries, c.Country)
-		inc.IPs = append(inc.IPs, ips...)
-		inc.Detail = append(inc.Detail, incident.Country{Country: c.Country, IPs: ips, FirstSeen: c.First, LastSeen: c.Last, Logins: c.Logins})
-		inc.Logins += uint32(c.Logins)
-		if inc.FirstSeen.IsZero() || c.First.Before(inc.FirstSeen) {
-			inc.FirstSeen = c.First
-		}
-	}
-	slices.SortFunc(inc.IPs, func(a, b string) int {
-		return netip.MustParseAddr(a).Compare(netip.MustParseAddr(b))
-	})
-	if r == sendVolume {
-		inc.FirstSeen = u.FirstSend()
-	}
+	inc = r.Evidence(inc, &u.User)
 	if inc.FirstSeen.IsZero() {
 		inc.FirstSeen = o.start
 	}
@@ -168,18 +154,13 @@ func (e *Engine) incident(u *user, ev *event.Event, r int) incident.Incident {
 }
 
 // Seed restores an incident committed before a restart, so a replay updates it rather than opening another.
+// Incidents of rules this engine does not run are ignored.
 func (e *Engine) Seed(inc incident.Incident) {
-	r := multiCountry
-	if inc.Rule == incident.SendVolume {
-		r = sendVolume
-	} else if inc.Rule != incident.MultiCountry {
+	i := slices.IndexFunc(e.rules.Rules, func(r rule.Rule) bool { return r.Name() == inc.Rule })
+	if i < 0 || e.rules.Rules[i].Key() != rule.KeyUser {
 		return
 	}
-	u := e.user(inc.User)
-	if u.open == nil {
-		u.open = new([2]openIncident)
-	}
-	o := &u.open[r]
+	o := e.user(inc.User).opened(i, len(e.rules.Rules))
 	if inc.WindowStart.After(o.start) {
 		*o = openIncident{start: inc.WindowStart, version: inc.Version}
 	} else if inc.WindowStart.Equal(o.start) && inc.Version > o.version {
@@ -195,7 +176,7 @@ func (e *Engine) Evict() int {
 		if !u.Idle(now) {
 			continue
 		}
-		if u.open != nil && (active(u.open[0], now) || active(u.open[1], now)) {
+		if u.open != nil && slices.ContainsFunc(*u.open, func(o openIncident) bool { return active(o, now) }) {
 			continue
 		}
 		delete(e.users, name)

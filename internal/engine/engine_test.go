@@ -90,7 +90,7 @@ func TestMultiCountry(t *testing.T) {
 
 func TestSendVolumeThresholdPerDomain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &rule.Config{Global: rule.Defaults, Domains: map[string]rule.Thresholds{"example.org": {SendVolume: 10}}}
+		cfg := &rule.Config{Global: rule.Defaults, Domains: map[string]rule.Thresholds{"example.org": {"send_volume": 10}}}
 		e := newEngine(cfg, nil)
 		var incs []incident.Incident
 		for i := range 9 {
@@ -176,7 +176,7 @@ func TestEvictForgetsIdleUsers(t *testing.T) {
 // messages_24h = 300 (what ClickHouse holds with FINAL), not 600; a replayed login does not double the login count.
 func TestReplayedEventsCountedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &rule.Config{Global: rule.Thresholds{MultiCountry: 2, SendVolume: 400}}
+		cfg := &rule.Config{Global: rule.Thresholds{"multi_country": 2, "send_volume": 400}}
 		e := newEngine(cfg, nil)
 		var evs []*event.Event
 		for range 300 {

@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// Rule names a detection rule.
+// Rule names a detection rule. The rules themselves live in internal/rule, one file each; a new rule names itself
+// there and needs no constant here.
 type Rule string
 
-// The detection rules.
+// The names of the first rules, used across the tree (generator, tests).
 const (
 	MultiCountry Rule = "multi_country"
 	SendVolume   Rule = "send_volume"

@@ -1,98 +1,56 @@
-// Package rule holds the detection thresholds, global and per domain.
 package rule
 
 import (
-	"errors"
-	"fmt"
-	"maps"
-	"slices"
-	"strconv"
-	"strings"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/incident"
+	"github.com/vigil-ids/vigil/internal/window"
 )
 
-// Thresholds are the levels at which the rules fire.
-type Thresholds struct {
-	MultiCountry int // distinct countries of successful untrusted logins in 24 h
-	SendVolume   int // messages sent in 24 h
+// KeyKind is what a rule counts evidence per.
+type KeyKind int
+
+// The keys a rule can be evaluated on.
+const (
+	KeyUser         KeyKind = iota // one mailbox; events are partitioned by user
+	KeyAddress                     // one client address, across users (needs the address repartition, see doc)
+	KeyPasswordHash                // one password hash, across users and addresses
+)
+
+// Trigger says what an event of some kind does to a rule.
+type Trigger int
+
+// The triggers, from weakest to strongest.
+const (
+	Ignore   Trigger = iota // the rule is not evaluated
+	Evidence                // the rule is evaluated and may update its open incident, never open one
+	Open                    // the rule is evaluated and may open an incident
+)
+
+// Level is a rule's threshold: its default and the smallest value that makes sense.
+type Level struct {
+	Default, Min int
 }
 
-// Defaults are the thresholds used when nothing else is configured.
-var Defaults = Thresholds{MultiCountry: 2, SendVolume: 500}
-
-// Config is the global thresholds plus per-domain overrides. A zero field in an override inherits the global value.
-type Config struct {
-	Global  Thresholds
-	Domains map[string]Thresholds
+// Rule is one detection rule. The engine evaluates a rule after an event updated the window of the rule's key and
+// fills the incident's common fields (id, key as user, domain, window start, last seen, version); the rule adds
+// its evidence. Fires and Evidence get the window of the rule's key: window.User is the 24-hour window of one key,
+// and an engine of address partitions will key the same window type on addresses (with the failed-login counters
+// spraying needs added to it), so rules of every key share this one interface.
+type Rule interface {
+	Name() incident.Rule
+	Key() KeyKind
+	Level() Level
+	// On says whether an event of kind k is evaluated, and whether it may open an incident.
+	On(k event.Kind) Trigger
+	// Fires reports whether the window is at or over the threshold.
+	Fires(w *window.User, threshold int) bool
+	// Evidence returns inc with its evidence fields filled from the window. The incident goes by value so that the
+	// engine's copy stays on its stack.
+	Evidence(inc incident.Incident, w *window.User) incident.Incident
 }
 
-// For returns the thresholds that apply to a domain.
-func (c *Config) For(domain string) Thresholds {
-	t := c.Global
-	if d, ok := c.Domains[domain]; ok {
-		if d.MultiCountry > 0 {
-			t.MultiCountry = d.MultiCountry
-		}
-		if d.SendVolume > 0 {
-			t.SendVolume = d.SendVolume
-		}
-	}
-	return t
-}
-
-// Validate reports every out-of-range threshold.
-func (c *Config) Validate() error {
-	var errs []error
-	check := func(where string, t Thresholds, zeroOK bool) {
-		if t.MultiCountry < 2 && !(zeroOK && t.MultiCountry == 0) {
-			errs = append(errs, fmt.Errorf("%s multi_country threshold %d: must be at least 2", where, t.MultiCountry))
-		}
-		if t.SendVolume < 1 && !(zeroOK && t.SendVolume == 0) {
-			errs = append(errs, fmt.Errorf("%s send_volume threshold %d: must be at least 1", where, t.SendVolume))
-		}
-	}
-	check("global", c.Global, false)
-	for _, d := range slices.Sorted(maps.Keys(c.Domains)) {
-		check("domain "+d, c.Domains[d], true)
-	}
-	return errors.Join(errs...)
-}
-
-// ParseDomains parses per-domain overrides written as
-// "example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000".
-func ParseDomains(s string) (map[string]Thresholds, error) {
-	out := map[string]Thresholds{}
-	if strings.TrimSpace(s) == "" {
-		return out, nil
-	}
-	if len(s) > 64<<10 {
-		return nil, errors.New("domain thresholds: longer than 64 KiB")
-	}
-	for _, item := range strings.Split(s, ",") {
-		parts := strings.Split(strings.TrimSpace(item), ":")
-		domain := strings.ToLower(parts[0])
-		if domain == "" || len(parts) < 2 {
-			return nil, fmt.Errorf("domain thresholds %q: want domain:rule=N[:rule=N]", item)
-		}
-		if _, dup := out[domain]; dup {
-			return nil, fmt.Errorf("domain thresholds: %s listed twice", domain)
-		}
-		var t Thresholds
-		for _, kv := range parts[1:] {
-			name, val, ok := strings.Cut(kv, "=")
-			n, err := strconv.Atoi(val)
-			if !ok || err != nil || n < 1 {
-				return nil, fmt.Errorf("domain thresholds %q: %q is not rule=N with N a positive integer", item, kv)
-			}
-			switch name {
-			case "multi_country":
-				t.MultiCountry = n
-			case "send_volume":
-				t.SendVolume = n
-			default:
-				return nil, fmt.Errorf("domain thresholds %q: unknown rule %q (want multi_country or send_volume)", item, name)
-			}
-		}
-		out[domain] = t
-	}
-	return out, nil
+// All returns the rules in evaluation order: when one event wakes several rules, their incidents come out in this
+// order.
+func All() []Rule {
+	return []Rule{SendVolume{}, MultiCountry{}}
 }
