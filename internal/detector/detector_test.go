@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -406,7 +408,15 @@ func TestCrashAnywhere(t *testing.T) {
 			evs = append(evs, login(name, ipUS, time.Hour+time.Duration(u)*time.Second, true))
 		}
 	}
-	r := uint64(time.Now().UnixNano())
+	r := uint64(time.Now().UnixNano()) | 1
+	if v := os.Getenv("VIGIL_TEST_SEED"); v != "" {
+		r, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("seed %d (repeat with VIGIL_TEST_SEED=%d)", r, r)
+	if v := os.Getenv("VIGIL_TEST_SEED"); v != "" {
+		r, _ = strconv.ParseUint(v, 10, 64)
+	}
+	t.Logf("seed %d (repeat with VIGIL_TEST_SEED=%d)", r, r)
 	next := func(n int) int { r ^= r << 13; r ^= r >> 7; r ^= r << 17; return int(r % uint64(n)) }
 	for chunk := 0; chunk < len(evs); {
 		end := min(len(evs), chunk+100+next(300))
