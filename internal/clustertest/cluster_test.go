@@ -1,0 +1,370 @@
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ids/vigil/internal/authapi"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/ingest"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/netset"
+	"github.com/vigil-ids/vigil/internal/password"
+	"github.com/vigil-ids/vigil/internal/testenv"
+	"github.com/vigil-ids/vigil/internal/trustkv"
+)
+
+const (
+	token      = "cluster-test-token-0123456789"
+	batchSize  = 100
+	batches    = 200 // 20,000 events
+	killAfter  = 50  // accepted batches before the stream leader is killed
+	partitions = 4
+	// maxFailover bounds the window in which ingest may answer 503 after the stream leader dies.
+	maxFailover = 30 * time.Second
+)
+
+type nopAudit struct{}
+
+func (nopAudit) Audit(authapi.AuditRecord)                      {}
+func (nopAudit) AdminLogin(string, netip.Addr, bool, time.Time) {}
+
+// posted is what the client saw for one request.
+type posted struct {
+	batch  int
+	status int
+	at     time.Time
+	took   time.Duration
+}
+
+// TestStreamLeaderKilledMidStream posts 20,000 events through the real ingest handler into an R3 events stream, kills
+// the stream leader after 5,000 accepted events, and checks that every event ingest acknowledged is stored, that 503s
+// are confined to a bounded failover window, and that trusted networks and auth accounts (R3 buckets) survive.
+func TestStreamLeaderKilledMidStream(t *testing.T) {
+	start := time.Now()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	c := testenv.NATSCluster(t)
+	nc := c.Connect(t)
+	js, err := natsbus.NewJetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := waitStreamLeader(t, ctx, stream, "")
+	t.Logf("%s: cluster up, stream leader %s", time.Since(start).Round(time.Millisecond), leader)
+
+	// Trusted networks and accounts, both in R3 buckets, written before the kill.
+	trust, err := trustkv.Open(ctx, js, trustkv.Options{Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := trust.Add(ctx, netset.Entry{Scope: netset.ScopeDomain, Subject: "example.org", Prefix: netip.MustParsePrefix("203.0.113.0/24"), Description: "office"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher := trustkv.NewWatcher(trust, logger, prometheus.NewRegistry())
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	go func() { _ = watcher.Run(wctx) }()
+	select {
+	case <-watcher.Ready():
+	case <-ctx.Done():
+		t.Fatal("trusted networks watcher never loaded the bucket")
+	}
+	officeIP := netip.MustParseAddr("203.0.113.7")
+	if !watcher.Set().Trusted("bob@example.org", "example.org", officeIP) {
+		t.Fatal("watcher does not trust the network added before the kill")
+	}
+
+	auth, err := authapi.New(ctx, js, bytes.Repeat([]byte{7}, 32), authapi.Options{
+		Password: password.Params{MemoryKiB: 64, Time: 1, Threads: 1}, Insecure: true, Replicas: 3,
+	}, nopAudit{}, logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auth.CreateAccount(ctx, "viewer1", "correct horse battery staple", authapi.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	authSrv := httptest.NewServer(auth.Handler())
+	defer authSrv.Close()
+	if st := login(t, authSrv.URL, "viewer1", "correct horse battery staple"); st != http.StatusOK {
+		t.Fatalf("login before the kill: status %d", st)
+	}
+
+	t.Logf("%s: trusted networks and auth buckets ready", time.Since(start).Round(time.Millisecond))
+
+	// The real ingest endpoint over the cluster.
+	h, err := ingest.NewHandler(ingest.Options{Tokens: []string{token}, Timeout: 2 * time.Second, RetryAfter: time.Second},
+		natsbus.NewPublisher(js, partitions, prometheus.NewRegistry()), logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	ing := httptest.NewServer(mux)
+	defer ing.Close()
+
+	// The client posts batches in order and retries a batch answered 503 (ids make the retry idempotent).
+	results := make(chan posted, 1024)
+	accepted := map[string]bool{}
+	var log []posted
+	go func() {
+		defer close(results)
+		now := time.Now().UTC().Add(-time.Minute)
+		for b := 0; b < batches; b++ {
+			body := ndjson(b, now)
+			for {
+				if ctx.Err() != nil {
+					return
+				}
+				t0 := time.Now()
+				st := post(ing.URL, body)
+				results <- posted{batch: b, status: st, at: t0, took: time.Since(t0)}
+				if st == http.StatusOK {
+					break
+				}
+				time.Sleep(20 * time.Millisecond) // client back-off between retries; not a wait for a condition
+			}
+		}
+	}()
+	okBatches := 0
+	var killAt time.Time
+	for r := range results {
+		log = append(log, r)
+		if r.status == http.StatusOK {
+			okBatches++
+			for i := range batchSize {
+				accepted[eventID(r.batch, i)] = true
+			}
+		}
+		if okBatches == killAfter && killAt.IsZero() {
+			killAt = time.Now()
+			t.Logf("killing stream leader %s after %d accepted events", leader, okBatches*batchSize)
+			c.Stop(c.Index(leader))
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("posting did not finish: %v", ctx.Err())
+	}
+
+	// Status accounting and the failover window.
+	var first503, last503 time.Time
+	counts := map[int]int{}
+	var slowest time.Duration
+	for _, r := range log {
+		counts[r.status]++
+		slowest = max(slowest, r.took)
+		switch r.status {
+		case http.StatusOK:
+		case http.StatusServiceUnavailable:
+			if r.at.Add(r.took).Before(killAt) {
+				t.Errorf("503 answered at %s, before the kill", r.at.Add(r.took).Sub(start))
+			}
+			if first503.IsZero() {
+				first503 = r.at
+			}
+			last503 = r.at.Add(r.took)
+		default:
+			t.Errorf("batch %d: unexpected status %d", r.batch, r.status)
+		}
+	}
+	window := last503.Sub(first503)
+	if first503.IsZero() {
+		window = 0
+	}
+	var lastEnd time.Time
+	for _, r := range log {
+		if r.at.After(killAt) && r.status == http.StatusOK {
+			lastEnd = r.at.Add(r.took)
+			break
+		}
+	}
+	t.Logf("statuses %v; 503 window (first 503 sent .. last 503 answered) %s; kill to first 200 after it %s; slowest request %s",
+		counts, window.Round(time.Millisecond), lastEnd.Sub(killAt).Round(time.Millisecond), slowest.Round(time.Millisecond))
+	if window > maxFailover {
+		t.Errorf("ingest answered 503 for %s after the leader died, want < %s", window, maxFailover)
+	}
+	if len(accepted) != batches*batchSize {
+		t.Fatalf("%d events accepted, want %d", len(accepted), batches*batchSize)
+	}
+
+	t.Logf("%s: posting done", time.Since(start).Round(time.Millisecond))
+	newLeader := waitStreamLeader(t, ctx, stream, leader)
+	t.Logf("stream leader %s -> %s", leader, newLeader)
+
+	// Every accepted event is in the stream, exactly once, read back from a surviving node.
+	stored := readAll(t, ctx, js)
+	t.Logf("%s: stream read back", time.Since(start).Round(time.Millisecond))
+	missing := 0
+	for id := range accepted {
+		if stored[id] == 0 {
+			missing++
+		}
+	}
+	dups := 0
+	for id, n := range stored {
+		if n > 1 {
+			dups++
+		}
+		if !accepted[id] {
+			t.Errorf("stored event %s was never acknowledged", id)
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d accepted events are missing from the stream", missing, len(accepted))
+	}
+	if dups > 0 {
+		t.Errorf("%d events are stored more than once", dups)
+	}
+
+	// Trusted networks survive and the watcher still follows the bucket.
+	entries, err := trust.List(ctx)
+	if err != nil {
+		t.Fatalf("list trusted networks after the kill: %v", err)
+	}
+	if len(entries) != 1 || entries[0].ID != before.ID {
+		t.Fatalf("trusted networks after the kill: %+v, want the one added before", entries)
+	}
+	if !watcher.Set().Trusted("bob@example.org", "example.org", officeIP) {
+		t.Error("watcher lost the network added before the kill")
+	}
+	homeIP := netip.MustParseAddr("198.51.100.20")
+	if _, err := trust.Add(ctx, netset.Entry{Scope: netset.ScopeUser, Subject: "bob@example.org", Prefix: netip.MustParsePrefix("198.51.100.0/24"), Description: "home"}); err != nil {
+		t.Fatalf("add a trusted network after the kill: %v", err)
+	}
+	waitFor(t, ctx, "the watcher to see the network added after the kill", func() bool {
+		return watcher.Set().Trusted("bob@example.org", "example.org", homeIP)
+	})
+
+	t.Logf("%s: trusted networks checked", time.Since(start).Round(time.Millisecond))
+
+	// The account created before the kill still logs in.
+	if st := login(t, authSrv.URL, "viewer1", "correct horse battery staple"); st != http.StatusOK {
+		t.Errorf("login after the kill: status %d", st)
+	}
+	t.Logf("test took %s", time.Since(start).Round(time.Millisecond))
+}
+
+func eventID(batch, i int) string { return fmt.Sprintf("ev-%03d-%03d", batch, i) }
+
+func ndjson(batch int, at time.Time) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for i := range batchSize {
+		_ = enc.Encode(map[string]any{
+			"id": eventID(batch, i), "kind": "login", "time": at.Format(time.RFC3339Nano),
+			"user": fmt.Sprintf("u%d@example.org", (batch*batchSize+i)%500), "ip": fmt.Sprintf("192.0.2.%d", i%250+1),
+			"service": "imap", "success": true,
+		})
+	}
+	return b.Bytes()
+}
+
+func post(url string, body []byte) int {
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/events", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+func login(t *testing.T, url, user, pw string) int {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+	resp, err := http.Post(url+"/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// waitStreamLeader polls until the stream has a leader other than not and every replica is current.
+func waitStreamLeader(t *testing.T, ctx context.Context, s jetstream.Stream, not string) string {
+	t.Helper()
+	var leader string
+	waitFor(t, ctx, "a stream leader", func() bool {
+		info, err := s.Info(ctx)
+		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || info.Cluster.Leader == not {
+			return false
+		}
+		leader = info.Cluster.Leader
+		return true
+	})
+	return leader
+}
+
+// readAll reads the whole events stream with an ordered consumer and counts the messages per event id.
+func readAll(t *testing.T, ctx context.Context, js jetstream.JetStream) map[string]int {
+	t.Helper()
+	cons, err := js.OrderedConsumer(ctx, natsbus.DefaultStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("ordered consumer: %v", err)
+	}
+	info, err := js.Stream(ctx, natsbus.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := info.CachedInfo().State.Msgs
+	seen := map[string]int{}
+	var n uint64
+	for n < total {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			var e event.Event
+			if err := event.Unmarshal(m.Data(), &e); err != nil {
+				t.Fatalf("stored message %s: %v", m.Subject(), err)
+			}
+			if id := m.Headers().Get("Nats-Msg-Id"); id != e.ID {
+				t.Errorf("message id header %q, event id %q", id, e.ID)
+			}
+			seen[e.ID]++
+		}
+		if batch.Error() != nil && got == 0 {
+			t.Fatalf("fetch: %v", batch.Error())
+		}
+		n += uint64(got)
+	}
+	t.Logf("read %d stored messages, %d distinct ids", n, len(seen))
+	return seen
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
