@@ -220,7 +220,10 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 			go func() {
 				// How long the surviving nodes take to elect a new stream leader.
 				for ctx.Err() == nil {
-					if info, err := stream.Info(ctx); err == nil && info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != leader {
+					ictx, icancel := context.WithTimeout(ctx, 500*time.Millisecond)
+					info, err := stream.Info(ictx)
+					icancel()
+					if err == nil && info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != leader {
 						elected <- time.Since(killAt)
 						return
 					}
@@ -332,12 +335,34 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 	// The detector continued through the failover and committed every accepted event (FINAL deduplicates
 	// redeliveries by event id).
 	var rows uint64
-	waitFor(t, ctx, "the detector to commit every accepted event", func() bool {
+	commitDeadline := time.Now().Add(30 * time.Second)
+	for {
 		if err := store.Conn().QueryRow(ctx, "SELECT count() FROM logins FINAL").Scan(&rows); err != nil {
 			t.Fatalf("count logins: %v", err)
 		}
-		return rows == uint64(len(accepted))
-	})
+		if rows == uint64(len(accepted)) {
+			break
+		}
+		if time.Now().After(commitDeadline) {
+			for name := range stream.ConsumerNames(ctx).Name() {
+				cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+				if cons, err := stream.Consumer(cctx, name); err == nil {
+					ci := cons.CachedInfo()
+					leader := ""
+					if ci.Cluster != nil {
+						leader = ci.Cluster.Leader
+					}
+					t.Logf("consumer %s: leader %s pending %d ack pending %d redelivered %d delivered %d ack floor %d waiting %d",
+						name, leader, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumWaiting)
+				} else {
+					t.Logf("consumer %s: %v", name, err)
+				}
+				ccancel()
+			}
+			t.Fatalf("detector committed %d of %d accepted events 30s after posting ended", rows, len(accepted))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Logf("%s: detector committed %d logins", time.Since(start).Round(time.Millisecond), rows)
 
 	// The account created before the kill still logs in.
@@ -407,7 +432,9 @@ func waitStreamLeader(t *testing.T, ctx context.Context, s jetstream.Stream, not
 	t.Helper()
 	var leader string
 	waitFor(t, ctx, "a stream leader", func() bool {
-		info, err := s.Info(ctx)
+		ictx, icancel := context.WithTimeout(ctx, time.Second)
+		defer icancel()
+		info, err := s.Info(ictx)
 		if err != nil || info.Cluster == nil || info.Cluster.Leader == "" || info.Cluster.Leader == not {
 			return false
 		}
