@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -366,6 +367,7 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 				}
 				ccancel()
 			}
+			reportMissing(t, ctx, store, stored)
 			t.Fatalf("detector committed %d of %d accepted events 30s after posting ended", rows, len(accepted))
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -464,6 +466,7 @@ func readAll(t *testing.T, ctx context.Context, js jetstream.JetStream) map[stri
 	}
 	total := info.CachedInfo().State.Msgs
 	seen := map[string]int{}
+	clear(seqs)
 	var n uint64
 	deadline := time.Now().Add(30 * time.Second)
 	for n < total {
@@ -488,6 +491,9 @@ func readAll(t *testing.T, ctx context.Context, js jetstream.JetStream) map[stri
 				t.Errorf("message id header %q, event id %q", id, e.ID)
 			}
 			seen[e.ID]++
+			if meta, err := m.Metadata(); err == nil {
+				seqs[e.ID] = meta.Sequence.Stream
+			}
 		}
 		if batch.Error() != nil && got == 0 {
 			t.Logf("fetch after %d messages: %v; retrying", n, batch.Error())
@@ -506,5 +512,40 @@ func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// seqs maps each stored event id to its stream sequence (filled by readAll), for diagnostics.
+var seqs = map[string]uint64{}
+
+// reportMissing logs the stored events the detector did not commit, by partition and stream sequence.
+func reportMissing(t *testing.T, ctx context.Context, store *chstore.Store, stored map[string]int) {
+	t.Helper()
+	rows, err := store.Conn().Query(ctx, "SELECT DISTINCT event_id FROM logins")
+	if err != nil {
+		t.Logf("list committed ids: %v", err)
+		return
+	}
+	defer rows.Close()
+	committed := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err == nil {
+			committed[id] = true
+		}
+	}
+	byPart := map[int][]uint64{}
+	for id := range stored {
+		if !committed[id] {
+			var b, i int
+			fmt.Sscanf(id, "ev-%d-%d", &b, &i)
+			user := fmt.Sprintf("u%d@example.org", (b*batchSize+i)%500)
+			p := event.Partition(user, partitions)
+			byPart[p] = append(byPart[p], seqs[id])
+		}
+	}
+	for p, ss := range byPart {
+		slices.Sort(ss)
+		t.Logf("partition %d: %d uncommitted events, stream sequences %v", p, len(ss), ss)
 	}
 }
