@@ -368,6 +368,9 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 				ccancel()
 			}
 			reportMissing(t, ctx, store, stored)
+			// Seen in about 1 run in 6: the consumers report every message acknowledged (ack pending 0) while a run of
+			// stream sequences just after the kill was never committed. The detector's AckAll acks appear to cover
+			// deliveries lost with the killed consumer leader.
 			t.Fatalf("detector committed %d of %d accepted events 30s after posting ended", rows, len(accepted))
 		}
 		time.Sleep(50 * time.Millisecond)
