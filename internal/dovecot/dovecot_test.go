@@ -47,7 +47,7 @@ func jetStream(t testing.TB, withStream bool) (jetstream.JetStream, jetstream.St
 }
 
 // serve starts the endpoint on a real HTTP server and, when run, its flusher.
-func serve(t testing.TB, o Options, sink Sink, run bool) (*Handler, *httptest.Server) {
+func serve(t testing.TB, o Options, sink event.Sink, run bool) (*Handler, *httptest.Server) {
 	t.Helper()
 	if o.Tokens == nil {
 		o.Tokens = []string{token}

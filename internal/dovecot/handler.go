@@ -18,11 +18,6 @@ import (
 	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
-// Sink stores events and returns nil only once all of them are stored; a *natsbus.Publisher is one.
-type Sink interface {
-	Publish(ctx context.Context, evs []event.Event) error
-}
-
 // Handler is the auth policy endpoint (an http.Handler) and, through Run, the flusher of its buffer.
 type Handler struct {
 	opts     Options
@@ -34,7 +29,7 @@ type Handler struct {
 }
 
 // New returns the endpoint. Mount it where auth_policy_server_url points and run Run for the flusher.
-func New(o Options, sink Sink, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+func New(o Options, sink event.Sink, logger *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
 	o.setDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-ids/vigil/internal/event"
 )
 
 // RunCLI implements vigil ingest-log [-follow [-from-start]] [-format auto|dovecot|postfix] [-tz ZONE]
@@ -19,7 +21,7 @@ import (
 // reads each file like tail -F until ctx is cancelled. Either way it prints a summary to stdout. dovecotReports
 // says that Dovecot's policy endpoint is enabled (VIGIL_DOVECOT_TOKENS is set): with -smtp-auth auto, the default,
 // Postfix's failed SMTP AUTH lines are then skipped, because Dovecot SASL already reports each of them.
-func RunCLI(ctx context.Context, sink Sink, args []string, dovecotReports bool, stdout, stderr io.Writer) error {
+func RunCLI(ctx context.Context, sink event.Sink, args []string, dovecotReports bool, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ingest-log", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {

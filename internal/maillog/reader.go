@@ -19,11 +19,6 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
-// Sink stores events and returns nil only once all of them are stored; a *natsbus.Publisher is one.
-type Sink interface {
-	Publish(ctx context.Context, evs []event.Event) error
-}
-
 // Summary counts what a run read.
 type Summary struct {
 	Lines   int
@@ -93,7 +88,7 @@ func (o Options) Validate() error {
 // Reader feeds log lines to a Parser and publishes the events in batches. Not safe for concurrent use.
 type Reader struct {
 	parser  *Parser
-	sink    Sink
+	sink    event.Sink
 	opts    Options
 	logger  *slog.Logger
 	sum     Summary
@@ -101,7 +96,7 @@ type Reader struct {
 }
 
 // NewReader returns a Reader parsing with p and publishing to sink.
-func NewReader(p *Parser, sink Sink, o Options, logger *slog.Logger) (*Reader, error) {
+func NewReader(p *Parser, sink event.Sink, o Options, logger *slog.Logger) (*Reader, error) {
 	o.setDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err

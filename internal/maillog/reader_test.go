@@ -79,7 +79,7 @@ func sampleIDs() []string {
 	return ids
 }
 
-func newTestReader(t *testing.T, format string, sink Sink, o Options) *Reader {
+func newTestReader(t *testing.T, format string, sink event.Sink, o Options) *Reader {
 	t.Helper()
 	r, err := NewReader(newTestParser(format), sink, o, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 
 // tee records the events it forwards to the real publisher.
 type tee struct {
-	Sink
+	event.Sink
 	mu  sync.Mutex
 	evs []event.Event
 }

@@ -8,15 +8,10 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
-// Sink stores events and returns nil only once all are stored (a *Publisher is one).
-type Sink interface {
-	Publish(ctx context.Context, evs []event.Event) error
-}
-
 // Buffer queues events for a sink that may be slow, so that a protocol endpoint answers its server at once. Run
 // publishes them in batches, retrying while the sink fails; Offer never blocks.
 type Buffer struct {
-	sink   Sink
+	sink   event.Sink
 	queue  chan event.Event
 	name   string
 	logger *slog.Logger
@@ -24,7 +19,7 @@ type Buffer struct {
 }
 
 // NewBuffer returns a Buffer holding up to size events; lost counts events it gives up at shutdown.
-func NewBuffer(sink Sink, size int, name string, logger *slog.Logger, lost func(n int)) *Buffer {
+func NewBuffer(sink event.Sink, size int, name string, logger *slog.Logger, lost func(n int)) *Buffer {
 	return &Buffer{sink: sink, queue: make(chan event.Event, size), name: name, logger: logger, lost: lost}
 }
 

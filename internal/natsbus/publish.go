@@ -114,3 +114,5 @@ func (p *Publisher) PublishEach(ctx context.Context, evs []event.Event) []error 
 	p.latency.Observe(time.Since(start).Seconds())
 	return errs
 }
+
+var _ event.Sink = (*Publisher)(nil)

@@ -16,11 +16,6 @@ import (
 	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
-// Sink stores events and returns nil only once all of them are stored; a *natsbus.Publisher is one.
-type Sink interface {
-	Publish(ctx context.Context, evs []event.Event) error
-}
-
 // Server is the policy delegation server.
 type Server struct {
 	opts   Options
@@ -31,7 +26,7 @@ type Server struct {
 
 // New returns a Server; Serve runs it on a listener. Options are completed with their defaults; Options.Validate
 // reports values New cannot use, which it replaces by the defaults.
-func New(o Options, sink Sink, logger *slog.Logger, reg prometheus.Registerer) *Server {
+func New(o Options, sink event.Sink, logger *slog.Logger, reg prometheus.Registerer) *Server {
 	if err := o.Validate(); err != nil {
 		logger.Error("postfix policy options invalid; using the defaults", "err", err)
 		o = Options{}
