@@ -39,8 +39,8 @@ func (b *Buffer) Cap() int { return cap(b.queue) }
 // Run publishes queued events until ctx is cancelled, then tries for up to 5 seconds to store what is left.
 func (b *Buffer) Run(ctx context.Context) error {
 	batch := make([]event.Event, 0, 500)
+	// take fills the batch after what it holds, in arrival order.
 	take := func() {
-		batch = batch[:0]
 		for len(batch) < cap(batch) && len(b.queue) > 0 {
 			batch = append(batch, <-b.queue)
 		}
@@ -48,13 +48,14 @@ func (b *Buffer) Run(ctx context.Context) error {
 	for {
 		select {
 		case e := <-b.queue:
+			batch = append(batch[:0], e) // the oldest event first
 			take()
-			batch = append(batch, e)
 			b.publish(ctx, batch)
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			for len(b.queue) > 0 {
+				batch = batch[:0]
 				take()
 				b.publish(sctx, batch)
 			}
