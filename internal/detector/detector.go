@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/retry"
 )
 
 // IncidentSubjectPrefix starts the subjects incidents are published on: vigil.incidents.<rule>.
@@ -326,7 +327,7 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		return nil
 	}
 	incs := b.sortedIncidents()
-	backoff := 100 * time.Millisecond
+	backoff := retry.Backoff{Max: maxBackoff}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := d.store.Write(context.WithoutCancel(ctx), b.logins, b.sends, incs)
@@ -337,13 +338,11 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		}
 		d.commitErr.Store(&err)
 		d.m.commitErrors.Inc()
-		d.logger.Warn("commit failed; holding the batch and retrying", "rows", b.rows(), "attempt", attempt, "retry_in", backoff, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		wait := backoff.Next()
+		d.logger.Warn("commit failed; holding the batch and retrying", "rows", b.rows(), "attempt", attempt, "retry_in", wait, "err", err)
+		if !retry.Sleep(ctx, wait) {
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
 		}
-		backoff = min(2*backoff, maxBackoff)
 	}
 	d.m.batchRows.Observe(float64(b.rows()))
 	for _, m := range b.last {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/retry"
 )
 
 // Summary counts what a run read.
@@ -140,7 +141,7 @@ func (r *Reader) flush(ctx context.Context, giveUp time.Duration) error {
 		return nil
 	}
 	deadline := time.Now().Add(giveUp)
-	backoff := 100 * time.Millisecond
+	var backoff retry.Backoff
 	for {
 		err := r.sink.Publish(ctx, r.pending)
 		if err == nil {
@@ -148,15 +149,12 @@ func (r *Reader) flush(ctx context.Context, giveUp time.Duration) error {
 			r.pending = r.pending[:0]
 			return nil
 		}
-		if ctx.Err() != nil || giveUp > 0 && time.Now().Add(backoff).After(deadline) {
+		if ctx.Err() != nil || giveUp > 0 && time.Now().Add(backoff.Peek()).After(deadline) {
 			return fmt.Errorf("store %d events: %w", len(r.pending), err)
 		}
-		r.logger.Warn("storing log events failed; retrying", "events", len(r.pending), "retry_in", backoff, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-		}
-		backoff = min(2*backoff, 5*time.Second)
+		wait := backoff.Next()
+		r.logger.Warn("storing log events failed; retrying", "events", len(r.pending), "retry_in", wait, "err", err)
+		retry.Sleep(ctx, wait)
 	}
 }
 

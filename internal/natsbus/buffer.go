@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/retry"
 )
 
 // Buffer queues events for a sink that may be slow, so that a protocol endpoint answers its server at once. Run
@@ -65,7 +66,7 @@ func (b *Buffer) Run(ctx context.Context) error {
 }
 
 func (b *Buffer) publish(ctx context.Context, batch []event.Event) {
-	backoff := 100 * time.Millisecond
+	var backoff retry.Backoff // 100 ms doubling to 5 s
 	for {
 		err := b.sink.Publish(context.WithoutCancel(ctx), batch) // an attempt in flight completes at shutdown
 		if err == nil {
@@ -76,11 +77,8 @@ func (b *Buffer) publish(ctx context.Context, batch []event.Event) {
 			b.logger.Error(b.name+" events not stored at shutdown", "events", len(batch), "err", err)
 			return
 		}
-		b.logger.Warn("storing "+b.name+" events failed; retrying", "events", len(batch), "retry_in", backoff, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-		}
-		backoff = min(2*backoff, 5*time.Second)
+		wait := backoff.Next()
+		b.logger.Warn("storing "+b.name+" events failed; retrying", "events", len(batch), "retry_in", wait, "err", err)
+		retry.Sleep(ctx, wait)
 	}
 }
