@@ -131,7 +131,7 @@ func (d *Detector) Run(ctx context.Context) error {
 // once: messages a stopped or crashed detector had received but not committed are not left waiting for AckWait.
 // It returns the consumer and the ack floor (0 for a new consumer).
 func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int) (jetstream.Consumer, uint64, error) {
-	name := consumerName(p)
+	name := natsbus.DetectorConsumer(p)
 	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   fmt.Sprintf("Vigil detector, partition %d", p),

@@ -538,5 +538,5 @@ func TestPoisonMessageGoesToDeadLetters(t *testing.T) {
 
 func waitDrained(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	testenv.WaitDrained(t, js, natsbus.DefaultStream, "vigil-detector-")
+	testenv.WaitDrained(t, js, natsbus.EventsStream, natsbus.DetectorConsumerPrefix)
 }

@@ -83,5 +83,3 @@ func (o *Options) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func consumerName(p int) string { return fmt.Sprintf("vigil-detector-p%03d", p) }

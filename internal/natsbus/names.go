@@ -1,6 +1,7 @@
 package natsbus
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/vigil-ids/vigil/internal/event"
@@ -30,6 +31,9 @@ const (
 	IncidentSubjectPrefix = "vigil.incidents."
 	// AuditSubjectPrefix starts the subjects audit records are published on: vigil.audit.<action>.
 	AuditSubjectPrefix = "vigil.audit."
+
+	// DetectorConsumerPrefix starts the names of the detectors' durable consumers: vigil-detector-p<partition>.
+	DetectorConsumerPrefix = "vigil-detector-"
 )
 
 // EventSubject returns the subject of an event of the given kind in the given partition.
@@ -45,6 +49,9 @@ func SubjectOf(e *event.Event, partitions int) string {
 // PartitionFilter matches both kinds of partition p (vigil.events.*.<p>): one wildcard filter is much cheaper for
 // the server than a list of subjects.
 func PartitionFilter(p int) string { return SubjectPrefix + "*." + strconv.Itoa(p) }
+
+// DetectorConsumer returns the durable consumer name of partition p, like vigil-detector-p007.
+func DetectorConsumer(p int) string { return fmt.Sprintf("%sp%03d", DetectorConsumerPrefix, p) }
 
 // IncidentSubject returns the subject incidents of a rule are published on.
 func IncidentSubject(rule string) string { return IncidentSubjectPrefix + rule }

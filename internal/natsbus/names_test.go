@@ -26,6 +26,7 @@ func TestNames(t *testing.T) {
 		{DLQStream, "VIGIL_DLQ"},
 		{DLQSubjects, "vigil.dlq.>"},
 		{DLQEvents, "vigil.dlq.events"},
+		{DetectorConsumer(7), "vigil-detector-p007"},
 	} {
 		if got, want := tt[0], tt[1]; got != want {
 			t.Errorf("got %q; want %q", got, want)
