@@ -81,7 +81,7 @@ func TestAuditReachesClickHouseAndNATS(t *testing.T) {
 	}
 	e := event.Event{Kind: event.KindLogin, User: "root"}
 	for {
-		msg, err := stream.GetLastMsgForSubject(ctx, e.Subject(cfg.Partitions))
+		msg, err := stream.GetLastMsgForSubject(ctx, natsbus.SubjectOf(&e, cfg.Partitions))
 		if err == nil {
 			var got event.Event
 			event.Unmarshal(msg.Data, &got)

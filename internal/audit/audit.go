@@ -61,7 +61,7 @@ func New(nc *nats.Conn, pub *natsbus.Publisher, store *chstore.Store, logger *sl
 // Audit publishes a record on vigil.audit.<action> and queues it for ClickHouse.
 func (a *Auditor) Audit(r authapi.AuditRecord) {
 	if data, err := json.Marshal(r); err == nil {
-		a.nc.Publish("vigil.audit."+r.Action, data)
+		a.nc.Publish(natsbus.AuditSubject(r.Action), data)
 	}
 	select {
 	case a.queue <- r:

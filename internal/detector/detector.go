@@ -24,9 +24,6 @@ import (
 	"github.com/vigil-ids/vigil/internal/retry"
 )
 
-// IncidentSubjectPrefix starts the subjects incidents are published on: vigil.incidents.<rule>.
-const IncidentSubjectPrefix = "vigil.incidents."
-
 // Detector consumes its partitions and keeps their users' windows. Its state is rebuilt from the stream at start.
 type Detector struct {
 	js        jetstream.JetStream
@@ -135,11 +132,11 @@ func (d *Detector) Run(ctx context.Context) error {
 // once: messages a stopped or crashed detector had received but not committed are not left waiting for AckWait.
 // It returns the consumer and the ack floor (0 for a new consumer).
 func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int) (jetstream.Consumer, uint64, error) {
-	name := consumerName(p)
+	name := natsbus.DetectorConsumer(p)
 	cfg := jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   fmt.Sprintf("Vigil detector, partition %d", p),
-		FilterSubject: partitionFilter(p),
+		FilterSubject: natsbus.PartitionFilter(p),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckAllPolicy, // a partition is committed in order: one ack per batch covers it
 		AckWait:       d.opts.AckWait,
@@ -303,19 +300,8 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 func (d *Detector) deadLetter(ctx context.Context, dv delivery, reason string) {
 	d.m.deadLetters.Inc()
 	d.logger.Warn("message sent to the dead-letter stream", "partition", dv.partition, "subject", dv.msg.Subject(), "reason", reason)
-	h := nats.Header{}
-	h.Set("Vigil-Reason", reason)
-	h.Set("Vigil-Subject", dv.msg.Subject())
-	if meta, err := dv.msg.Metadata(); err == nil {
-		h.Set("Vigil-Sequence", fmt.Sprint(meta.Sequence.Stream))
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := d.js.PublishMsg(pctx, &nats.Msg{Subject: natsbus.DLQEvents, Data: dv.msg.Data(), Header: h}); err != nil {
-		d.logger.Error("dead-letter publish failed; message terminated anyway", "subject", dv.msg.Subject(), "err", err)
-	}
-	if err := dv.msg.Term(); err != nil {
-		d.logger.Warn("terminate message", "err", err)
+	if err := natsbus.DeadLetter(ctx, d.js, dv.msg, reason); err != nil {
+		d.logger.Error("dead letter", "subject", dv.msg.Subject(), "err", err)
 	}
 }
 
@@ -356,7 +342,7 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		}
 		d.m.incidentUpdates.WithLabelValues(string(inc.Rule)).Inc()
 		if data, err := json.Marshal(inc); err == nil {
-			if err := d.nc.Publish(IncidentSubjectPrefix+string(inc.Rule), data); err != nil {
+			if err := d.nc.Publish(natsbus.IncidentSubject(string(inc.Rule)), data); err != nil {
 				d.logger.Warn("publish incident", "rule", inc.Rule, "err", err)
 			}
 		}

@@ -202,7 +202,7 @@ func defaults() rule.Config { return rule.Config{Global: rule.Defaults} }
 
 func TestRowsAndIncidents(t *testing.T) {
 	e := setup(t)
-	published, err := e.js.Conn().SubscribeSync(detector.IncidentSubjectPrefix + ">")
+	published, err := e.js.Conn().SubscribeSync(natsbus.IncidentSubjectPrefix + ">")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,10 +244,10 @@ func TestRowsAndIncidents(t *testing.T) {
 	for len(seen) < 2 {
 		msg, err := published.NextMsg(5 * time.Second)
 		if err != nil {
-			t.Fatalf("incidents published on %s>: %v after %v", detector.IncidentSubjectPrefix, err, seen)
+			t.Fatalf("incidents published on %s>: %v after %v", natsbus.IncidentSubjectPrefix, err, seen)
 		}
 		var inc incident.Incident
-		if err := json.Unmarshal(msg.Data, &inc); err != nil || msg.Subject != detector.IncidentSubjectPrefix+string(inc.Rule) {
+		if err := json.Unmarshal(msg.Data, &inc); err != nil || msg.Subject != natsbus.IncidentSubjectPrefix+string(inc.Rule) {
 			t.Fatalf("published %s %s: %v", msg.Subject, msg.Data, err)
 		}
 		seen[inc.User] = true
@@ -304,7 +304,7 @@ func TestRedeliveryAndReplayDoNotDuplicate(t *testing.T) {
 	// Replay of the same events under new message ids (outside JetStream's duplicate window).
 	for _, ev := range evs {
 		data, _ := event.Marshal(&ev)
-		if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: ev.Subject(4), Data: data, Header: nats.Header{"Nats-Msg-Id": []string{"again-" + ev.ID}}}); err != nil {
+		if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: natsbus.SubjectOf(&ev, 4), Data: data, Header: nats.Header{"Nats-Msg-Id": []string{"again-" + ev.ID}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -338,7 +338,7 @@ func TestLateReplayCountedOnce(t *testing.T) {
 	stop()
 	for _, ev := range evs {
 		data, _ := event.Marshal(&ev)
-		if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: ev.Subject(4), Data: data, Header: nats.Header{"Nats-Msg-Id": []string{"late-" + ev.ID}}}); err != nil {
+		if _, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: natsbus.SubjectOf(&ev, 4), Data: data, Header: nats.Header{"Nats-Msg-Id": []string{"late-" + ev.ID}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -516,7 +516,7 @@ func TestPoisonMessageGoesToDeadLetters(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	good := login("alice@example.org", ipGB, 0, true)
-	if _, err := e.js.Publish(ctx, good.Subject(4), []byte(`{"kind":"login","user":`)); err != nil {
+	if _, err := e.js.Publish(ctx, natsbus.SubjectOf(&good, 4), []byte(`{"kind":"login","user":`)); err != nil {
 		t.Fatal(err)
 	}
 	e.publish(good)
@@ -530,7 +530,7 @@ func TestPoisonMessageGoesToDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dead-letter message: %v", err)
 	}
-	if msg.Header.Get("Vigil-Reason") == "" || msg.Header.Get("Vigil-Subject") != good.Subject(4) {
+	if msg.Header.Get("Vigil-Reason") == "" || msg.Header.Get("Vigil-Subject") != natsbus.SubjectOf(&good, 4) {
 		t.Errorf("dead letter headers = %v; want a reason and the original subject", msg.Header)
 	}
 	waitDrained(t, e.js)
@@ -538,5 +538,5 @@ func TestPoisonMessageGoesToDeadLetters(t *testing.T) {
 
 func waitDrained(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	testenv.WaitDrained(t, js, natsbus.DefaultStream, "vigil-detector-")
+	testenv.WaitDrained(t, js, natsbus.EventsStream, natsbus.DetectorConsumerPrefix)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/rule"
 )
 
@@ -23,8 +24,8 @@ type IncidentSource interface {
 
 // Options configures a Detector.
 type Options struct {
-	Stream        string        // events stream; default VIGIL_EVENTS
-	Partitions    int           // partition count of the deployment; default 16
+	Stream        string        // events stream; default natsbus.EventsStream (VIGIL_EVENTS)
+	Partitions    int           // partition count of the deployment; default natsbus.DefaultPartitions (16)
 	Owned         []int         // partitions this instance consumes; default all
 	BatchSize     int           // rows per ClickHouse insert; default 5000
 	FlushInterval time.Duration // longest wait before a partial batch is written; default 1s
@@ -34,10 +35,10 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.Stream == "" {
-		o.Stream = "VIGIL_EVENTS"
+		o.Stream = natsbus.EventsStream
 	}
 	if o.Partitions == 0 {
-		o.Partitions = 16
+		o.Partitions = natsbus.DefaultPartitions
 	}
 	if len(o.Owned) == 0 {
 		for p := range o.Partitions {
@@ -82,9 +83,3 @@ func (o *Options) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func consumerName(p int) string { return fmt.Sprintf("vigil-detector-p%03d", p) }
-
-// partitionFilter matches both kinds of a partition (vigil.events.*.<p>): one wildcard filter is much cheaper for
-// the server than a list of subjects.
-func partitionFilter(p int) string { return fmt.Sprintf("%s*.%d", event.SubjectPrefix, p) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/window"
 )
 
@@ -61,7 +62,7 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 // writing anything: their rows and incidents were committed before the restart.
 func (d *Detector) replay(ctx context.Context, p int, startTime time.Time, floor uint64) (int, error) {
 	oc, err := d.js.OrderedConsumer(ctx, d.opts.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{partitionFilter(p)},
+		FilterSubjects:    []string{natsbus.PartitionFilter(p)},
 		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
 		OptStartTime:      &startTime,
 		InactiveThreshold: 10 * time.Second,

@@ -2,7 +2,6 @@ package event
 
 import (
 	"net/netip"
-	"strconv"
 	"time"
 )
 
@@ -50,14 +49,6 @@ type Event struct {
 	Session    string     `json:"session,omitempty"`
 	PWHash     string     `json:"pwhash,omitempty"`
 }
-
-// Subject returns the JetStream subject of the event for a stream with the given partition count.
-func (e *Event) Subject(partitions int) string {
-	return SubjectPrefix + string(e.Kind) + "." + strconv.Itoa(Partition(e.User, partitions))
-}
-
-// SubjectPrefix starts every event subject: vigil.events.<kind>.<partition>.
-const SubjectPrefix = "vigil.events."
 
 // Partition maps a user to a partition in [0, n) with a stable hash (32-bit FNV-1a).
 func Partition(user string, n int) int {

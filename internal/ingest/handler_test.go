@@ -108,7 +108,7 @@ func TestAcceptsObjectArrayAndNDJSON(t *testing.T) {
 	}
 	// The message for d@ is normalised, carries its id as Nats-Msg-Id and sits on its partition's subject.
 	want := event.Event{User: "d@example.org", Kind: event.KindLogin}
-	msg, err := f.stream.GetLastMsgForSubject(context.Background(), want.Subject(4))
+	msg, err := f.stream.GetLastMsgForSubject(context.Background(), natsbus.SubjectOf(&want, 4))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,12 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
-
-// DLQ stream and subjects: messages that cannot be processed are copied there with the reason, then terminated.
-const (
-	DLQStream   = "VIGIL_DLQ"
-	DLQSubjects = "vigil.dlq.>"
-	DLQEvents   = "vigil.dlq.events"
 )
 
 // EnsureDLQ creates or updates the dead-letter stream, which keeps poison messages for 7 days.
@@ -34,4 +29,26 @@ func EnsureDLQ(ctx context.Context, js jetstream.JetStream, replicas int) error 
 		return fmt.Errorf("ensure stream %s: %w", DLQStream, err)
 	}
 	return nil
+}
+
+// DeadLetter copies a message that cannot be processed to DLQEvents, with the reason and its origin in the headers
+// Vigil-Reason, Vigil-Subject and Vigil-Sequence, then terminates it so it is never redelivered. The message is
+// terminated even when the copy fails; the returned error says which step failed.
+func DeadLetter(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, reason string) error {
+	h := nats.Header{}
+	h.Set("Vigil-Reason", reason)
+	h.Set("Vigil-Subject", msg.Subject())
+	if meta, err := msg.Metadata(); err == nil {
+		h.Set("Vigil-Sequence", fmt.Sprint(meta.Sequence.Stream))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var errs []error
+	if _, err := js.PublishMsg(pctx, &nats.Msg{Subject: DLQEvents, Data: msg.Data(), Header: h}); err != nil {
+		errs = append(errs, fmt.Errorf("dead-letter publish of %s (message terminated anyway): %w", msg.Subject(), err))
+	}
+	if err := msg.Term(); err != nil {
+		errs = append(errs, fmt.Errorf("terminate %s: %w", msg.Subject(), err))
+	}
+	return errors.Join(errs...)
 }

@@ -87,7 +87,7 @@ func (p *Publisher) PublishEach(ctx context.Context, evs []event.Event) []error 
 			fail(i, err)
 			continue
 		}
-		msg := &nats.Msg{Subject: evs[i].Subject(p.partitions), Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: SubjectOf(&evs[i], p.partitions), Data: data, Header: nats.Header{}}
 		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(evs[i].ID), jetstream.WithStallWait(5*time.Second))
 		if err != nil {
 			fail(i, err)

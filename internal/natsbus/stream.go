@@ -21,14 +21,11 @@ type StreamOptions struct {
 
 // Defaults of StreamOptions.
 const (
-	DefaultStream     = "VIGIL_EVENTS"
+	DefaultStream     = EventsStream
 	DefaultMaxAge     = 25 * time.Hour
 	MinMaxAge         = 25 * time.Hour
 	DefaultDuplicates = time.Hour
 )
-
-// EventSubjects is the subject filter of the events stream.
-const EventSubjects = "vigil.events.>"
 
 func (o *StreamOptions) setDefaults() {
 	if o.Name == "" {
