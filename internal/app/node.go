@@ -251,7 +251,6 @@ func (p *pipeline) checks(ping func(context.Context) error) []httpapi.Check {
 	return cs
 }
 
-
 // ensureToken reads the single node's ingest token, creating a random one on first start.
 func ensureToken(path string) (token, where string, err error) {
 	if b, err := os.ReadFile(path); err == nil {
