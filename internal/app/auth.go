@@ -43,11 +43,6 @@ func authKey(cfg *config.Config, createIn string) ([]byte, error) {
 	return secretbox.LoadKey(cfg.AuthKey, file)
 }
 
-func authOptions(cfg *config.Config) authapi.Options {
-	return authapi.Options{Issuer: cfg.AuthIssuer, SessionTTL: cfg.AuthSessionTTL, IdleTimeout: cfg.AuthIdleTimeout,
-		Require2FA: cfg.AuthRequire2FA, TrustedProxies: cfg.TrustedProxies, Replicas: cfg.StreamReplicas}
-}
-
 // newAuth builds the auth API and its auditor.
 func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, key []byte, store *chstore.Store, logger *slog.Logger, reg prometheus.Registerer) (*authapi.Server, *audit.Auditor, error) {
 	aud := audit.New(js.Conn(), natsbus.NewPublisher(js, cfg.Partitions, nil), store, logger, reg, audit.Options{})

@@ -21,13 +21,7 @@ import (
 // configured address and clickhouse-server is installed, it starts a private server under dataDir; the returned
 // stop function stops it (and is a no-op otherwise).
 func openStore(ctx context.Context, cfg *config.Config, dataDir string, allowStart bool, logger *slog.Logger, reg prometheus.Registerer, out io.Writer) (*chstore.Store, func(), error) {
-	opts := chstore.Options{
-		Addr:        cfg.ClickHouseAddr,
-		Database:    cfg.ClickHouseDatabase,
-		Username:    cfg.ClickHouseUser,
-		Password:    cfg.ClickHousePassword,
-		DialTimeout: 3 * time.Second,
-	}
+	opts := storeOptions(cfg)
 	stop := func() {}
 	if allowStart && cfg.ClickHouseStart == "auto" && !answers(cfg.ClickHouseAddr) {
 		bin, ok := chserver.Installed()

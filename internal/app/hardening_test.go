@@ -17,7 +17,6 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
@@ -28,7 +27,7 @@ func TestOversizedInputsLeaveTheNodeHealthy(t *testing.T) {
 	chAddr, db := testenv.ClickHouseDB(t)
 	dir := t.TempDir()
 	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB"}); err != nil {
+	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB"}); err != nil {
 		t.Fatal(err)
 	}
 	const dovecotToken = "dovecot-test-token"

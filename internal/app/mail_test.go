@@ -15,7 +15,6 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/maillog"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/testenv"
@@ -28,7 +27,7 @@ func TestRealMailServers(t *testing.T) {
 	chAddr, db := testenv.ClickHouseDB(t)
 	dir := t.TempDir()
 	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US"}); err != nil {
+	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US"}); err != nil {
 		t.Fatal(err)
 	}
 	pfPort := freeAddr(t)
@@ -178,7 +177,7 @@ func TestNodeSaysMailEndpointsOff(t *testing.T) {
 	chAddr, db := testenv.ClickHouseDB(t)
 	dir := t.TempDir()
 	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB"}); err != nil {
+	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load("vigil", nil, func(k string) string {

@@ -162,11 +162,11 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 	}
 	if withIngest {
 		p.pub = natsbus.NewPublisher(p.js, cfg.Partitions, reg)
-		if p.ingest, err = ingest.NewHandler(ingest.Options{Tokens: cfg.IngestTokens, MaxBody: cfg.IngestMaxBody}, p.pub, logger, reg); err != nil {
+		if p.ingest, err = ingest.NewHandler(ingestOptions(cfg), p.pub, logger, reg); err != nil {
 			return nil, err
 		}
 		if len(cfg.DovecotTokens) > 0 {
-			if p.dovecot, err = dovecot.New(dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens}, p.pub, logger, reg); err != nil {
+			if p.dovecot, err = dovecot.New(dovecotOptions(cfg), p.pub, logger, reg); err != nil {
 				return nil, err
 			}
 		}
@@ -174,7 +174,7 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 			if p.pfLn, err = net.Listen("tcp", cfg.PostfixAddr); err != nil {
 				return nil, fmt.Errorf("postfix policy listener (VIGIL_POSTFIX_ADDR): %w", err)
 			}
-			p.postfix = postfix.New(postfix.Options{}, p.pub, logger, reg)
+			p.postfix = postfix.New(postfixOptions(cfg), p.pub, logger, reg)
 		}
 	}
 	if store == nil {
@@ -183,26 +183,16 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 	if p.geo, err = geo.Open(cfg.GeoIPDB); err != nil {
 		return nil, fmt.Errorf("geoip database (VIGIL_GEOIP_DB; make geoip builds one): %w", err)
 	}
-	ts, err := trustkv.Open(ctx, p.js, trustkv.Options{Bucket: cfg.TrustedBucket, Replicas: cfg.StreamReplicas})
+	ts, err := trustkv.Open(ctx, p.js, trustOptions(cfg))
 	if err != nil {
 		return nil, err
 	}
 	p.trust = trustkv.NewWatcher(ts, logger, reg)
-	rules, err := cfg.Rules()
+	dopts, err := detectorOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
-	owned, err := cfg.OwnedPartitions()
-	if err != nil {
-		return nil, err
-	}
-	p.detector, err = detector.New(p.js, store, p.geo, func() engine.Trust { return p.trust.Set() }, detector.Options{
-		Partitions:    cfg.Partitions,
-		Owned:         owned,
-		BatchSize:     cfg.BatchSize,
-		FlushInterval: cfg.FlushInterval,
-		Rules:         rules,
-	}, logger, reg)
+	p.detector, err = detector.New(p.js, store, p.geo, func() engine.Trust { return p.trust.Set() }, dopts, logger, reg)
 	return p, err
 }
 
@@ -259,10 +249,6 @@ func (p *pipeline) checks(ping func(context.Context) error) []httpapi.Check {
 		cs = append(cs, httpapi.Check{Name: "detector", Check: func(context.Context) error { return p.detector.Health() }})
 	}
 	return cs
-}
-
-func streamOptions(cfg *config.Config) natsbus.StreamOptions {
-	return natsbus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, Duplicates: cfg.Duplicates}
 }
 
 // ensureToken reads the single node's ingest token, creating a random one on first start.

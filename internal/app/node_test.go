@@ -18,7 +18,6 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
@@ -29,7 +28,7 @@ func TestEndToEnd(t *testing.T) {
 	chAddr, db := testenv.ClickHouseDB(t)
 	dir := t.TempDir()
 	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "2a00:1450::/32": "IE"}); err != nil {
+	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "2a00:1450::/32": "IE"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load("vigil", nil, func(k string) string {

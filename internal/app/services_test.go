@@ -13,7 +13,6 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
@@ -23,7 +22,7 @@ func TestSeparateBinaries(t *testing.T) {
 	ns := testenv.NATS(t)
 	chAddr, db := testenv.ClickHouseDB(t)
 	geoPath := filepath.Join(t.TempDir(), "geo.mmdb")
-	if err := geo.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US"}); err != nil {
+	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US"}); err != nil {
 		t.Fatal(err)
 	}
 	ingestAddr, detA, detB := freeAddr(t), freeAddr(t), freeAddr(t)

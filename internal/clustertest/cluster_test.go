@@ -138,7 +138,7 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	geoPath := filepath.Join(t.TempDir(), "geo.mmdb")
-	if err := geo.WriteTestDB(geoPath, map[string]string{"198.51.100.0/24": "DE"}); err != nil {
+	if err := testenv.WriteTestDB(geoPath, map[string]string{"198.51.100.0/24": "DE"}); err != nil {
 		t.Fatal(err)
 	}
 	g, err := geo.Open(geoPath)

@@ -73,7 +73,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "geo.mmdb")
-	if err := geo.WriteTestDB(path, map[string]string{
+	if err := testenv.WriteTestDB(path, map[string]string{
 		"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "1.1.1.0/24": "AU", "198.51.100.0/24": "DE", "2a00:1450::/32": "IE",
 	}); err != nil {
 		t.Fatal(err)

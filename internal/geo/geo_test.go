@@ -4,12 +4,14 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+
+	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
 func fixture(t testing.TB) *DB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "test.mmdb")
-	if err := WriteTestDB(path, map[string]string{
+	if err := testenv.WriteTestDB(path, map[string]string{
 		"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "198.51.100.0/24": "DE", "2a00:1450::/32": "IE", "2001:db8::/32": "FR",
 	}); err != nil {
 		t.Fatal(err)

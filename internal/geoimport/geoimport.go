@@ -17,8 +17,6 @@ import (
 
 	"github.com/oschwald/maxminddb-golang/v2"
 	"go4.org/netipx"
-
-	"github.com/vigil-ids/vigil/internal/geo"
 )
 
 // Attribution texts written into the converted databases' descriptions.
@@ -45,7 +43,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	start := time.Now()
 	var (
-		nets        []geo.Network
+		nets        []Network
 		attribution []string
 	)
 	for _, in := range fs.Args() {
@@ -57,7 +55,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		var (
-			got []geo.Network
+			got []Network
 			err error
 		)
 		switch f {
@@ -88,7 +86,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.Remove(tmp.Name())
 	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := geo.WriteCountryDB(w, nets, strings.Join(attribution, "; ")); err != nil {
+	if err := WriteCountryDB(w, nets, strings.Join(attribution, "; ")); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -124,13 +122,13 @@ func appendOnce(s []string, v string) []string {
 }
 
 // readWhoisMMDB reads an ip-location-db country mmdb (records {"country_code": "US"}).
-func readWhoisMMDB(path string) ([]geo.Network, error) {
+func readWhoisMMDB(path string) ([]Network, error) {
 	r, err := maxminddb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("geoip import: %s: %w", path, err)
 	}
 	defer r.Close()
-	var out []geo.Network
+	var out []Network
 	var rec struct {
 		CountryCode string `maxminddb:"country_code"`
 	}
@@ -140,7 +138,7 @@ func readWhoisMMDB(path string) ([]geo.Network, error) {
 			return nil, fmt.Errorf("geoip import: %s: %w", path, err)
 		}
 		if cc, ok := countryCode(rec.CountryCode); ok {
-			out = append(out, geo.Network{Prefix: res.Prefix(), Country: cc})
+			out = append(out, Network{Prefix: res.Prefix(), Country: cc})
 		}
 	}
 	if len(out) == 0 {
@@ -150,13 +148,13 @@ func readWhoisMMDB(path string) ([]geo.Network, error) {
 }
 
 // readTorFile reads a tor geoip or geoip6 file.
-func readTorFile(path string) ([]geo.Network, error) {
+func readTorFile(path string) ([]Network, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("geoip import: %w", err)
 	}
 	defer f.Close()
-	var out []geo.Network
+	var out []Network
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, MaxLine+1), MaxLine+1)
 	line := 0
@@ -167,7 +165,7 @@ func readTorFile(path string) ([]geo.Network, error) {
 			return nil, fmt.Errorf("geoip import: %s:%d: %w", path, line, err)
 		}
 		for _, p := range ps {
-			out = append(out, geo.Network{Prefix: p, Country: cc})
+			out = append(out, Network{Prefix: p, Country: cc})
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -1,12 +1,10 @@
-package geo
+package geoimport
 
 import (
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/maxmind/mmdbwriter"
@@ -47,30 +45,6 @@ func WriteCountryDB(w io.Writer, networks []Network, description string) error {
 		return fmt.Errorf("geoip writer: %w", err)
 	}
 	return nil
-}
-
-// WriteTestDB writes a small database mapping CIDR strings to country codes, for tests.
-func WriteTestDB(path string, networks map[string]string) error {
-	var ns []Network
-	for cidr, cc := range networks {
-		p, err := netip.ParsePrefix(cidr)
-		if err != nil {
-			return err
-		}
-		ns = append(ns, Network{Prefix: p, Country: cc})
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := WriteCountryDB(f, ns, "Vigil test fixture"); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // aliasRanges are the IPv6 ranges MaxMind databases alias to the IPv4 tree (IPv4-mapped, 6to4, Teredo); data

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/authapi"
+	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/detector"
+	"github.com/vigil-ids/vigil/internal/dovecot"
+	"github.com/vigil-ids/vigil/internal/ingest"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/postfix"
+	"github.com/vigil-ids/vigil/internal/trustkv"
+)
+
+// Each component's Options are built here, in one place, from the validated configuration; the wiring in
+// node.go, services.go, auth.go and clickhouse.go only calls these.
+
+func streamOptions(cfg *config.Config) natsbus.StreamOptions {
+	return natsbus.StreamOptions{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, Duplicates: cfg.Duplicates}
+}
+
+func ingestOptions(cfg *config.Config) ingest.Options {
+	return ingest.Options{Tokens: cfg.IngestTokens, MaxBody: cfg.IngestMaxBody}
+}
+
+func dovecotOptions(cfg *config.Config) dovecot.Options {
+	return dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens}
+}
+
+// postfixOptions: the policy service has no configurable options yet; its defaults apply.
+func postfixOptions(*config.Config) postfix.Options {
+	return postfix.Options{}
+}
+
+func trustOptions(cfg *config.Config) trustkv.Options {
+	return trustkv.Options{Bucket: cfg.TrustedBucket, Replicas: cfg.StreamReplicas}
+}
+
+// detectorOptions fails when the rule thresholds or the owned partitions in cfg do not parse.
+func detectorOptions(cfg *config.Config) (detector.Options, error) {
+	rules, err := cfg.Rules()
+	if err != nil {
+		return detector.Options{}, err
+	}
+	owned, err := cfg.OwnedPartitions()
+	if err != nil {
+		return detector.Options{}, err
+	}
+	return detector.Options{
+		Partitions:    cfg.Partitions,
+		Owned:         owned,
+		BatchSize:     cfg.BatchSize,
+		FlushInterval: cfg.FlushInterval,
+		Rules:         rules,
+	}, nil
+}
+
+func storeOptions(cfg *config.Config) chstore.Options {
+	return chstore.Options{
+		Addr:        cfg.ClickHouseAddr,
+		Database:    cfg.ClickHouseDatabase,
+		Username:    cfg.ClickHouseUser,
+		Password:    cfg.ClickHousePassword,
+		DialTimeout: 3 * time.Second,
+	}
+}
+
+func authOptions(cfg *config.Config) authapi.Options {
+	return authapi.Options{Issuer: cfg.AuthIssuer, SessionTTL: cfg.AuthSessionTTL, IdleTimeout: cfg.AuthIdleTimeout,
+		Require2FA: cfg.AuthRequire2FA, TrustedProxies: cfg.TrustedProxies, Replicas: cfg.StreamReplicas}
+}
