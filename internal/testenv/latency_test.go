@@ -21,39 +21,40 @@ func TestSnippetsNoDelayWithVigilDown(t *testing.T) {
 		c.Close()
 		t.Fatalf("something listens on %s", closed)
 	}
-	const n = 5
-	// Each measure is the best of n runs: the least disturbed by the shared machine.
-	best := func(what string, f func() error) time.Duration {
+	const n = 7
+	// Runs alternate between the two setups, so both see the same load on the shared machine, and each measure
+	// is the best of n runs: the least disturbed one.
+	check := func(what string, f func(m *Mail, i int) error) {
 		t.Helper()
-		min := time.Duration(-1)
-		for i := 0; i < n; i++ {
-			start := time.Now()
-			if err := f(); err != nil {
-				t.Fatalf("%s: %v", what, err)
-			}
-			if d := time.Since(start); min < 0 || d < min {
-				min = d
+		b, d := time.Duration(-1), time.Duration(-1)
+		for i := range n {
+			for _, s := range []struct {
+				m    *Mail
+				best *time.Duration
+			}{{base, &b}, {down, &d}} {
+				start := time.Now()
+				if err := f(s.m, i); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				if took := time.Since(start); *s.best < 0 || took < *s.best {
+					*s.best = took
+				}
 			}
 		}
-		return min
-	}
-	check := func(what string, f func(m *Mail) error) {
-		t.Helper()
-		b := best(what+" (no policy)", func() error { return f(base) })
-		d := best(what+" (Vigil down)", func() error { return f(down) })
-		t.Logf("%s: %v with no policy, %v with Vigil down (best of %d)", what, b, d, n)
+		t.Logf("%s: %v with no policy, %v with Vigil down (best of %d, alternated)", what, b, d, n)
 		if d-b > 100*time.Millisecond {
 			t.Errorf("%s: %v extra with Vigil down (%v against %v), want at most 100ms", what, d-b, d, b)
 		}
 	}
-	check("IMAP login", func(m *Mail) error { return IMAPLogin(m.IMAPAddr, "203.0.113.7", "alice@example.com", "secret") })
-	check("IMAP failed login", func(m *Mail) error {
-		if err := IMAPLogin(m.IMAPAddr, "203.0.113.7", "alice@example.com", "wrong"); err == nil {
+	check("IMAP login", func(m *Mail, _ int) error { return IMAPLogin(m.IMAPAddr, "203.0.113.7", "alice@example.com", "secret") })
+	check("IMAP failed login", func(m *Mail, i int) error {
+		// A new address each time: Dovecot slows repeated failures from one address.
+		if err := IMAPLogin(m.IMAPAddr, "203.0.113."+strconv.Itoa(20+i), "alice@example.com", "wrong"); err == nil {
 			return fmt.Errorf("wrong password accepted")
 		}
 		return nil
 	})
-	check("submission", func(m *Mail) error {
+	check("submission", func(m *Mail, _ int) error {
 		_, err := Submit(m.SubmissionAddr, "203.0.113.8", "alice@example.com", "secret", []string{"bob@example.net"})
 		return err
 	})
