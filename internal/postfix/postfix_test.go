@@ -98,20 +98,13 @@ func exchange(c net.Conn, r *bufio.Reader, req string) (string, error) {
 // stored waits until the stream holds want messages and returns their events.
 func stored(t *testing.T, s jetstream.Stream, want uint64) []event.Event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("stream holds %d events", want), func() bool {
 		info, err := s.Info(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream holds %d events after 10s; want %d", info.State.Msgs, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return info.State.Msgs == want
+	})
 	var evs []event.Event
 	for seq := uint64(1); seq <= want; seq++ {
 		msg, err := s.GetMsg(context.Background(), seq)
