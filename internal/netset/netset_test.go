@@ -63,11 +63,13 @@ func TestEntryValidate(t *testing.T) {
 		{Entry{Scope: ScopeGlobal, Prefix: p, Description: strings.Repeat("x", 201)}, "at most 200"},
 		{Entry{Scope: ScopeGlobal, Prefix: p, Description: "a\nb"}, "control"},
 	}
-	for _, tt := range tests {
-		err := tt.e.Normalise()
-		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("Normalise(%+v) = %v; want %q", tt.e, err, tt.want)
-		}
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%d_%s", i, tt.want), func(t *testing.T) {
+			err := tt.e.Normalise()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Normalise(%+v) = %v; want %q", tt.e, err, tt.want)
+			}
+		})
 	}
 	e := Entry{Scope: ScopeUser, Subject: " Alice@Example.org", Prefix: netip.MustParsePrefix("203.0.113.7/24"), Description: " home "}
 	if err := e.Normalise(); err != nil || e.Subject != "alice@example.org" || e.Prefix.String() != "203.0.113.0/24" || e.Description != "home" {
@@ -100,9 +102,11 @@ func TestSetScopes(t *testing.T) {
 		{"alice@example.org", "example.org", "::c000:207", false}, // IPv4-compatible is not IPv4
 	}
 	for _, tt := range tests {
-		if got := s.Trusted(tt.user, tt.domain, netip.MustParseAddr(tt.ip)); got != tt.want {
-			t.Errorf("Trusted(%s, %s, %s) = %v; want %v", tt.user, tt.domain, tt.ip, got, tt.want)
-		}
+		t.Run(tt.user+"_"+tt.ip, func(t *testing.T) {
+			if got := s.Trusted(tt.user, tt.domain, netip.MustParseAddr(tt.ip)); got != tt.want {
+				t.Errorf("Trusted(%s, %s, %s) = %v; want %v", tt.user, tt.domain, tt.ip, got, tt.want)
+			}
+		})
 	}
 	var nilSet *Set
 	if nilSet.Trusted("a", "b", netip.MustParseAddr("1.1.1.1")) || NewSet(nil).Len() != 0 || s.Len() != 4 {
