@@ -119,9 +119,11 @@ func TestCLI(t *testing.T) {
 		{"add", "-scope", "global", "-description", "x", "198.51.100.0/24", "extra"}, // two prefixes
 		{"remove", "0000000000000000"}, {"frobnicate"}, {},
 	} {
-		if out, err := run(bad...); err == nil {
-			t.Errorf("trust %q succeeded: %q", bad, out)
-		}
+		t.Run(strings.Join(bad, " "), func(t *testing.T) {
+			if out, err := run(bad...); err == nil {
+				t.Errorf("trust %q succeeded: %q", bad, out)
+			}
+		})
 	}
 	out, err = run("list")
 	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "Paris office") || !strings.Contains(out, "example.org") {
