@@ -21,27 +21,33 @@ func TestParsePrefix(t *testing.T) {
 		"2a00:1450:4001::1/128": "2a00:1450:4001::1/128",
 	}
 	for in, want := range good {
-		got, err := ParsePrefix(in)
-		if err != nil || got.String() != want {
-			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, got, err, want)
-		}
+		t.Run(in, func(t *testing.T) {
+			got, err := ParsePrefix(in)
+			if err != nil || got.String() != want {
+				t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, got, err, want)
+			}
+		})
 	}
 	for _, in := range []string{"", "1.2.3", "01.2.3.4", "1.2.3.04/24", "0x7f.0.0.1", "2130706433", "localhost",
 		"fe80::1%eth0", "1.2.3.4/33", "::1/129", "1.2.3.4/", "1.2.3.4/024", "1.2.3.4/-1", "1.2.3.4/x", " 1.2.3.4",
 		"1.2.3.4/24/8", "::ffff:1.2.3.4/64", strings.Repeat("1", 70), "1.2.3.4 /24"} {
-		if p, err := ParsePrefix(in); err == nil {
-			t.Errorf("ParsePrefix(%q) = %v; want an error", in, p)
-		}
+		t.Run(fmt.Sprintf("%q", in), func(t *testing.T) {
+			if p, err := ParsePrefix(in); err == nil {
+				t.Errorf("ParsePrefix(%q) = %v; want an error", in, p)
+			}
+		})
 	}
 }
 
 func TestCheckTrusted(t *testing.T) {
 	for in, ok := range map[string]bool{"10.0.0.0/17": true, "10.0.0.0/16": false, "1.2.3.4/32": true,
 		"2001:db8::/32": true, "2001:db8::/31": false, "::/0": false, "0.0.0.0/0": false} {
-		err := CheckTrusted(netip.MustParsePrefix(in))
-		if (err == nil) != ok {
-			t.Errorf("CheckTrusted(%s) = %v; want ok=%v", in, err, ok)
-		}
+		t.Run(in, func(t *testing.T) {
+			err := CheckTrusted(netip.MustParsePrefix(in))
+			if (err == nil) != ok {
+				t.Errorf("CheckTrusted(%s) = %v; want ok=%v", in, err, ok)
+			}
+		})
 	}
 }
 
@@ -122,9 +128,11 @@ func TestSetOverlapsMerge(t *testing.T) {
 		{Scope: ScopeGlobal, Prefix: netip.MustParsePrefix("10.0.3.0/24")},
 	})
 	for ip, want := range map[string]bool{"10.0.0.200": true, "10.0.1.255": true, "10.0.2.1": false, "10.0.3.9": true, "9.255.255.255": false} {
-		if got := s.Trusted("", "", netip.MustParseAddr(ip)); got != want {
-			t.Errorf("Trusted(%s) = %v; want %v", ip, got, want)
-		}
+		t.Run(ip, func(t *testing.T) {
+			if got := s.Trusted("", "", netip.MustParseAddr(ip)); got != want {
+				t.Errorf("Trusted(%s) = %v; want %v", ip, got, want)
+			}
+		})
 	}
 }
 
