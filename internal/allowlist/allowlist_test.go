@@ -2,6 +2,7 @@ package allowlist
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 )
@@ -58,9 +59,11 @@ func TestIPv6AndParse(t *testing.T) {
 		t.Errorf("ParseEntry = %v %q %v", p, d, err)
 	}
 	for _, bad := range [][2]string{{"1.2.3", "x"}, {"0x7f.0.0.1", "x"}, {"1.2.3.4/33", "x"}, {"::1/129", "x"}, {"fe80::1%eth0", "x"}, {"2130706433", "x"}, {"1.2.3.4", ""}, {"1.2.3.4", "a\nb"}} {
-		if _, _, err := ParseEntry(bad[0], bad[1]); !errors.Is(err, ErrBadEntry) {
-			t.Errorf("ParseEntry(%q, %q) = %v; want ErrBadEntry", bad[0], bad[1], err)
-		}
+		t.Run(fmt.Sprintf("%q_%q", bad[0], bad[1]), func(t *testing.T) {
+			if _, _, err := ParseEntry(bad[0], bad[1]); !errors.Is(err, ErrBadEntry) {
+				t.Errorf("ParseEntry(%q, %q) = %v; want ErrBadEntry", bad[0], bad[1], err)
+			}
+		})
 	}
 }
 

@@ -30,14 +30,16 @@ func TestClientIP(t *testing.T) {
 		{"IPv6 proxy", proxy, "[2001:db8::1]:443", []string{"2001:db8:ffff::2"}, "2001:db8:ffff::2"},
 	}
 	for _, tt := range tests {
-		req := httptest.NewRequest("GET", "/", nil)
-		req.RemoteAddr = tt.peer
-		for _, v := range tt.xff {
-			req.Header.Add("X-Forwarded-For", v)
-		}
-		if got := tt.r.ClientIP(req); got.String() != tt.want {
-			t.Errorf("%s: ClientIP = %s; want %s", tt.name, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/", nil)
+			req.RemoteAddr = tt.peer
+			for _, v := range tt.xff {
+				req.Header.Add("X-Forwarded-For", v)
+			}
+			if got := tt.r.ClientIP(req); got.String() != tt.want {
+				t.Errorf("ClientIP = %s; want %s", got, tt.want)
+			}
+		})
 	}
 	if _, err := NewResolver("10.0.0.0/33"); err == nil {
 		t.Error("bad proxy accepted")

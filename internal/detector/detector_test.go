@@ -381,7 +381,22 @@ func TestRestartMidStream(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	stop()
+	// The stop must really stop: stop has checked that Run returned nil; now nothing may consume or commit what is
+	// published while no detector runs.
+	committed := e.count("SELECT count() FROM sends FINAL")
 	e.publish(second...)
+	// Nothing happening is the behaviour under test, so there is no condition to poll for: give a running detector
+	// (flush interval 50 ms) several flushes to show itself.
+	time.Sleep(500 * time.Millisecond)
+	if n := e.count("SELECT count() FROM sends FINAL"); n != committed {
+		t.Errorf("sends committed while stopped: %d before, %d after; want no change", committed, n)
+	}
+	if n := e.count("SELECT count() FROM logins FINAL WHERE country = 'AU'"); n != 0 {
+		t.Errorf("%d logins published after the stop were committed while stopped; want 0", n)
+	}
+	if pending := e.pending(); pending < uint64(len(second)) {
+		t.Errorf("consumers have %d messages pending after the stop; want at least the %d published since", pending, len(second))
+	}
 	e.run(nil, defaults())
 	e.waitCount(users+users/10, "SELECT count() FROM logins FINAL")
 	e.waitCount(users*6, "SELECT count() FROM sends FINAL")
@@ -533,6 +548,32 @@ func TestPoisonMessageGoesToDeadLetters(t *testing.T) {
 		t.Errorf("dead letter headers = %v; want a reason and the original subject", msg.Header)
 	}
 	waitDrained(t, e.js)
+}
+
+// pending is the number of messages the detector's consumers have not yet been delivered, summed over partitions.
+func (e *env) pending() uint64 {
+	e.t.Helper()
+	ctx := context.Background()
+	s, err := e.js.Stream(ctx, natsbus.DefaultStream)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var n uint64
+	for name := range s.ConsumerNames(ctx).Name() {
+		if !strings.HasPrefix(name, "vigil-detector-") {
+			continue
+		}
+		c, err := s.Consumer(ctx, name)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		ci, err := c.Info(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n += ci.NumPending
+	}
+	return n
 }
 
 func waitDrained(t *testing.T, js jetstream.JetStream) {

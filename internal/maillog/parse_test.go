@@ -1,6 +1,7 @@
 package maillog
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func at(s string) time.Time {
 }
 
 func TestSplitLine(t *testing.T) {
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		in   string
 		want Line
 		err  bool
@@ -39,10 +40,12 @@ func TestSplitLine(t *testing.T) {
 		{"2026-13-23T19:26:29Z mx1 dovecot: x", Line{}, true},
 		{"1999-11-23T19:26:29Z mx1 dovecot: x", Line{}, true},
 	} {
-		got, err := SplitLine(tt.in, now, time.UTC)
-		if (err != nil) != tt.err || !tt.err && !cmp.Equal(got, tt.want) {
-			t.Errorf("SplitLine(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.err)
-		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			got, err := SplitLine(tt.in, now, time.UTC)
+			if (err != nil) != tt.err || !tt.err && !cmp.Equal(got, tt.want) {
+				t.Errorf("SplitLine(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.err)
+			}
+		})
 	}
 	jan := time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)
 	if l, err := SplitLine("Dec 31 23:59:59 host dovecot: x", jan, time.UTC); err != nil || l.Time.Year() != 2026 {
@@ -69,7 +72,7 @@ func split(t *testing.T, s string) Line {
 var addr = netip.MustParseAddr
 
 func TestDovecot(t *testing.T) {
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		in   string
 		want DovecotLogin
 		ok   bool
@@ -92,16 +95,18 @@ func TestDovecot(t *testing.T) {
 		{"Nov 23 19:26:30 mx1 dovecot: imap(alice)<1><s>: Info: Disconnected: Logged out in=0 out=405", DovecotLogin{}, false},
 		{"Nov 23 19:26:30 mx1 dovecot: auth: passwd-file(alice,1.2.3.4): unknown user", DovecotLogin{}, false},
 	} {
-		got, ok := Dovecot(split(t, tt.in))
-		if ok != tt.ok || ok && !cmp.Equal(got, tt.want, cmpopts.EquateComparable(netip.Addr{})) {
-			t.Errorf("Dovecot(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			got, ok := Dovecot(split(t, tt.in))
+			if ok != tt.ok || ok && !cmp.Equal(got, tt.want, cmpopts.EquateComparable(netip.Addr{})) {
+				t.Errorf("Dovecot(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
 	}
 }
 
 func TestPostfixLines(t *testing.T) {
 	eq := cmpopts.EquateComparable(netip.Addr{})
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		in   string
 		want SMTPAuthFailure
 		ok   bool
@@ -114,12 +119,14 @@ func TestPostfixLines(t *testing.T) {
 		{"Nov 23 19:26:32 mx1 postfix/smtpd[20171]: warning: unknown[x]: SASL PLAIN authentication failed: , sasl_username=a", SMTPAuthFailure{}, false},
 		{"Nov 23 19:26:32 mx1 postfix/smtpd[20171]: connect from unknown[81.2.69.142]", SMTPAuthFailure{}, false},
 	} {
-		got, ok := PostfixAuthFailure(split(t, tt.in))
-		if ok != tt.ok || ok && !cmp.Equal(got, tt.want, eq) {
-			t.Errorf("PostfixAuthFailure(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			got, ok := PostfixAuthFailure(split(t, tt.in))
+			if ok != tt.ok || ok && !cmp.Equal(got, tt.want, eq) {
+				t.Errorf("PostfixAuthFailure(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
 	}
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		in   string
 		want Submission
 		ok   bool
@@ -132,12 +139,14 @@ func TestPostfixLines(t *testing.T) {
 		{"Nov 23 19:26:31 mx1 postfix/qmgr[20167]: E3F44D031A: client=localhost[127.0.0.1], sasl_username=a", Submission{}, false},
 		{"Nov 23 19:26:31 mx1 postfix/smtpd[20167]: E3-44: client=localhost[127.0.0.1], sasl_username=a", Submission{}, false},
 	} {
-		got, ok := PostfixClient(split(t, tt.in))
-		if ok != tt.ok || ok && !cmp.Equal(got, tt.want, eq) {
-			t.Errorf("PostfixClient(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			got, ok := PostfixClient(split(t, tt.in))
+			if ok != tt.ok || ok && !cmp.Equal(got, tt.want, eq) {
+				t.Errorf("PostfixClient(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
 	}
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		in   string
 		want Queued
 		ok   bool
@@ -148,10 +157,12 @@ func TestPostfixLines(t *testing.T) {
 		{"Nov 23 19:26:31 mx1 postfix/qmgr[20106]: E3F44D031A: from=<a@b>, status=expired, returned to sender", Queued{}, false},
 		{"Nov 23 19:26:31 mx1 postfix/qmgr[20106]: E3F44D031A: removed", Queued{}, false},
 	} {
-		got, ok := PostfixQueued(split(t, tt.in))
-		if ok != tt.ok || ok && got != tt.want {
-			t.Errorf("PostfixQueued(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			got, ok := PostfixQueued(split(t, tt.in))
+			if ok != tt.ok || ok && got != tt.want {
+				t.Errorf("PostfixQueued(%q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package maillog
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -73,7 +74,7 @@ func TestParserEvents(t *testing.T) {
 }
 
 func TestParserFormats(t *testing.T) {
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		format   string
 		skipAuth bool
 		want     int
@@ -83,16 +84,18 @@ func TestParserFormats(t *testing.T) {
 		{"postfix", false, 2},
 		{"postfix", true, 1}, // Dovecot's policy endpoint reports failed SMTP AUTH
 	} {
-		p := newTestParser(tt.format)
-		p.SkipSMTPAuth = tt.skipAuth
-		n := 0
-		for _, l := range sample {
-			evs, _ := p.Line(l)
-			n += len(evs)
-		}
-		if n != tt.want {
-			t.Errorf("format %s (skip SMTP AUTH %v): %d events; want %d", tt.format, tt.skipAuth, n, tt.want)
-		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			p := newTestParser(tt.format)
+			p.SkipSMTPAuth = tt.skipAuth
+			n := 0
+			for _, l := range sample {
+				evs, _ := p.Line(l)
+				n += len(evs)
+			}
+			if n != tt.want {
+				t.Errorf("format %s (skip SMTP AUTH %v): %d events; want %d", tt.format, tt.skipAuth, n, tt.want)
+			}
+		})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,20 +41,13 @@ func publisher(t *testing.T, withStream bool) (*natsbus.Publisher, jetstream.Jet
 // storedIDs waits until the stream holds want messages and returns their ids, sorted.
 func storedIDs(t *testing.T, s jetstream.Stream, want uint64) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("stream holds %d events", want), func() bool {
 		info, err := s.Info(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream holds %d events after 10s; want %d", info.State.Msgs, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return info.State.Msgs == want
+	})
 	var ids []string
 	for seq := uint64(1); seq <= want; seq++ {
 		msg, err := s.GetMsg(context.Background(), seq)
@@ -143,14 +137,36 @@ func TestBackfillRotatedFiles(t *testing.T) {
 	}
 }
 
+// countingSink counts the Publish calls that failed and those that succeeded, so a test can assert that a retry
+// actually happened.
+type countingSink struct {
+	Sink
+	failed, ok atomic.Int64
+}
+
+func (c *countingSink) Publish(ctx context.Context, evs []event.Event) error {
+	err := c.Sink.Publish(ctx, evs)
+	if err != nil {
+		c.failed.Add(1)
+	} else {
+		c.ok.Add(1)
+	}
+	return err
+}
+
 func TestBackfillGivesUpWhenTheStoreStaysDown(t *testing.T) {
 	pub, _, _ := publisher(t, false) // no stream: nothing can be stored
+	sink := &countingSink{Sink: pub}
 	path := filepath.Join(t.TempDir(), "mail.log")
 	writeFile(t, path, sample[0]+"\n")
-	r := newTestReader(t, "auto", pub, Options{GiveUp: 300 * time.Millisecond})
+	r := newTestReader(t, "auto", sink, Options{GiveUp: 1500 * time.Millisecond}) // long enough for retries after a slow first failure
 	err := r.Backfill(context.Background(), path)
 	if err == nil || r.Summary().Events != 0 {
 		t.Errorf("Backfill with the store down = %v, %d events sent; want an error and none", err, r.Summary().Events)
+	}
+	// Giving up must come after retrying, not after the first failure.
+	if f, ok := sink.failed.Load(), sink.ok.Load(); f < 2 || ok != 0 {
+		t.Errorf("store attempts: %d failed, %d succeeded; want at least 2 failed (a retry) and none succeeded", f, ok)
 	}
 }
 
@@ -175,20 +191,29 @@ func login(session string) string {
 // file), truncated, and gets a line in two writes, with JetStream down at first.
 func TestFollowSurvivesRotation(t *testing.T) {
 	pub, js, _ := publisher(t, false)
+	sink := &countingSink{Sink: pub}
 	path := filepath.Join(t.TempDir(), "mail.log")
 	writeFile(t, path, login("s0"))
-	r := newTestReader(t, "dovecot", pub, Options{Poll: 5 * time.Millisecond})
+	r := newTestReader(t, "dovecot", sink, Options{Poll: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Follow(ctx, path, true) }()
 	appendTo(t, path, login("s1"))
 	// JetStream has no stream yet: the follower keeps the events and retries.
-	time.Sleep(50 * time.Millisecond)
+	testenv.Eventually(t, 10*time.Second, "the follower retried storing while JetStream had no stream", func() bool {
+		return sink.failed.Load() >= 2
+	})
+	if n := sink.ok.Load(); n != 0 {
+		t.Fatalf("%d stores succeeded with no stream; want none", n)
+	}
 	stream, err := natsbus.EnsureStream(context.Background(), js, natsbus.StreamOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	storedIDs(t, stream, 2)
+	if sink.ok.Load() == 0 {
+		t.Error("events stored but the sink saw no successful Publish after the failures")
+	}
 	// logrotate's create mode: the old file is renamed, the writer adds a line to it before reopening.
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
@@ -201,6 +226,8 @@ func TestFollowSurvivesRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendTo(t, path, strings.TrimSuffix(login("s4"), "\n")) // half a line: held back until its newline
+	// The behaviour under test is that polls seeing half a line hold it back, so a few polls (5 ms each) must pass
+	// with nothing to observe: a fixed wait is the point here.
 	time.Sleep(20 * time.Millisecond)
 	appendTo(t, path, "\n")
 	got := storedIDs(t, stream, 5)
@@ -227,17 +254,13 @@ func TestFollowStartsAtTheEnd(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Follow(ctx, path, false) }()
 	// Append until the follower, which opens the file concurrently, has read a line.
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
+	i := 0
+	testenv.Eventually(t, 10*time.Second, "a line appended after Follow started is stored", func() bool {
 		appendTo(t, path, login(fmt.Sprintf("new%d", i)))
-		if info, _ := stream.Info(context.Background()); info.State.Msgs > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nothing stored after 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		i++
+		info, _ := stream.Info(context.Background())
+		return info.State.Msgs > 0
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Follow = %v", err)
@@ -263,7 +286,8 @@ func TestFollowWaitsForTheFile(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Millisecond) // a few polls without the file
+	// The behaviour under test is polling a missing file: a few polls (5 ms each) must pass with nothing to observe.
+	time.Sleep(30 * time.Millisecond)
 	writeFile(t, path, login("b")+login("c"))
 	got := storedIDs(t, stream, 3)
 	cancel()
@@ -299,14 +323,16 @@ func TestRunCLI(t *testing.T) {
 		{[]string{"-from-start", path}, false, "-from-start needs -follow", ""},
 		{[]string{filepath.Join(dir, "missing.log")}, false, "no such file", ""},
 	} {
-		var out, errOut bytes.Buffer
-		err := RunCLI(context.Background(), pub, tt.args, tt.dovecotReports, &out, &errOut)
-		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-			t.Errorf("RunCLI(%q) = %v; want error containing %q", tt.args, err, tt.wantErr)
-		}
-		if !strings.Contains(out.String(), tt.wantOut) {
-			t.Errorf("RunCLI(%q) printed %q; want %q", tt.args, out.String(), tt.wantOut)
-		}
+		t.Run(strings.ReplaceAll(strings.Join(tt.args, " "), dir+string(filepath.Separator), ""), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := RunCLI(context.Background(), pub, tt.args, tt.dovecotReports, &out, &errOut)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("RunCLI(%q) = %v; want error containing %q", tt.args, err, tt.wantErr)
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("RunCLI(%q) printed %q; want %q", tt.args, out.String(), tt.wantOut)
+			}
+		})
 	}
 	storedIDs(t, stream, 6)
 }
@@ -346,8 +372,10 @@ func TestOptionsValidate(t *testing.T) {
 		{Options{Poll: time.Hour}, false},
 		{Options{GiveUp: -time.Second}, false},
 	} {
-		if err := tt.o.Validate(); (err == nil) != tt.ok {
-			t.Errorf("%+v.Validate() = %v; want ok = %v", tt.o, err, tt.ok)
-		}
+		t.Run(fmt.Sprintf("%+v", tt.o), func(t *testing.T) {
+			if err := tt.o.Validate(); (err == nil) != tt.ok {
+				t.Errorf("%+v.Validate() = %v; want ok = %v", tt.o, err, tt.ok)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -60,8 +61,7 @@ func allStored(t *testing.T, s jetstream.Stream, want uint64) []event.Event {
 // waitLog waits until a server's log file holds a line with all the given parts.
 func waitLog(t *testing.T, path string, parts ...string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("a line with %q in %s", parts, path), func() bool {
 		data, _ := os.ReadFile(path)
 		for _, line := range strings.Split(string(data), "\n") {
 			found := true
@@ -69,14 +69,11 @@ func waitLog(t *testing.T, path string, parts ...string) {
 				found = found && strings.Contains(line, p)
 			}
 			if found {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no line with %q in %s after 20s:\n%s", parts, path, data)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 // pwhash is Dovecot's %{hashed_password}: the first 12 bits of SHA-256(nonce, login, NUL, password), in hex.

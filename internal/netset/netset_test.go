@@ -21,27 +21,33 @@ func TestParsePrefix(t *testing.T) {
 		"2a00:1450:4001::1/128": "2a00:1450:4001::1/128",
 	}
 	for in, want := range good {
-		got, err := ParsePrefix(in)
-		if err != nil || got.String() != want {
-			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, got, err, want)
-		}
+		t.Run(in, func(t *testing.T) {
+			got, err := ParsePrefix(in)
+			if err != nil || got.String() != want {
+				t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, got, err, want)
+			}
+		})
 	}
 	for _, in := range []string{"", "1.2.3", "01.2.3.4", "1.2.3.04/24", "0x7f.0.0.1", "2130706433", "localhost",
 		"fe80::1%eth0", "1.2.3.4/33", "::1/129", "1.2.3.4/", "1.2.3.4/024", "1.2.3.4/-1", "1.2.3.4/x", " 1.2.3.4",
 		"1.2.3.4/24/8", "::ffff:1.2.3.4/64", strings.Repeat("1", 70), "1.2.3.4 /24"} {
-		if p, err := ParsePrefix(in); err == nil {
-			t.Errorf("ParsePrefix(%q) = %v; want an error", in, p)
-		}
+		t.Run(fmt.Sprintf("%q", in), func(t *testing.T) {
+			if p, err := ParsePrefix(in); err == nil {
+				t.Errorf("ParsePrefix(%q) = %v; want an error", in, p)
+			}
+		})
 	}
 }
 
 func TestCheckTrusted(t *testing.T) {
 	for in, ok := range map[string]bool{"10.0.0.0/17": true, "10.0.0.0/16": false, "1.2.3.4/32": true,
 		"2001:db8::/32": true, "2001:db8::/31": false, "::/0": false, "0.0.0.0/0": false} {
-		err := CheckTrusted(netip.MustParsePrefix(in))
-		if (err == nil) != ok {
-			t.Errorf("CheckTrusted(%s) = %v; want ok=%v", in, err, ok)
-		}
+		t.Run(in, func(t *testing.T) {
+			err := CheckTrusted(netip.MustParsePrefix(in))
+			if (err == nil) != ok {
+				t.Errorf("CheckTrusted(%s) = %v; want ok=%v", in, err, ok)
+			}
+		})
 	}
 }
 
@@ -63,11 +69,13 @@ func TestEntryValidate(t *testing.T) {
 		{Entry{Scope: ScopeGlobal, Prefix: p, Description: strings.Repeat("x", 201)}, "at most 200"},
 		{Entry{Scope: ScopeGlobal, Prefix: p, Description: "a\nb"}, "control"},
 	}
-	for _, tt := range tests {
-		err := tt.e.Normalise()
-		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("Normalise(%+v) = %v; want %q", tt.e, err, tt.want)
-		}
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%d_%s", i, tt.want), func(t *testing.T) {
+			err := tt.e.Normalise()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Normalise(%+v) = %v; want %q", tt.e, err, tt.want)
+			}
+		})
 	}
 	e := Entry{Scope: ScopeUser, Subject: " Alice@Example.org", Prefix: netip.MustParsePrefix("203.0.113.7/24"), Description: " home "}
 	if err := e.Normalise(); err != nil || e.Subject != "alice@example.org" || e.Prefix.String() != "203.0.113.0/24" || e.Description != "home" {
@@ -100,9 +108,11 @@ func TestSetScopes(t *testing.T) {
 		{"alice@example.org", "example.org", "::c000:207", false}, // IPv4-compatible is not IPv4
 	}
 	for _, tt := range tests {
-		if got := s.Trusted(tt.user, tt.domain, netip.MustParseAddr(tt.ip)); got != tt.want {
-			t.Errorf("Trusted(%s, %s, %s) = %v; want %v", tt.user, tt.domain, tt.ip, got, tt.want)
-		}
+		t.Run(tt.user+"_"+tt.ip, func(t *testing.T) {
+			if got := s.Trusted(tt.user, tt.domain, netip.MustParseAddr(tt.ip)); got != tt.want {
+				t.Errorf("Trusted(%s, %s, %s) = %v; want %v", tt.user, tt.domain, tt.ip, got, tt.want)
+			}
+		})
 	}
 	var nilSet *Set
 	if nilSet.Trusted("a", "b", netip.MustParseAddr("1.1.1.1")) || NewSet(nil).Len() != 0 || s.Len() != 4 {
@@ -118,9 +128,11 @@ func TestSetOverlapsMerge(t *testing.T) {
 		{Scope: ScopeGlobal, Prefix: netip.MustParsePrefix("10.0.3.0/24")},
 	})
 	for ip, want := range map[string]bool{"10.0.0.200": true, "10.0.1.255": true, "10.0.2.1": false, "10.0.3.9": true, "9.255.255.255": false} {
-		if got := s.Trusted("", "", netip.MustParseAddr(ip)); got != want {
-			t.Errorf("Trusted(%s) = %v; want %v", ip, got, want)
-		}
+		t.Run(ip, func(t *testing.T) {
+			if got := s.Trusted("", "", netip.MustParseAddr(ip)); got != want {
+				t.Errorf("Trusted(%s) = %v; want %v", ip, got, want)
+			}
+		})
 	}
 }
 

@@ -98,20 +98,13 @@ func exchange(c net.Conn, r *bufio.Reader, req string) (string, error) {
 // stored waits until the stream holds want messages and returns their events.
 func stored(t *testing.T, s jetstream.Stream, want uint64) []event.Event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("stream holds %d events", want), func() bool {
 		info, err := s.Info(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.State.Msgs == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream holds %d events after 10s; want %d", info.State.Msgs, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return info.State.Msgs == want
+	})
 	var evs []event.Event
 	for seq := uint64(1); seq <= want; seq++ {
 		msg, err := s.GetMsg(context.Background(), seq)
@@ -179,17 +172,18 @@ func TestRequestEvent(t *testing.T) {
 		{"no client address", base("client_address", "unknown"), true, true, "", "", 0, 0, "", ""},
 		{"user with a space", base("sasl_username", "a b"), true, true, "", "", 0, 0, "", ""},
 	} {
-		e, ok, err := tt.req.Event(now, "mx")
-		if ok != tt.ok || (err != nil) != tt.err {
-			t.Errorf("%s: Event = %v, %v; want ok %v, error %v", tt.name, ok, err, tt.ok, tt.err)
-			continue
-		}
-		if !ok || err != nil {
-			continue
-		}
-		if e.ID != tt.id || e.Service != tt.service || e.Recipients != tt.rcpts || e.Size != tt.size || e.MessageID != tt.messageID || e.IP.String() != tt.ip {
-			t.Errorf("%s: Event = %+v; want id %s, service %s, %d recipients, size %d, message %s, ip %s", tt.name, e, tt.id, tt.service, tt.rcpts, tt.size, tt.messageID, tt.ip)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			e, ok, err := tt.req.Event(now, "mx")
+			if ok != tt.ok || (err != nil) != tt.err {
+				t.Fatalf("Event = %v, %v; want ok %v, error %v", ok, err, tt.ok, tt.err)
+			}
+			if !ok || err != nil {
+				return
+			}
+			if e.ID != tt.id || e.Service != tt.service || e.Recipients != tt.rcpts || e.Size != tt.size || e.MessageID != tt.messageID || e.IP.String() != tt.ip {
+				t.Errorf("Event = %+v; want id %s, service %s, %d recipients, size %d, message %s, ip %s", e, tt.id, tt.service, tt.rcpts, tt.size, tt.messageID, tt.ip)
+			}
+		})
 	}
 }
 
@@ -212,10 +206,12 @@ func TestReadRequest(t *testing.T) {
 		{"too large", strings.Repeat("a="+strings.Repeat("x", 1000)+"\n", 70) + "\n", nil, ErrMalformed},
 		{"at the limits", strings.Repeat("a=b\n", MaxAttributes) + "\n", Request{"a": "b"}, nil},
 	} {
-		got, err := ReadRequest(bufio.NewReaderSize(strings.NewReader(tt.in), MaxLine))
-		if !errors.Is(err, tt.err) || !cmp.Equal(got, tt.want) {
-			t.Errorf("%s: ReadRequest(%.30q) = %v, %v; want %v, %v", tt.name, tt.in, got, err, tt.want, tt.err)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadRequest(bufio.NewReaderSize(strings.NewReader(tt.in), MaxLine))
+			if !errors.Is(err, tt.err) || !cmp.Equal(got, tt.want) {
+				t.Errorf("ReadRequest(%.30q) = %v, %v; want %v, %v", tt.in, got, err, tt.want, tt.err)
+			}
+		})
 	}
 }
 
@@ -321,9 +317,11 @@ func TestOptionsValidate(t *testing.T) {
 		{Options{Buffer: -1}, false},
 		{Options{IdleTimeout: time.Millisecond}, false},
 	} {
-		if err := tt.o.Validate(); (err == nil) != tt.ok {
-			t.Errorf("Validate(%+v) = %v; want ok = %v", tt.o, err, tt.ok)
-		}
+		t.Run(fmt.Sprintf("%+v", tt.o), func(t *testing.T) {
+			if err := tt.o.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate(%+v) = %v; want ok = %v", tt.o, err, tt.ok)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package totp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -45,9 +46,11 @@ func TestRFC6238Vectors(t *testing.T) {
 func TestRFC4226Vectors(t *testing.T) {
 	secret := []byte("12345678901234567890")
 	for i, want := range []string{"755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"} {
-		if got, _ := Code(secret, Default, int64(i)); got != want {
-			t.Errorf("counter %d = %s; want %s", i, got, want)
-		}
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			if got, _ := Code(secret, Default, int64(i)); got != want {
+				t.Errorf("counter %d = %s; want %s", i, got, want)
+			}
+		})
 	}
 }
 
@@ -56,11 +59,13 @@ func TestSkewBoundaries(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	step := Default.Step(now)
 	for d, ok := range map[int64]bool{-2: false, -1: true, 0: true, 1: true, 2: false} {
-		code, _ := Code(secret, Default, step+d)
-		_, err := Verify(secret, Default, code, now, -1)
-		if (err == nil) != ok {
-			t.Errorf("code of step T%+d: err = %v; want accepted=%v", d, err, ok)
-		}
+		t.Run(fmt.Sprintf("T%+d", d), func(t *testing.T) {
+			code, _ := Code(secret, Default, step+d)
+			_, err := Verify(secret, Default, code, now, -1)
+			if (err == nil) != ok {
+				t.Errorf("code of step T%+d: err = %v; want accepted=%v", d, err, ok)
+			}
+		})
 	}
 }
 
@@ -89,25 +94,31 @@ func TestMalformedCodes(t *testing.T) {
 	secret := NewSecret()
 	now := time.Unix(1_800_000_000, 0)
 	good, _ := Code(secret, Default, Default.Step(now))
-	for _, c := range []string{"", "12345", "1234567", "abcdef", "+12345", "-12345", "123 456", " " + good, good + " ", "12\x0034",
+	for i, c := range []string{"", "12345", "1234567", "abcdef", "+12345", "-12345", "123 456", " " + good, good + " ", "12\x0034",
 		"１２３４５６", "١٢٣٤٥٦", strings.Repeat("1", 10<<10)} {
-		if _, err := Verify(secret, Default, c, now, -1); !errors.Is(err, ErrInvalid) {
-			t.Errorf("Verify(%.20q) = %v; want ErrInvalid", c, err)
-		}
+		t.Run(fmt.Sprintf("%d_%.20q", i, c), func(t *testing.T) {
+			if _, err := Verify(secret, Default, c, now, -1); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Verify(%.20q) = %v; want ErrInvalid", c, err)
+			}
+		})
 	}
 }
 
 func TestWeakSecretsAndParams(t *testing.T) {
 	now := time.Now()
 	for _, s := range [][]byte{nil, {}, []byte("short")} {
-		if _, err := Verify(s, Default, "123456", now, -1); !errors.Is(err, ErrBadParams) {
-			t.Errorf("Verify with a %d-byte secret = %v; want ErrBadParams", len(s), err)
-		}
+		t.Run(fmt.Sprintf("%d bytes", len(s)), func(t *testing.T) {
+			if _, err := Verify(s, Default, "123456", now, -1); !errors.Is(err, ErrBadParams) {
+				t.Errorf("Verify with a %d-byte secret = %v; want ErrBadParams", len(s), err)
+			}
+		})
 	}
 	for _, p := range []Params{{Algorithm: "MD5", Digits: 6, Period: 30 * time.Second}, {Algorithm: SHA1, Digits: 0, Period: 30 * time.Second}, {Algorithm: SHA1, Digits: 6}} {
-		if _, err := Verify(NewSecret(), p, "123456", now, -1); !errors.Is(err, ErrBadParams) {
-			t.Errorf("Verify with %+v = %v; want ErrBadParams", p, err)
-		}
+		t.Run(fmt.Sprintf("%+v", p), func(t *testing.T) {
+			if _, err := Verify(NewSecret(), p, "123456", now, -1); !errors.Is(err, ErrBadParams) {
+				t.Errorf("Verify with %+v = %v; want ErrBadParams", p, err)
+			}
+		})
 	}
 }
 

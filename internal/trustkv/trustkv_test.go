@@ -87,26 +87,15 @@ func TestWatcherAppliesChangesWithinASecond(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return w.Set().Trusted("a@b.c", "b.c", home) }, "new range applied")
+	testenv.Eventually(t, time.Second, "new range applied", func() bool { return w.Set().Trusted("a@b.c", "b.c", home) })
 	if err := s.Remove(ctx, pre.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return !w.Set().Trusted("a@b.c", "b.c", office) }, "removed range dropped")
+	testenv.Eventually(t, time.Second, "removed range dropped", func() bool { return !w.Set().Trusted("a@b.c", "b.c", office) })
 	if err := s.Remove(ctx, e.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return w.Set().Len() == 0 }, "empty set")
-}
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a second", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, time.Second, "empty set", func() bool { return w.Set().Len() == 0 })
 }
 
 func TestCLI(t *testing.T) {
@@ -130,9 +119,11 @@ func TestCLI(t *testing.T) {
 		{"add", "-scope", "global", "-description", "x", "198.51.100.0/24", "extra"}, // two prefixes
 		{"remove", "0000000000000000"}, {"frobnicate"}, {},
 	} {
-		if out, err := run(bad...); err == nil {
-			t.Errorf("trust %q succeeded: %q", bad, out)
-		}
+		t.Run(strings.Join(bad, " "), func(t *testing.T) {
+			if out, err := run(bad...); err == nil {
+				t.Errorf("trust %q succeeded: %q", bad, out)
+			}
+		})
 	}
 	out, err = run("list")
 	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "Paris office") || !strings.Contains(out, "example.org") {
