@@ -428,10 +428,6 @@ func TestCrashAnywhere(t *testing.T) {
 		r, _ = strconv.ParseUint(v, 10, 64)
 	}
 	t.Logf("seed %d (repeat with VIGIL_TEST_SEED=%d)", r, r)
-	if v := os.Getenv("VIGIL_TEST_SEED"); v != "" {
-		r, _ = strconv.ParseUint(v, 10, 64)
-	}
-	t.Logf("seed %d (repeat with VIGIL_TEST_SEED=%d)", r, r)
 	next := func(n int) int { r ^= r << 13; r ^= r >> 7; r ^= r << 17; return int(r % uint64(n)) }
 	for chunk := 0; chunk < len(evs); {
 		end := min(len(evs), chunk+100+next(300))

@@ -140,7 +140,7 @@ func TestBackfillRotatedFiles(t *testing.T) {
 // countingSink counts the Publish calls that failed and those that succeeded, so a test can assert that a retry
 // actually happened.
 type countingSink struct {
-	Sink
+	event.Sink
 	failed, ok atomic.Int64
 }
 
