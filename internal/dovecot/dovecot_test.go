@@ -94,33 +94,7 @@ func post(t *testing.T, url, cmd, body, tok string) (int, string) {
 // stored waits until the stream holds want messages and returns their events in order.
 func stored(t *testing.T, s jetstream.Stream, want uint64) []event.Event {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info, err := s.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.State.Msgs == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream holds %d events after 10s; want %d", info.State.Msgs, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	var evs []event.Event
-	for seq := uint64(1); seq <= want; seq++ {
-		msg, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e event.Event
-		if err := event.Unmarshal(msg.Data, &e); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, e)
-	}
-	return evs
+	return testenv.StoredEvents(t, s, want)
 }
 
 func TestReportsBecomeLoginEvents(t *testing.T) {

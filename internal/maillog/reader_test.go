@@ -41,23 +41,8 @@ func publisher(t *testing.T, withStream bool) (*natsbus.Publisher, jetstream.Jet
 // storedIDs waits until the stream holds want messages and returns their ids, sorted.
 func storedIDs(t *testing.T, s jetstream.Stream, want uint64) []string {
 	t.Helper()
-	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("stream holds %d events", want), func() bool {
-		info, err := s.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.State.Msgs == want
-	})
 	var ids []string
-	for seq := uint64(1); seq <= want; seq++ {
-		msg, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e event.Event
-		if err := event.Unmarshal(msg.Data, &e); err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range testenv.StoredEvents(t, s, want) {
 		ids = append(ids, e.ID)
 	}
 	slices.Sort(ids)

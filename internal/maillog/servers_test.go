@@ -42,20 +42,7 @@ func (t *tee) Publish(ctx context.Context, evs []event.Event) error {
 // allStored waits until the stream holds want messages and returns their events.
 func allStored(t *testing.T, s jetstream.Stream, want uint64) []event.Event {
 	t.Helper()
-	storedIDs(t, s, want)
-	var evs []event.Event
-	for seq := uint64(1); seq <= want; seq++ {
-		msg, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e event.Event
-		if err := event.Unmarshal(msg.Data, &e); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, e)
-	}
-	return evs
+	return testenv.StoredEvents(t, s, want)
 }
 
 // waitLog waits until a server's log file holds a line with all the given parts.

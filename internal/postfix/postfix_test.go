@@ -98,26 +98,7 @@ func exchange(c net.Conn, r *bufio.Reader, req string) (string, error) {
 // stored waits until the stream holds want messages and returns their events.
 func stored(t *testing.T, s jetstream.Stream, want uint64) []event.Event {
 	t.Helper()
-	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("stream holds %d events", want), func() bool {
-		info, err := s.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.State.Msgs == want
-	})
-	var evs []event.Event
-	for seq := uint64(1); seq <= want; seq++ {
-		msg, err := s.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e event.Event
-		if err := event.Unmarshal(msg.Data, &e); err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, e)
-	}
-	return evs
+	return testenv.StoredEvents(t, s, want)
 }
 
 func TestEndOfMessageBecomesSendEvent(t *testing.T) {

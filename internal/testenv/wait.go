@@ -2,11 +2,14 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-ids/vigil/internal/event"
 )
 
 // Eventually polls cond every 20 ms until it holds, failing the test with what when it does not within d.
@@ -56,4 +59,30 @@ func WaitDrained(t testing.TB, js jetstream.JetStream, stream, prefix string) {
 		return found > 0 && done
 	})
 	_ = last
+}
+
+// StoredEvents waits until stream s holds exactly want messages and returns them decoded, in stream order.
+func StoredEvents(t testing.TB, s jetstream.Stream, want uint64) []event.Event {
+	t.Helper()
+	ctx := context.Background()
+	Eventually(t, 10*time.Second, fmt.Sprintf("stream holds %d events", want), func() bool {
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs == want
+	})
+	evs := make([]event.Event, 0, want)
+	for seq := uint64(1); seq <= want; seq++ {
+		msg, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e event.Event
+		if err := event.Unmarshal(msg.Data, &e); err != nil {
+			t.Fatalf("stream message %d: %v", seq, err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
 }
