@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -41,26 +40,7 @@ func TestOversizedInputsLeaveTheNodeHealthy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &bytes.Buffer{}, IngestAddr: make(chan net.Addr, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	var addr net.Addr
-	select {
-	case addr = <-node.IngestAddr:
-	case err := <-done:
-		t.Fatalf("node stopped: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("node did not start within 60s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node Run = %v; want nil after cancel", err)
-		}
-	})
-	base := "http://" + addr.String()
-	waitReady(t, base)
+	base := startNode(t, cfg, &bytes.Buffer{})
 	token := strings.TrimSpace(readFile(t, filepath.Join(dir, "data", "ingest-token")))
 
 	post := func(url string, hdr map[string]string, body []byte) int {

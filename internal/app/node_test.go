@@ -49,26 +49,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &out, IngestAddr: make(chan net.Addr, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	var addr net.Addr
-	select {
-	case addr = <-node.IngestAddr:
-	case err := <-done:
-		t.Fatalf("node stopped: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("node did not start within 60s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node Run = %v; want nil after cancel", err)
-		}
-	})
-	base := "http://" + addr.String()
-	waitReady(t, base)
+	base := startNode(t, cfg, &out)
 	token := strings.TrimSpace(readFile(t, filepath.Join(dir, "data", "ingest-token")))
 	if !strings.Contains(out.String(), "ingest-token") || strings.Contains(out.String(), token) {
 		t.Errorf("start-up output %q should name the token file and never print the token", out.String())
@@ -175,4 +156,30 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// startNode runs a single node with cfg until the test ends and returns its ingest base URL once it is ready.
+func startNode(t *testing.T, cfg *config.Config, out io.Writer) string {
+	t.Helper()
+	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: out, IngestAddr: make(chan net.Addr, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- node.Run(ctx) }()
+	var addr net.Addr
+	select {
+	case addr = <-node.IngestAddr:
+	case err := <-done:
+		t.Fatalf("node stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("node did not start within 60s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node Run = %v; want nil after cancel", err)
+		}
+	})
+	base := "http://" + addr.String()
+	waitReady(t, base)
+	return base
 }
