@@ -61,7 +61,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
-	nets := locatedNetworks(db)
+	nets := gen.Networks(db.Networks())
 	// Memory first, while the heap holds nothing else.
 	perUser, err := benchMemory(*memUsers, nets, db)
 	if err != nil {
@@ -483,13 +483,4 @@ func benchMemory(n int, nets []gen.Network, g engine.Geo) (float64, error) {
 	runtime.KeepAlive(day)
 	runtime.KeepAlive(e)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(users), nil
-}
-
-// locatedNetworks lists a GeoIP database's networks for the generator.
-func locatedNetworks(db *geo.DB) []gen.Network {
-	var nets []gen.Network
-	for p, cc := range db.Networks() {
-		nets = append(nets, gen.Network{Prefix: p, Country: cc})
-	}
-	return nets
 }

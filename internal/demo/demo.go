@@ -60,7 +60,7 @@ func Demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	nets := locatedNetworks(db)
+	nets := gen.Networks(db.Networks())
 	db.Close()
 	rules, err := cfg.Rules()
 	if err != nil {
@@ -256,13 +256,4 @@ func waitMetric(ctx context.Context, url, name string, want float64, timeout tim
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("%s at %s is %q after %s; want %v", name, url, last, timeout, want)
-}
-
-// locatedNetworks lists a GeoIP database's networks for the generator.
-func locatedNetworks(db *geo.DB) []gen.Network {
-	var nets []gen.Network
-	for p, cc := range db.Networks() {
-		nets = append(nets, gen.Network{Prefix: p, Country: cc})
-	}
-	return nets
 }

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -18,6 +19,15 @@ import (
 type Network struct {
 	Prefix  netip.Prefix
 	Country string
+}
+
+// Networks collects located networks, such as a GeoIP database's (geo.DB.Networks), for Generate.
+func Networks(located iter.Seq2[netip.Prefix, string]) []Network {
+	var nets []Network
+	for p, cc := range located {
+		nets = append(nets, Network{Prefix: p, Country: cc})
+	}
+	return nets
 }
 
 // Profile names the behaviour of a generated user.
