@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+
+	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
 // Vars declares every setting once: its flag, variable, default, meaning and the Config field it fills (a *string,
@@ -14,7 +17,7 @@ var Vars = []Var{
 	{"nats-url", "VIGIL_NATS_URL", "nats://127.0.0.1:4222", "external NATS server(s), comma-separated (ingest, detector, CLI)", func(c *Config) any { return &c.NATSURL }},
 	{"data-dir", "VIGIL_DATA_DIR", "vigil-data", "single node: directory for the embedded JetStream store and a private ClickHouse", func(c *Config) any { return &c.DataDir }},
 	{"nats-listen", "VIGIL_NATS_LISTEN", "127.0.0.1:4222", "single node: client address of the embedded NATS server (empty: in-process only)", func(c *Config) any { return &c.NATSListen }},
-	{"partitions", "VIGIL_PARTITIONS", "16", "partitions of the event subjects; fixed per deployment", func(c *Config) any { return &c.Partitions }},
+	{"partitions", "VIGIL_PARTITIONS", strconv.Itoa(natsbus.DefaultPartitions), "partitions of the event subjects; fixed per deployment", func(c *Config) any { return &c.Partitions }},
 	{"stream-replicas", "VIGIL_STREAM_REPLICAS", "1", "replicas of the VIGIL_EVENTS stream (3 on a NATS cluster)", func(c *Config) any { return &c.StreamReplicas }},
 	{"stream-max-age", "VIGIL_STREAM_MAX_AGE", "25h", "retention of the VIGIL_EVENTS stream; at least 25h", func(c *Config) any { return &c.StreamMaxAge }},
 	{"stream-duplicates", "VIGIL_STREAM_DUPLICATES", "1h", "JetStream duplicate window for event ids", func(c *Config) any { return &c.Duplicates }},
