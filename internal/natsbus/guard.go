@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 // is not CONNECT) it steps aside: it cannot read the protocol there.
 type guardConn struct {
 	net.Conn
+	store   []byte // backing array of buf, reused across reads
 	buf     []byte // read from the server, not yet handed out
 	out     int    // bytes of buf that may be handed out
 	skip    int    // payload bytes (of MSG/HMSG) still to pass unexamined
@@ -47,9 +47,8 @@ func (g *guardConn) Read(p []byte) (int, error) {
 		if g.err != nil {
 			return 0, g.err
 		}
-		var tmp [32 << 10]byte
-		n, err := g.Conn.Read(tmp[:])
-		g.buf = append(g.buf, tmp[:n]...)
+		n, err := g.Conn.Read(g.space())
+		g.buf = g.buf[:len(g.buf)+n]
 		g.scan()
 		if err != nil && g.out == 0 {
 			if len(g.buf) > 0 { // a partial line: hand it out, then the error
@@ -62,6 +61,20 @@ func (g *guardConn) Read(p []byte) (int, error) {
 	g.buf = g.buf[n:]
 	g.out -= n
 	return n, nil
+}
+
+// space returns free room after buf for the next read, moving what is unread to the front of the store (growing
+// it only while an incomplete line is longer than the store), so reads allocate nothing in the steady state.
+func (g *guardConn) space() []byte {
+	const chunk = 32 << 10
+	if cap(g.buf)-len(g.buf) >= chunk/2 {
+		return g.buf[len(g.buf):cap(g.buf)]
+	}
+	if len(g.store) < len(g.buf)+chunk {
+		g.store = make([]byte, 2*chunk+len(g.buf))
+	}
+	g.buf = g.store[:copy(g.store, g.buf)]
+	return g.buf[len(g.buf):cap(g.buf)]
 }
 
 // scan advances g.out over complete protocol lines (and payloads) in g.buf.
@@ -91,20 +104,36 @@ func (g *guardConn) scan() {
 			g.out += eol + 1
 			continue
 		}
-		line := string(bytes.TrimRight(rest[:eol], "\r"))
+		line := bytes.TrimRight(rest[:eol], "\r\t ")
 		switch {
-		case strings.HasPrefix(line, "-ERR") && fatalToNATSGo(line):
+		case bytes.HasPrefix(line, []byte("-ERR")) && fatalToNATSGo(string(line)):
 			g.buf = g.buf[:g.out] // hide the line and whatever follows: the server closes now
 			g.err = errServerClosed
 			return
-		case strings.HasPrefix(line, "MSG ") || strings.HasPrefix(line, "HMSG "):
-			f := strings.Fields(line)
-			if size, err := strconv.Atoi(f[len(f)-1]); err == nil && size >= 0 {
+		case bytes.HasPrefix(line, []byte("MSG ")) || bytes.HasPrefix(line, []byte("HMSG ")):
+			if size, ok := lastNumber(line); ok {
 				g.skip = size + 2
 			}
 		}
 		g.out += eol + 1
 	}
+}
+
+// lastNumber parses the last space-separated field of a protocol line (a MSG or HMSG total size) without
+// allocating.
+func lastNumber(line []byte) (int, bool) {
+	f := line[bytes.LastIndexAny(line, " \t")+1:]
+	if len(f) == 0 || len(f) > 10 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range f {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // maxLine bounds the line guardConn waits for; longer lines (a huge INFO) pass through unexamined.
