@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
 // Vars declares every setting once: its flag, variable, default, meaning and the Config field it fills (a *string,
@@ -49,7 +50,7 @@ var Vars = []Var{
 	{"rule-multi-country", "VIGIL_RULE_MULTI_COUNTRY", "2", "multi_country: distinct countries of untrusted successful logins in 24h", func(c *Config) any { return &c.MultiCountry }},
 	{"rule-send-volume", "VIGIL_RULE_SEND_VOLUME", "500", "send_volume: messages sent in 24h", func(c *Config) any { return &c.SendVolume }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
-	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", "vigil_trusted", "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
+	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", trustkv.DefaultBucket, "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
 }
 
 // Reference renders Vars as the Markdown table of the README's configuration reference.
