@@ -76,16 +76,10 @@ type Var struct {
 // Load parses args (without the program name) with environment fallbacks from getenv. Every malformed value is
 // reported at once; a -h or -help answers flag.ErrHelp after printing the usage to stderr.
 func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
-	c := &Config{}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var errs []error
-	for _, v := range Vars {
-		if err := bind(fs, v, c, envOr(getenv, v.Env, v.Default)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	c, err := Register(fs, getenv)
+	if err != nil {
 		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -94,23 +88,43 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	return c, c.Resolve()
+}
+
+// Register binds every setting's flag on fs, with the environment's value (from getenv) or the default as its
+// starting value, and returns the Config that fs.Parse fills; call Resolve after parsing. The error reports every
+// malformed environment value at once (the flags are registered all the same).
+func Register(fs *flag.FlagSet, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	var errs []error
+	for _, v := range Vars {
+		if err := bind(fs, v, c, envOr(getenv, v.Env, v.Default)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// Resolve completes a Config filled by parsing the flags Register bound: it validates every setting and reads the
+// ClickHouse password file.
+func (c *Config) Resolve() error {
 	if c.AuthRequire2FA == nil {
 		c.AuthRequire2FA = []string{}
 	}
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return err
 	}
 	if c.ClickHousePasswordFile != "" {
 		if c.ClickHousePassword != "" {
-			return nil, errors.New("VIGIL_CLICKHOUSE_PASSWORD and VIGIL_CLICKHOUSE_PASSWORD_FILE are both set: use one")
+			return errors.New("VIGIL_CLICKHOUSE_PASSWORD and VIGIL_CLICKHOUSE_PASSWORD_FILE are both set: use one")
 		}
 		b, err := os.ReadFile(c.ClickHousePasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("VIGIL_CLICKHOUSE_PASSWORD_FILE: %w", err)
+			return fmt.Errorf("VIGIL_CLICKHOUSE_PASSWORD_FILE: %w", err)
 		}
 		c.ClickHousePassword = strings.TrimRight(string(b), "\r\n")
 	}
-	return c, nil
+	return nil
 }
 
 // bind registers v's flag on fs with def (the environment's value or the default) as its starting value.
@@ -124,22 +138,22 @@ func bind(fs *flag.FlagSet, v Var, c *Config, def string) error {
 		fs.Func(v.Flag, usage, func(s string) error { *p = splitList(s); return nil })
 	case *int:
 		n, err := strconv.Atoi(def)
+		fs.IntVar(p, v.Flag, n, usage)
 		if err != nil {
 			return fmt.Errorf("%s: %q is not an integer", v.Env, def)
 		}
-		fs.IntVar(p, v.Flag, n, usage)
 	case *int64:
 		n, err := strconv.ParseInt(def, 10, 64)
+		fs.Int64Var(p, v.Flag, n, usage)
 		if err != nil {
 			return fmt.Errorf("%s: %q is not an integer", v.Env, def)
 		}
-		fs.Int64Var(p, v.Flag, n, usage)
 	case *time.Duration:
 		d, err := time.ParseDuration(def)
+		fs.DurationVar(p, v.Flag, d, usage)
 		if err != nil {
 			return fmt.Errorf("%s: %q is not a duration like 1s or 25h", v.Env, def)
 		}
-		fs.DurationVar(p, v.Flag, d, usage)
 	default:
 		return fmt.Errorf("config: %s has a field of unsupported type %T", v.Env, p)
 	}
