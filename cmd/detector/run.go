@@ -4,18 +4,9 @@ import (
 	"context"
 	"io"
 
-	"github.com/vigil-ids/vigil/internal/app"
-	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/cli"
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load("detector", args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	logger, err := cfg.Logger(stderr)
-	if err != nil {
-		return err
-	}
-	return app.RunDetector(ctx, cfg, logger, stdout)
+	return cli.Detector().Run(ctx, args, cli.Env{Getenv: getenv, Stdout: stdout, Stderr: stderr})
 }

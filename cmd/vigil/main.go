@@ -4,25 +4,21 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/vigil-ids/vigil/internal/cli"
 )
 
 func main() {
 	ctx, stop := stopOnSignal(context.Background(), os.Stderr, os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vigil: stopped:", err)
-		os.Exit(1)
+	if code := cli.Report(os.Stderr, "vigil: stopped:", err); code != cli.ExitOK {
+		os.Exit(code)
 	}
 	if context.Cause(ctx) != nil {
 		fmt.Fprintln(os.Stderr, "vigil: stopped")

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -96,71 +96,55 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	return g.Wait()
 }
 
-// Admin implements "vigil admin create|rotate-key" and "authapi create-admin|rotate-key" against the NATS at
-// VIGIL_NATS_URL; dataDir is where the single node keeps its generated key.
-func Admin(ctx context.Context, cfg *config.Config, args []string, dataDir string, stdin io.Reader, stdout, stderr io.Writer) error {
-	usage := errors.New("usage: admin create -username NAME [-role admin|sub-admin|viewer]  (password from the terminal or stdin)\n       admin rotate-key -new-key-file FILE")
-	if len(args) == 0 {
-		return usage
-	}
-	fs := flag.NewFlagSet("admin "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	username := fs.String("username", "", "account name")
-	role := fs.String("role", authapi.RoleAdmin, "admin, sub-admin or viewer")
-	newKeyFile := fs.String("new-key-file", "", "file with the new key (rotate-key)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
+// Admin is an operator's session with the auth API's records in the NATS at VIGIL_NATS_URL (vigil admin,
+// authapi create-admin and rotate-key).
+type Admin struct {
+	cfg *config.Config
+	key []byte
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+// OpenAdmin loads the auth key and connects. keyDir is where the single node keeps the key it generates
+// (keyDir/auth.key); "" for cmd/authapi, whose key must be configured.
+func OpenAdmin(cfg *config.Config, keyDir string) (*Admin, error) {
 	keyFile := ""
-	if dataDir != "" {
-		keyFile = filepath.Join(dataDir, "auth.key")
+	if keyDir != "" {
+		keyFile = filepath.Join(keyDir, "auth.key")
 	}
 	key, err := authKey(cfg, keyFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	logger := slog.New(slog.DiscardHandler)
-	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-admin", logger)
+	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-admin", slog.New(slog.DiscardHandler))
 	if err != nil {
-		return fmt.Errorf("%w (is vigil running? set VIGIL_NATS_URL)", err)
+		return nil, fmt.Errorf("%w (is vigil running? set VIGIL_NATS_URL)", err)
 	}
-	defer nc.Close()
 	js, err := natsbus.NewJetStream(nc)
 	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &Admin{cfg: cfg, key: key, nc: nc, js: js}, nil
+}
+
+// Close ends the session.
+func (a *Admin) Close() { a.nc.Close() }
+
+// CreateAccount creates an admin account with the role (admin, sub-admin or viewer).
+func (a *Admin) CreateAccount(ctx context.Context, username, password, role string) error {
+	s, err := authapi.New(ctx, a.js, a.key, authOptions(a.cfg), nil, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
 		return err
 	}
-	switch args[0] {
-	case "create":
-		if *username == "" {
-			return usage
-		}
-		pw, err := authapi.ReadPassword(stdin, stderr)
-		if err != nil {
-			return err
-		}
-		s, err := authapi.New(ctx, js, key, authOptions(cfg), nil, logger, nil)
-		if err != nil {
-			return err
-		}
-		if err := s.CreateAccount(ctx, *username, pw, *role); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "created %s account %q; log in at POST /v1/auth/login and enroll two-factor authentication\n", *role, *username)
-		return nil
-	case "rotate-key":
-		if *newKeyFile == "" {
-			return usage
-		}
-		newKey, err := secretbox.LoadKey("", *newKeyFile)
-		if err != nil {
-			return err
-		}
-		n, err := authapi.RotateKey(ctx, js, key, newKey)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "re-encrypted the secrets of %d accounts; restart with VIGIL_AUTH_KEY_FILE=%s\n", n, *newKeyFile)
-		return nil
+	return s.CreateAccount(ctx, username, password, role)
+}
+
+// RotateKey re-encrypts every stored secret with the key in newKeyFile and returns how many accounts it touched.
+func (a *Admin) RotateKey(ctx context.Context, newKeyFile string) (int, error) {
+	newKey, err := secretbox.LoadKey("", newKeyFile)
+	if err != nil {
+		return 0, err
 	}
-	return usage
+	return authapi.RotateKey(ctx, a.js, a.key, newKey)
 }

@@ -133,13 +133,15 @@ func TestRealMailServers(t *testing.T) {
 	}
 	defer ns.Close()
 	js, _ := natsbus.NewJetStream(ns)
-	var out bytes.Buffer
-	if err := maillog.RunCLI(context.Background(), natsbus.NewPublisher(js, cfg.Partitions, nil), []string{"-tz", "Local", mail.DovecotLog, mail.PostfixLog}, len(cfg.DovecotTokens) > 0, &out, io.Discard); err != nil {
+	files := maillog.Files{Paths: []string{mail.DovecotLog, mail.PostfixLog}, Format: "auto", Loc: time.Local, SkipSMTPAuth: len(cfg.DovecotTokens) > 0}
+	sum, err := maillog.Read(context.Background(), natsbus.NewPublisher(js, cfg.Partitions, nil), files, maillog.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s", out.String())
-	if !strings.Contains(out.String(), "events sent") || strings.Contains(out.String(), " 0 events sent") {
-		t.Errorf("ingest-log summary = %q", out.String())
+	out := sum.String()
+	t.Logf("%s", out)
+	if !strings.Contains(out, "events sent") || strings.Contains(out, " 0 events sent") {
+		t.Errorf("ingest-log summary = %q", out)
 	}
 	testenv.WaitDrained(t, js, natsbus.DefaultStream, "vigil-detector-") // whatever the log added is committed
 	waitCount(logins, "SELECT count() FROM logins FINAL")

@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/httpapi"
-	"github.com/vigil-ids/vigil/internal/maillog"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
@@ -44,21 +44,22 @@ func RunIngest(ctx context.Context, cfg *config.Config, logger *slog.Logger, out
 	return g.Wait()
 }
 
-// IngestLog runs the log reader (vigil ingest-log) against the NATS at VIGIL_NATS_URL.
-func IngestLog(ctx context.Context, cfg *config.Config, args []string, logger *slog.Logger, stdout, stderr io.Writer) error {
+// LogSink connects to the NATS at VIGIL_NATS_URL, makes sure the events stream exists and returns the publisher
+// the log reader (vigil ingest-log) sends its events to, and the function that closes the connection.
+func LogSink(ctx context.Context, cfg *config.Config, logger *slog.Logger) (event.Sink, func(), error) {
 	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-ingest-log", logger)
 	if err != nil {
-		return fmt.Errorf("%w (set VIGIL_NATS_URL)", err)
+		return nil, nil, fmt.Errorf("%w (set VIGIL_NATS_URL)", err)
 	}
-	defer nc.Close()
 	js, err := natsbus.NewJetStream(nc)
+	if err == nil {
+		_, err = natsbus.EnsureStream(ctx, js, streamOptions(cfg))
+	}
 	if err != nil {
-		return err
+		nc.Close()
+		return nil, nil, err
 	}
-	if _, err := natsbus.EnsureStream(ctx, js, streamOptions(cfg)); err != nil {
-		return err
-	}
-	return maillog.RunCLI(ctx, natsbus.NewPublisher(js, cfg.Partitions, nil), args, len(cfg.DovecotTokens) > 0, stdout, stderr)
+	return natsbus.NewPublisher(js, cfg.Partitions, nil), nc.Close, nil
 }
 
 // RunDetector runs a detector over its partitions against an external NATS and ClickHouse.

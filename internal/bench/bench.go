@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,23 +36,18 @@ import (
 	"github.com/vigil-ids/vigil/internal/rule"
 )
 
+// Options says what Bench runs.
+type Options struct {
+	Users      int    // users in the generated events for the throughput runs
+	MemUsers   int    // users for the memory-per-user measurement
+	Clients    int    // concurrent HTTP clients posting to ingest
+	Mail       bool   // only the mail-server paths (Dovecot policy endpoint, Postfix policy server, log parser)
+	CPUProfile string // write a CPU profile of the end-to-end run to this file; "" = none
+}
+
 // Bench measures Vigil's paths against raw JetStream baselines on the same generated events in one run, and the
 // detector's memory per tracked user.
-func Bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load("vigil bench", nil, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	fs := flag.NewFlagSet("vigil bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	users := fs.Int("users", 20000, "users in the generated events for the throughput runs")
-	memUsers := fs.Int("mem-users", 100000, "users for the memory-per-user measurement")
-	clients := fs.Int("clients", 4, "concurrent HTTP clients posting to ingest")
-	mailOnly := fs.Bool("mail", false, "only the mail-server paths (Dovecot policy endpoint, Postfix policy server, log parser)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end run to this file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func Bench(ctx context.Context, cfg *config.Config, o Options, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	db, err := geo.Open(cfg.GeoIPDB)
@@ -63,11 +57,11 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer db.Close()
 	nets := gen.Networks(db.Networks())
 	// Memory first, while the heap holds nothing else.
-	perUser, err := benchMemory(*memUsers, nets, db)
+	perUser, err := benchMemory(o.MemUsers, nets, db)
 	if err != nil {
 		return err
 	}
-	day, err := gen.Generate(gen.Options{Users: *users, Seed: 42}, nets)
+	day, err := gen.Generate(gen.Options{Users: o.Users, Seed: 42}, nets)
 	if err != nil {
 		return err
 	}
@@ -76,7 +70,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	for i := range evs {
 		payloads[i], _ = event.Marshal(&evs[i])
 	}
-	fmt.Fprintf(stdout, "bench: %d generated events, %d users, GOMAXPROCS=%d\n\n", len(evs), *users, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "bench: %d generated events, %d users, GOMAXPROCS=%d\n\n", len(evs), o.Users, runtime.GOMAXPROCS(0))
 
 	dir, err := os.MkdirTemp("", "vigil-bench-")
 	if err != nil {
@@ -107,7 +101,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer chs.Stop()
 
-	if *mailOnly {
+	if o.Mail {
 		if _, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{}); err != nil {
 			return err
 		}
@@ -132,7 +126,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	bodies := ndjsonBodies(evs, 1000)
-	ingestD, err := benchIngest(ctx, js, bodies, *clients, logger)
+	ingestD, err := benchIngest(ctx, js, bodies, o.Clients, logger)
 	if err != nil {
 		return err
 	}
@@ -175,8 +169,8 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := store2.Migrate(ctx); err != nil {
 		return err
 	}
-	if *cpuProfile != "" { // the profile covers the end-to-end run
-		f, err := os.Create(*cpuProfile)
+	if o.CPUProfile != "" { // the profile covers the end-to-end run
+		f, err := os.Create(o.CPUProfile)
 		if err != nil {
 			return err
 		}
@@ -185,8 +179,8 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
-	e2eD, err := benchEndToEnd(ctx, js, store2, db, bodies, len(evs), *clients, logger)
-	if *cpuProfile != "" {
+	e2eD, err := benchEndToEnd(ctx, js, store2, db, bodies, len(evs), o.Clients, logger)
+	if o.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
@@ -213,7 +207,7 @@ func Bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := benchMail(ctx, js, stdout, logger); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\ndetector memory: %.0f bytes per tracked user at %d users (live heap growth after GC / users, measured first)\n", perUser, *memUsers)
+	fmt.Fprintf(stdout, "\ndetector memory: %.0f bytes per tracked user at %d users (live heap growth after GC / users, measured first)\n", perUser, o.MemUsers)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -27,21 +26,16 @@ import (
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
+// Options says what day the demo generates and how long it waits.
+type Options struct {
+	Users int           // users in the generated day
+	Seed  uint64        // random seed: the same seed gives the same day
+	Wait  time.Duration // longest wait for the detector to commit every event
+}
+
 // Demo feeds a generated day of events to a running node (ingest over HTTP, trusted networks in NATS KV), waits
 // for the detector to commit everything to ClickHouse, and prints the incidents next to the day's ground truth.
-func Demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load("vigil demo", nil, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	fs := flag.NewFlagSet("vigil demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	users := fs.Int("users", 3000, "users in the generated day")
-	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed (same seed, same day)")
-	wait := fs.Duration("wait", 3*time.Minute, "longest wait for the detector to commit every event")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func Demo(ctx context.Context, cfg *config.Config, o Options, stdout, stderr io.Writer) error {
 	logger, err := cfg.Logger(stderr)
 	if err != nil {
 		return err
@@ -66,12 +60,12 @@ func Demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	day, err := gen.Generate(gen.Options{Users: *users, Seed: *seed, SendThreshold: rules.Global["send_volume"]}, nets)
+	day, err := gen.Generate(gen.Options{Users: o.Users, Seed: o.Seed, SendThreshold: rules.Global["send_volume"]}, nets)
 	if err != nil {
 		return err
 	}
 	start := day.Events[0].Time
-	fmt.Fprintf(stdout, "demo: generated %d events for %d users (seed %d): %s\n", len(day.Events), *users, *seed, profileSummary(day))
+	fmt.Fprintf(stdout, "demo: generated %d events for %d users (seed %d): %s\n", len(day.Events), o.Users, o.Seed, profileSummary(day))
 
 	// 2. Mark the travellers' networks as safe, as an admin would, and wait for the node to see them.
 	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-demo", logger)
@@ -121,7 +115,7 @@ func Demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		domains[e.Domain] = true
 	}
 	doms := slices.Sorted(maps.Keys(domains))
-	deadline := time.Now().Add(*wait)
+	deadline := time.Now().Add(o.Wait)
 	for {
 		n, err := store.CountEvents(ctx, start, doms)
 		if err != nil {
@@ -131,7 +125,7 @@ func Demo(ctx context.Context, args []string, getenv func(string) string, stdout
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s ClickHouse holds %d of %d events", *wait, n, len(day.Events))
+			return fmt.Errorf("after %s ClickHouse holds %d of %d events", o.Wait, n, len(day.Events))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

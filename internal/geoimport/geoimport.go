@@ -5,12 +5,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,26 +28,44 @@ const (
 // MaxLine bounds a line of a tor geoip file.
 const MaxLine = 256
 
-// Run implements vigil geoip import [-format auto|whois-mmdb|tor] -out FILE INPUT...
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vigil geoip import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	format := fs.String("format", "auto", "input format: auto (.mmdb = whois-mmdb, otherwise tor), whois-mmdb or tor")
-	out := fs.String("out", "", "output GeoIP2-Country database (written atomically)")
-	if err := fs.Parse(args); err != nil {
-		return err
+// Formats are the values of Options.Format.
+var Formats = []string{"auto", "whois-mmdb", "tor"}
+
+// Options says what Import converts.
+type Options struct {
+	Format string   // one of Formats; auto (the default): .mmdb files are whois-mmdb, the others tor
+	Out    string   // the GeoIP2-Country database to write (atomically)
+	Inputs []string // the files to convert
+}
+
+// Validate reports every problem with the options at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Format != "" && !slices.Contains(Formats, o.Format) {
+		errs = append(errs, fmt.Errorf("unknown format %q: want %s", o.Format, strings.Join(Formats, ", ")))
 	}
-	if *out == "" || fs.NArg() == 0 {
-		fs.Usage()
-		return errors.New("geoip import: want -out FILE and at least one INPUT")
+	if o.Out == "" || len(o.Inputs) == 0 {
+		errs = append(errs, errors.New("want -out FILE and at least one INPUT"))
+	}
+	return errors.Join(errs...)
+}
+
+// Import converts the inputs into one GeoIP2-Country database (vigil geoip import), saying on stderr what it read
+// from each input and on stdout what it wrote.
+func Import(ctx context.Context, o Options, stdout, stderr io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("geoip import: %w", err)
+	}
+	if o.Format == "" {
+		o.Format = "auto"
 	}
 	start := time.Now()
 	var (
 		nets        []Network
 		attribution []string
 	)
-	for _, in := range fs.Args() {
-		f := *format
+	for _, in := range o.Inputs {
+		f := o.Format
 		if f == "auto" {
 			f = "tor"
 			if strings.HasSuffix(in, ".mmdb") {
@@ -80,7 +98,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(nets) == 0 {
 		return errors.New("geoip import: no networks with a country in the input")
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".geoip-import-*")
+	tmp, err := os.CreateTemp(filepath.Dir(o.Out), ".geoip-import-*")
 	if err != nil {
 		return fmt.Errorf("geoip import: %w", err)
 	}
@@ -100,15 +118,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
+	if err := os.Rename(tmp.Name(), o.Out); err != nil {
 		return fmt.Errorf("geoip import: %w", err)
 	}
 	countries := map[string]bool{}
 	for _, n := range nets {
 		countries[n.Country] = true
 	}
-	st, _ := os.Stat(*out)
-	fmt.Fprintf(stdout, "geoip import: wrote %s: %d networks, %d countries, %.1f MB in %s\n", *out, len(nets), len(countries), float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond))
+	st, _ := os.Stat(o.Out)
+	fmt.Fprintf(stdout, "geoip import: wrote %s: %d networks, %d countries, %.1f MB in %s\n", o.Out, len(nets), len(countries), float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

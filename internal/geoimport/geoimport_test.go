@@ -61,8 +61,8 @@ func convert(t *testing.T, inputs ...string) *geo.DB {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out.mmdb")
 	var stdout, stderr bytes.Buffer
-	if err := Run(context.Background(), append([]string{"-out", out}, inputs...), &stdout, &stderr); err != nil {
-		t.Fatalf("Run: %v\n%s", err, stderr.String())
+	if err := Import(context.Background(), Options{Out: out, Inputs: inputs}, &stdout, &stderr); err != nil {
+		t.Fatalf("Import: %v\n%s", err, stderr.String())
 	}
 	db, err := geo.Open(out)
 	if err != nil {
@@ -88,7 +88,7 @@ func TestTorFiles(t *testing.T) {
 		t.Errorf("description %q lacks the attribution", desc)
 	}
 	os.WriteFile(v4, []byte("134744064,134744319,US\nnot,a,line\n"), 0o644)
-	err := Run(context.Background(), []string{"-out", filepath.Join(dir, "x.mmdb"), v4}, &bytes.Buffer{}, &bytes.Buffer{})
+	err := Import(context.Background(), Options{Out: filepath.Join(dir, "x.mmdb"), Inputs: []string{v4}}, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), ":2:") {
 		t.Errorf("malformed line: %v; want an error naming line 2", err)
 	}

@@ -284,69 +284,6 @@ func TestFollowWaitsForTheFile(t *testing.T) {
 	}
 }
 
-func TestRunCLI(t *testing.T) {
-	pub, _, stream := publisher(t, true)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "mail.log")
-	writeFile(t, path, strings.Join(sample, "\n")+"\n")
-	for _, tt := range []struct {
-		args           []string
-		dovecotReports bool
-		wantErr        string
-		wantOut        string
-	}{
-		{[]string{"-tz", "UTC", path}, false, "", "10 lines read, 6 events sent, lines skipped: invalid 1, irrelevant 3, no_timestamp 1"},
-		{[]string{"-tz", "UTC", "-smtp-auth=false", "-format", "postfix", path}, false, "", "10 lines read, 1 events sent"},
-		{[]string{"-tz", "UTC", "-smtp-auth", "no", "-format", "postfix", path}, false, "", "10 lines read, 1 events sent"},
-		// auto: Dovecot's policy endpoint is on, so Postfix's failed SMTP AUTH line is Dovecot's to report.
-		{[]string{"-tz", "UTC", "-format", "postfix", path}, true, "", "10 lines read, 1 events sent"},
-		{[]string{"-tz", "UTC", "-smtp-auth", "yes", "-format", "postfix", path}, true, "", "10 lines read, 2 events sent"},
-		{[]string{"-smtp-auth", "maybe", path}, false, `-smtp-auth "maybe"`, ""},
-		{[]string{}, false, "no log file given", ""},
-		{[]string{"-format", "exim", path}, false, `-format "exim"`, ""},
-		{[]string{"-tz", "Mars/Olympus", path}, false, "-tz", ""},
-		{[]string{"-from-start", path}, false, "-from-start needs -follow", ""},
-		{[]string{filepath.Join(dir, "missing.log")}, false, "no such file", ""},
-	} {
-		t.Run(strings.ReplaceAll(strings.Join(tt.args, " "), dir+string(filepath.Separator), ""), func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			err := RunCLI(context.Background(), pub, tt.args, tt.dovecotReports, &out, &errOut)
-			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("RunCLI(%q) = %v; want error containing %q", tt.args, err, tt.wantErr)
-			}
-			if !strings.Contains(out.String(), tt.wantOut) {
-				t.Errorf("RunCLI(%q) printed %q; want %q", tt.args, out.String(), tt.wantOut)
-			}
-		})
-	}
-	storedIDs(t, stream, 6)
-}
-
-// TestRunCLIFollow follows two files until cancelled and prints the summary of both.
-func TestRunCLIFollow(t *testing.T) {
-	pub, _, stream := publisher(t, true)
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "dovecot.log"), filepath.Join(dir, "mail.log")
-	writeFile(t, a, login("a1"))
-	writeFile(t, b, sample[3]+"\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	var out bytes.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- RunCLI(ctx, pub, []string{"-follow", "-from-start", "-tz", "UTC", a, b}, false, &out, &bytes.Buffer{})
-	}()
-	storedIDs(t, stream, 1)
-	appendTo(t, b, sample[4]+"\n")
-	storedIDs(t, stream, 2)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("RunCLI -follow = %v", err)
-	}
-	if !strings.Contains(out.String(), "3 lines read, 2 events sent") {
-		t.Errorf("summary = %q; want 3 lines read, 2 events sent", out.String())
-	}
-}
-
 func TestOptionsValidate(t *testing.T) {
 	for _, tt := range []struct {
 		o  Options

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+
+	"github.com/vigil-ids/vigil/internal/app"
+	"github.com/vigil-ids/vigil/internal/config"
+)
+
+// service is a command running a long-lived part of Vigil, configured by every setting's flag.
+func service(name, summary string, run func(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error) *Command {
+	var (
+		cfg    *config.Config
+		envErr error
+	)
+	return &Command{
+		Name:     name,
+		Summary:  summary,
+		Synopsis: "[flags]",
+		Help:     "Every flag has a VIGIL_* environment variable (\"vigil config\" lists them).",
+		Flags:    func(fs *flag.FlagSet, getenv func(string) string) { cfg, envErr = config.Register(fs, getenv) },
+		Run: func(ctx context.Context, e Env) error {
+			if envErr != nil {
+				return envErr
+			}
+			if err := cfg.Resolve(); err != nil {
+				return err
+			}
+			logger, err := cfg.Logger(e.Stderr)
+			if err != nil {
+				return err
+			}
+			return run(ctx, cfg, logger, e.Stdout)
+		},
+	}
+}
+
+func node() *Command {
+	return service("run", "run the single-node pipeline (the default)", func(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error {
+		return (&app.Node{Config: cfg, Logger: logger, Out: out}).Run(ctx)
+	})
+}
+
+func ingestService() *Command {
+	return service("", "accept events over HTTP and store them in an external NATS JetStream", app.RunIngest)
+}
+
+func detectorService() *Command {
+	return service("", "consume events from an external NATS JetStream and write rows and incidents to ClickHouse", app.RunDetector)
+}
+
+func authService() *Command {
+	return service("", "run the admin panel's auth API against an external NATS and ClickHouse", app.RunAuthAPI)
+}
+
+// settings reads the configuration from the environment alone: the operator's commands take no setting flags.
+func settings(e Env) (*config.Config, error) {
+	return config.Load("vigil", nil, e.Getenv, e.Stderr)
+}
