@@ -79,7 +79,7 @@ func keyHelp(single bool) string {
 
 // withAdmin opens an admin session (with the single node's data directory as the key's home) and calls f.
 func withAdmin(e Env, single bool, f func(*app.Admin) error) error {
-	cfg, err := settings(e)
+	cfg, _, err := settings(e)
 	if err != nil {
 		return err
 	}

@@ -65,11 +65,7 @@ func ingestLog() *Command {
 			if err := errors.Join(errs...); err != nil {
 				return usagef("%w", err)
 			}
-			cfg, err := settings(e)
-			if err != nil {
-				return err
-			}
-			logger, err := cfg.Logger(e.Stderr)
+			cfg, logger, err := settings(e)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -17,16 +16,23 @@ import (
 // AUTH, and lines without an event (the same as internal/maillog's sample).
 const sampleLog = "testdata/mail.log"
 
-func TestIngestLog(t *testing.T) {
+// ingestLogSetup starts a NATS server with the events stream and returns the environment pointing at it, the
+// stream and the sample log.
+func ingestLogSetup(t *testing.T) (map[string]string, jetstream.Stream, string) {
+	t.Helper()
 	s, env := natsEnv(t)
-	stream := eventsStream(t, s)
 	sample, err := os.ReadFile(sampleLog)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return env, eventsStream(t, s), string(sample)
+}
+
+func TestIngestLog(t *testing.T) {
+	env, stream, sample := ingestLogSetup(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mail.log")
-	writeFile(t, path, string(sample))
+	testenv.WriteFile(t, path, sample)
 	for _, tt := range []struct {
 		args           []string
 		dovecotReports bool
@@ -63,22 +69,17 @@ func TestIngestLog(t *testing.T) {
 			}
 		})
 	}
-	storedIDs(t, stream, 6)
+	testenv.StoredIDs(t, stream, 6)
 }
 
 // TestIngestLogFollow follows two files until cancelled and prints the summary of both.
 func TestIngestLogFollow(t *testing.T) {
-	s, env := natsEnv(t)
-	stream := eventsStream(t, s)
-	sample, err := os.ReadFile(sampleLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(sample), "\n")
+	env, stream, sample := ingestLogSetup(t)
+	lines := strings.Split(sample, "\n")
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "dovecot.log"), filepath.Join(dir, "mail.log")
-	writeFile(t, a, "Nov 23 19:26:30 imap-login: Info: Login: user=<bob>, method=PLAIN, rip=1.2.3.4, lip=::1, mpid=1, session=<a1>\n")
-	writeFile(t, b, lines[3]+"\n")
+	testenv.WriteFile(t, a, "Nov 23 19:26:30 imap-login: Info: Login: user=<bob>, method=PLAIN, rip=1.2.3.4, lip=::1, mpid=1, session=<a1>\n")
+	testenv.WriteFile(t, b, lines[3]+"\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	type result struct {
 		out string
@@ -89,9 +90,9 @@ func TestIngestLogFollow(t *testing.T) {
 		out, _, err := vigil(ctx, env, "ingest-log", "-follow", "-from-start", "-tz", "UTC", a, b)
 		done <- result{out, err}
 	}()
-	storedIDs(t, stream, 1)
-	appendTo(t, b, lines[4]+"\n")
-	storedIDs(t, stream, 2)
+	testenv.StoredIDs(t, stream, 1)
+	testenv.AppendFile(t, b, lines[4]+"\n")
+	testenv.StoredIDs(t, stream, 2)
 	cancel()
 	r := <-done
 	if r.err != nil {
@@ -99,35 +100,5 @@ func TestIngestLogFollow(t *testing.T) {
 	}
 	if !strings.Contains(r.out, "3 lines read, 2 events sent") {
 		t.Errorf("summary = %q; want 3 lines read, 2 events sent", r.out)
-	}
-}
-
-// storedIDs waits until the stream holds want messages and returns their ids, sorted.
-func storedIDs(t *testing.T, s jetstream.Stream, want uint64) []string {
-	t.Helper()
-	var ids []string
-	for _, e := range testenv.StoredEvents(t, s, want) {
-		ids = append(ids, e.ID)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-func writeFile(t *testing.T, path, s string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func appendTo(t *testing.T, path, s string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(s); err != nil {
-		t.Fatal(err)
 	}
 }

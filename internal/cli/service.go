@@ -56,7 +56,24 @@ func authService() *Command {
 	return service("", "run the admin panel's auth API against an external NATS and ClickHouse", app.RunAuthAPI)
 }
 
-// settings reads the configuration from the environment alone: the operator's commands take no setting flags.
-func settings(e Env) (*config.Config, error) {
-	return config.Load("vigil", nil, e.Getenv, e.Stderr)
+// settings reads the configuration from the environment alone (the operator's commands take no setting flags) and
+// builds its logger.
+func settings(e Env) (*config.Config, *slog.Logger, error) {
+	cfg, err := config.Load("vigil", nil, e.Getenv, e.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	logger, err := cfg.Logger(e.Stderr)
+	return cfg, logger, err
+}
+
+// withSettings is a Run that reads the settings from the environment before it calls run.
+func withSettings(run func(ctx context.Context, cfg *config.Config, e Env) error) func(context.Context, Env) error {
+	return func(ctx context.Context, e Env) error {
+		cfg, _, err := settings(e)
+		if err != nil {
+			return err
+		}
+		return run(ctx, cfg, e)
+	}
 }

@@ -23,13 +23,9 @@ func demoCommand() *Command {
 			fs.Uint64Var(&o.Seed, "seed", uint64(time.Now().UnixNano()), "random seed (same seed, same day)")
 			fs.DurationVar(&o.Wait, "wait", 3*time.Minute, "longest wait for the detector to commit every event")
 		},
-		Run: func(ctx context.Context, e Env) error {
-			cfg, err := settings(e)
-			if err != nil {
-				return err
-			}
+		Run: withSettings(func(ctx context.Context, cfg *config.Config, e Env) error {
 			return demo.Demo(ctx, cfg, o, e.Stdout, e.Stderr)
-		},
+		}),
 	}
 }
 
@@ -46,13 +42,9 @@ func benchCommand() *Command {
 			fs.BoolVar(&o.Mail, "mail", false, "only the mail-server paths (Dovecot policy endpoint, Postfix policy server, log parser)")
 			fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the end-to-end run to this file")
 		},
-		Run: func(ctx context.Context, e Env) error {
-			cfg, err := settings(e)
-			if err != nil {
-				return err
-			}
+		Run: withSettings(func(ctx context.Context, cfg *config.Config, e Env) error {
 			return bench.Bench(ctx, cfg, o, e.Stdout, e.Stderr)
-		},
+		}),
 	}
 }
 

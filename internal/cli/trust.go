@@ -102,11 +102,7 @@ func trustRemove() *Command {
 
 // withTrust connects to the node's NATS and calls f with the trusted networks' store.
 func withTrust(ctx context.Context, e Env, f func(*trustkv.Store) error) error {
-	cfg, err := settings(e)
-	if err != nil {
-		return err
-	}
-	logger, err := cfg.Logger(e.Stderr)
+	cfg, logger, err := settings(e)
 	if err != nil {
 		return err
 	}

@@ -38,17 +38,6 @@ func publisher(t *testing.T, withStream bool) (*natsbus.Publisher, jetstream.Jet
 	return natsbus.NewPublisher(js, 4, prometheus.NewRegistry()), js, stream
 }
 
-// storedIDs waits until the stream holds want messages and returns their ids, sorted.
-func storedIDs(t *testing.T, s jetstream.Stream, want uint64) []string {
-	t.Helper()
-	var ids []string
-	for _, e := range testenv.StoredEvents(t, s, want) {
-		ids = append(ids, e.ID)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
 func sampleIDs() []string {
 	var ids []string
 	for _, e := range sampleEvents() {
@@ -67,19 +56,12 @@ func newTestReader(t *testing.T, format string, sink event.Sink, o Options) *Rea
 	return r
 }
 
-func writeFile(t *testing.T, path, s string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestBackfillTwiceStoresOnce reads a file twice into JetStream: the second read sends the same ids, which the
 // stream drops as duplicates.
 func TestBackfillTwiceStoresOnce(t *testing.T) {
 	pub, _, stream := publisher(t, true)
 	path := filepath.Join(t.TempDir(), "mail.log")
-	writeFile(t, path, strings.Join(sample, "\n")) // no newline after the last line
+	testenv.WriteFile(t, path, strings.Join(sample, "\n")) // no newline after the last line
 	for range 2 {
 		r := newTestReader(t, "auto", pub, Options{Batch: 2})
 		if err := r.Backfill(context.Background(), path); err != nil {
@@ -90,7 +72,7 @@ func TestBackfillTwiceStoresOnce(t *testing.T) {
 			t.Errorf("summary = %s; want %s", got, want)
 		}
 	}
-	if got := storedIDs(t, stream, 6); !slices.Equal(got, sampleIDs()) {
+	if got := testenv.StoredIDs(t, stream, 6); !slices.Equal(got, sampleIDs()) {
 		t.Errorf("stored ids = %v; want %v", got, sampleIDs())
 	}
 }
@@ -104,8 +86,8 @@ func TestBackfillRotatedFiles(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write([]byte(strings.Join(sample[:4], "\n") + "\n"))
 	zw.Close()
-	writeFile(t, filepath.Join(dir, "mail.log.1.gz"), gz.String())
-	writeFile(t, filepath.Join(dir, "mail.log"), strings.Repeat("y", 3*MaxLine)+"\n"+strings.Join(sample[4:], "\n")+"\n")
+	testenv.WriteFile(t, filepath.Join(dir, "mail.log.1.gz"), gz.String())
+	testenv.WriteFile(t, filepath.Join(dir, "mail.log"), strings.Repeat("y", 3*MaxLine)+"\n"+strings.Join(sample[4:], "\n")+"\n")
 	var progress bytes.Buffer
 	r := newTestReader(t, "auto", pub, Options{Progress: &progress})
 	if err := r.Backfill(context.Background(), filepath.Join(dir, "mail.log.1.gz"), filepath.Join(dir, "mail.log")); err != nil {
@@ -117,7 +99,7 @@ func TestBackfillRotatedFiles(t *testing.T) {
 	if !strings.Contains(progress.String(), "mail.log.1.gz 100%") || !strings.Contains(progress.String(), "mail.log 100%") {
 		t.Errorf("progress = %q; want both files at 100%%", progress.String())
 	}
-	if got := storedIDs(t, stream, 6); !slices.Equal(got, sampleIDs()) {
+	if got := testenv.StoredIDs(t, stream, 6); !slices.Equal(got, sampleIDs()) {
 		t.Errorf("stored ids = %v; want %v", got, sampleIDs())
 	}
 }
@@ -143,7 +125,7 @@ func TestBackfillGivesUpWhenTheStoreStaysDown(t *testing.T) {
 	pub, _, _ := publisher(t, false) // no stream: nothing can be stored
 	sink := &countingSink{Sink: pub}
 	path := filepath.Join(t.TempDir(), "mail.log")
-	writeFile(t, path, sample[0]+"\n")
+	testenv.WriteFile(t, path, sample[0]+"\n")
 	r := newTestReader(t, "auto", sink, Options{GiveUp: 1500 * time.Millisecond}) // long enough for retries after a slow first failure
 	err := r.Backfill(context.Background(), path)
 	if err == nil || r.Summary().Events != 0 {
@@ -152,18 +134,6 @@ func TestBackfillGivesUpWhenTheStoreStaysDown(t *testing.T) {
 	// Giving up must come after retrying, not after the first failure.
 	if f, ok := sink.failed.Load(), sink.ok.Load(); f < 2 || ok != 0 {
 		t.Errorf("store attempts: %d failed, %d succeeded; want at least 2 failed (a retry) and none succeeded", f, ok)
-	}
-}
-
-func appendTo(t *testing.T, path, s string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(s); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -178,12 +148,12 @@ func TestFollowSurvivesRotation(t *testing.T) {
 	pub, js, _ := publisher(t, false)
 	sink := &countingSink{Sink: pub}
 	path := filepath.Join(t.TempDir(), "mail.log")
-	writeFile(t, path, login("s0"))
+	testenv.WriteFile(t, path, login("s0"))
 	r := newTestReader(t, "dovecot", sink, Options{Poll: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Follow(ctx, path, true) }()
-	appendTo(t, path, login("s1"))
+	testenv.AppendFile(t, path, login("s1"))
 	// JetStream has no stream yet: the follower keeps the events and retries.
 	testenv.Eventually(t, 10*time.Second, "the follower retried storing while JetStream had no stream", func() bool {
 		return sink.failed.Load() >= 2
@@ -195,7 +165,7 @@ func TestFollowSurvivesRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storedIDs(t, stream, 2)
+	testenv.StoredIDs(t, stream, 2)
 	if sink.ok.Load() == 0 {
 		t.Error("events stored but the sink saw no successful Publish after the failures")
 	}
@@ -203,19 +173,19 @@ func TestFollowSurvivesRotation(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	appendTo(t, path+".1", login("s2"))
-	appendTo(t, path, login("s3"))
-	storedIDs(t, stream, 4)
+	testenv.AppendFile(t, path+".1", login("s2"))
+	testenv.AppendFile(t, path, login("s3"))
+	testenv.StoredIDs(t, stream, 4)
 	// copytruncate: the same file starts over.
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	appendTo(t, path, strings.TrimSuffix(login("s4"), "\n")) // half a line: held back until its newline
+	testenv.AppendFile(t, path, strings.TrimSuffix(login("s4"), "\n")) // half a line: held back until its newline
 	// The behaviour under test is that polls seeing half a line hold it back, so a few polls (5 ms each) must pass
 	// with nothing to observe: a fixed wait is the point here.
 	time.Sleep(20 * time.Millisecond)
-	appendTo(t, path, "\n")
-	got := storedIDs(t, stream, 5)
+	testenv.AppendFile(t, path, "\n")
+	got := testenv.StoredIDs(t, stream, 5)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Follow = %v", err)
@@ -233,7 +203,7 @@ func TestFollowSurvivesRotation(t *testing.T) {
 func TestFollowStartsAtTheEnd(t *testing.T) {
 	pub, _, stream := publisher(t, true)
 	path := filepath.Join(t.TempDir(), "mail.log")
-	writeFile(t, path, login("old"))
+	testenv.WriteFile(t, path, login("old"))
 	r := newTestReader(t, "dovecot", pub, Options{Poll: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -241,7 +211,7 @@ func TestFollowStartsAtTheEnd(t *testing.T) {
 	// Append until the follower, which opens the file concurrently, has read a line.
 	i := 0
 	testenv.Eventually(t, 10*time.Second, "a line appended after Follow started is stored", func() bool {
-		appendTo(t, path, login(fmt.Sprintf("new%d", i)))
+		testenv.AppendFile(t, path, login(fmt.Sprintf("new%d", i)))
 		i++
 		info, _ := stream.Info(context.Background())
 		return info.State.Msgs > 0
@@ -251,7 +221,7 @@ func TestFollowStartsAtTheEnd(t *testing.T) {
 		t.Fatalf("Follow = %v", err)
 	}
 	info, _ := stream.Info(context.Background())
-	for _, id := range storedIDs(t, stream, info.State.Msgs) {
+	for _, id := range testenv.StoredIDs(t, stream, info.State.Msgs) {
 		if id == "dovecot:old:ok" {
 			t.Error("the line written before Follow started was read")
 		}
@@ -262,19 +232,19 @@ func TestFollowStartsAtTheEnd(t *testing.T) {
 func TestFollowWaitsForTheFile(t *testing.T) {
 	pub, _, stream := publisher(t, true)
 	path := filepath.Join(t.TempDir(), "mail.log")
-	writeFile(t, path, login("a"))
+	testenv.WriteFile(t, path, login("a"))
 	r := newTestReader(t, "dovecot", pub, Options{Poll: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Follow(ctx, path, true) }()
-	storedIDs(t, stream, 1)
+	testenv.StoredIDs(t, stream, 1)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
 	// The behaviour under test is polling a missing file: a few polls (5 ms each) must pass with nothing to observe.
 	time.Sleep(30 * time.Millisecond)
-	writeFile(t, path, login("b")+login("c"))
-	got := storedIDs(t, stream, 3)
+	testenv.WriteFile(t, path, login("b")+login("c"))
+	got := testenv.StoredIDs(t, stream, 3)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Follow = %v", err)
