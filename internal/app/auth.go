@@ -56,33 +56,26 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
-	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-authapi", logger)
+	x, err := connectExternal(ctx, cfg, "vigil-authapi", true, logger, out)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := natsbus.NewJetStream(nc)
+	defer x.close()
+	js, err := natsbus.NewJetStream(x.nc)
 	if err != nil {
 		return err
 	}
-	reg := Registry()
-	store, stop, err := openStore(ctx, cfg, "", false, logger, reg, out)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	defer store.Close()
-	s, aud, err := newAuth(ctx, cfg, js, key, store, logger, reg)
+	s, aud, err := newAuth(ctx, cfg, js, key, x.store, logger, x.reg)
 	if err != nil {
 		return err
 	}
 	ops := http.NewServeMux()
-	httpapi.Ops(ops, reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
-		if !nc.IsConnected() {
+	httpapi.Ops(ops, x.reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
+		if !x.nc.IsConnected() {
 			return errors.New("not connected")
 		}
 		return nil
-	}}, httpapi.Check{Name: "clickhouse", Check: store.Ping})
+	}}, httpapi.Check{Name: "clickhouse", Check: x.store.Ping})
 	mux := s.WithOps(ops) // /readyz and /metrics behind the admin allow list
 	ln, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {

@@ -18,13 +18,12 @@ import (
 
 // RunIngest runs the stateless ingest service against an external NATS.
 func RunIngest(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error {
-	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-ingest", logger)
+	x, err := connectExternal(ctx, cfg, "vigil-ingest", false, logger, out)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	reg := Registry()
-	p, err := newPipeline(ctx, cfg, nc, true, nil, logger, reg)
+	defer x.close()
+	p, err := newPipeline(ctx, cfg, x.nc, true, nil, logger, x.reg)
 	if err != nil {
 		return err
 	}
@@ -32,12 +31,12 @@ func RunIngest(ctx context.Context, cfg *config.Config, logger *slog.Logger, out
 	p.sayMailOff(out)
 	mux := http.NewServeMux()
 	p.register(mux)
-	httpapi.Ops(mux, reg, p.checks(nil)...)
+	httpapi.Ops(mux, x.reg, p.checks(nil)...)
 	ln, err := net.Listen("tcp", cfg.IngestAddr)
 	if err != nil {
 		return fmt.Errorf("ingest listener: %w", err)
 	}
-	fmt.Fprintf(out, "vigil-ingest: listening on http://%s, NATS %s\n", ln.Addr(), nc.ConnectedUrlRedacted())
+	fmt.Fprintf(out, "vigil-ingest: listening on http://%s, NATS %s\n", ln.Addr(), x.nc.ConnectedUrlRedacted())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	p.runMail(gctx, g, out)
@@ -64,30 +63,23 @@ func LogSink(ctx context.Context, cfg *config.Config, logger *slog.Logger) (even
 
 // RunDetector runs a detector over its partitions against an external NATS and ClickHouse.
 func RunDetector(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error {
-	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-detector", logger)
+	x, err := connectExternal(ctx, cfg, "vigil-detector", true, logger, out)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	reg := Registry()
-	store, stop, err := openStore(ctx, cfg, "", false, logger, reg, out)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	defer store.Close()
-	p, err := newPipeline(ctx, cfg, nc, false, store, logger, reg)
+	defer x.close()
+	p, err := newPipeline(ctx, cfg, x.nc, false, x.store, logger, x.reg)
 	if err != nil {
 		return err
 	}
 	defer p.close()
 	mux := http.NewServeMux()
-	httpapi.Ops(mux, reg, p.checks(store.Ping)...)
+	httpapi.Ops(mux, x.reg, p.checks(x.store.Ping)...)
 	ln, err := net.Listen("tcp", cfg.DetectorAddr)
 	if err != nil {
 		return fmt.Errorf("detector listener: %w", err)
 	}
-	fmt.Fprintf(out, "vigil-detector: metrics on http://%s/metrics, NATS %s\n", ln.Addr(), nc.ConnectedUrlRedacted())
+	fmt.Fprintf(out, "vigil-detector: metrics on http://%s/metrics, NATS %s\n", ln.Addr(), x.nc.ConnectedUrlRedacted())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	g.Go(func() error { return p.trust.Run(gctx) })
