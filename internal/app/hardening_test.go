@@ -15,33 +15,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/chstore"
-	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
 // TestOversizedInputsLeaveTheNodeHealthy sends values of 1 KB, 64 KB and 1 MB in every field of POST /v1/events
 // and of the Dovecot policy body (and as a field name); every request gets a 4xx or 200, and afterwards the node
 // is ready and still stores a normal event in ClickHouse.
 func TestOversizedInputsLeaveTheNodeHealthy(t *testing.T) {
-	chAddr, db := testenv.ClickHouseDB(t)
-	dir := t.TempDir()
-	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB"}); err != nil {
-		t.Fatal(err)
-	}
 	const dovecotToken = "dovecot-test-token"
-	cfg, err := config.Load("vigil", nil, func(k string) string {
-		return map[string]string{
-			"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0", "VIGIL_AUTH_ADDR": "127.0.0.1:0",
-			"VIGIL_GEOIP_DB": geoPath, "VIGIL_CLICKHOUSE_ADDR": chAddr, "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_START": "never",
-			"VIGIL_FLUSH_INTERVAL": "100ms", "VIGIL_DOVECOT_TOKENS": dovecotToken,
-		}[k]
-	}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, dataDir := nodeConfig(t, map[string]string{"81.2.64.0/18": "GB"}, map[string]string{"VIGIL_FLUSH_INTERVAL": "100ms", "VIGIL_DOVECOT_TOKENS": dovecotToken})
 	base := startNode(t, cfg, &bytes.Buffer{})
-	token := strings.TrimSpace(readFile(t, filepath.Join(dir, "data", "ingest-token")))
+	token := strings.TrimSpace(readFile(t, filepath.Join(dataDir, "ingest-token")))
 
 	post := func(url string, hdr map[string]string, body []byte) int {
 		t.Helper()
@@ -94,7 +77,7 @@ func TestOversizedInputsLeaveTheNodeHealthy(t *testing.T) {
 	if code := post(base+"/v1/events", map[string]string{"Authorization": "Bearer " + token}, ok); code != 200 {
 		t.Fatalf("normal event after the oversized ones = %d; want 200", code)
 	}
-	store, err := chstore.Open(context.Background(), chstore.Options{Addr: chAddr, Database: db}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	store, err := chstore.Open(context.Background(), chstore.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

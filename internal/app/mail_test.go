@@ -3,10 +3,8 @@ package app
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/chstore"
-	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/maillog"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/testenv"
@@ -24,24 +21,8 @@ import (
 // ordinary client sessions, and follows the events to ClickHouse rows and incidents; then it reads the same
 // servers' log files and expects no duplicates, and checks both servers keep working with Vigil stopped.
 func TestRealMailServers(t *testing.T) {
-	chAddr, db := testenv.ClickHouseDB(t)
-	dir := t.TempDir()
-	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US"}); err != nil {
-		t.Fatal(err)
-	}
 	pfPort := freeAddr(t)
-	cfg, err := config.Load("vigil", nil, func(k string) string {
-		return map[string]string{
-			"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0", "VIGIL_AUTH_ADDR": "127.0.0.1:0",
-			"VIGIL_GEOIP_DB": geoPath, "VIGIL_CLICKHOUSE_ADDR": chAddr, "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_START": "never",
-			"VIGIL_FLUSH_INTERVAL": "100ms", "VIGIL_RULE_SEND_VOLUME": "3",
-			"VIGIL_DOVECOT_TOKENS": "dovecot-test-token", "VIGIL_POSTFIX_ADDR": pfPort,
-		}[k]
-	}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := nodeConfig(t, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US"}, map[string]string{"VIGIL_FLUSH_INTERVAL": "100ms", "VIGIL_RULE_SEND_VOLUME": "3", "VIGIL_DOVECOT_TOKENS": "dovecot-test-token", "VIGIL_POSTFIX_ADDR": pfPort})
 	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &bytes.Buffer{}, IngestAddr: make(chan net.Addr, 1), NATSURL: make(chan string, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -94,7 +75,7 @@ func TestRealMailServers(t *testing.T) {
 		queueIDs = append(queueIDs, q)
 	}
 
-	store, err := chstore.Open(context.Background(), chstore.Options{Addr: chAddr, Database: db}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	store, err := chstore.Open(context.Background(), chstore.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,21 +157,7 @@ func freeAddr(t *testing.T) string {
 // TestNodeSaysMailEndpointsOff starts a node without VIGIL_DOVECOT_TOKENS and VIGIL_POSTFIX_ADDR and expects it to
 // say, per endpoint, that it is off and which variable switches it on.
 func TestNodeSaysMailEndpointsOff(t *testing.T) {
-	chAddr, db := testenv.ClickHouseDB(t)
-	dir := t.TempDir()
-	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB"}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load("vigil", nil, func(k string) string {
-		return map[string]string{
-			"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0", "VIGIL_AUTH_ADDR": "127.0.0.1:0",
-			"VIGIL_GEOIP_DB": geoPath, "VIGIL_CLICKHOUSE_ADDR": chAddr, "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_START": "never",
-		}[k]
-	}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := nodeConfig(t, map[string]string{"81.2.64.0/18": "GB"}, map[string]string{})
 	var out bytes.Buffer
 	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &out, IngestAddr: make(chan net.Addr, 1)}
 	ctx, cancel := context.WithCancel(context.Background())

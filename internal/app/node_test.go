@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -25,32 +26,10 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // TestEndToEnd runs the single node as a user would and follows events from HTTP to incident rows.
 func TestEndToEnd(t *testing.T) {
-	chAddr, db := testenv.ClickHouseDB(t)
-	dir := t.TempDir()
-	geoPath := filepath.Join(dir, "geo.mmdb")
-	if err := testenv.WriteTestDB(geoPath, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "2a00:1450::/32": "IE"}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load("vigil", nil, func(k string) string {
-		return map[string]string{
-			"VIGIL_DATA_DIR":            filepath.Join(dir, "data"),
-			"VIGIL_NATS_LISTEN":         "127.0.0.1:0",
-			"VIGIL_INGEST_ADDR":         "127.0.0.1:0",
-			"VIGIL_AUTH_ADDR":           "127.0.0.1:0",
-			"VIGIL_GEOIP_DB":            geoPath,
-			"VIGIL_CLICKHOUSE_ADDR":     chAddr,
-			"VIGIL_CLICKHOUSE_DATABASE": db,
-			"VIGIL_CLICKHOUSE_START":    "never",
-			"VIGIL_FLUSH_INTERVAL":      "100ms",
-			"VIGIL_RULE_DOMAINS":        "bulk.example:send_volume=3",
-		}[k]
-	}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, dataDir := nodeConfig(t, map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "2a00:1450::/32": "IE"}, map[string]string{"VIGIL_FLUSH_INTERVAL": "100ms", "VIGIL_RULE_DOMAINS": "bulk.example:send_volume=3"})
 	var out bytes.Buffer
 	base := startNode(t, cfg, &out)
-	token := strings.TrimSpace(readFile(t, filepath.Join(dir, "data", "ingest-token")))
+	token := strings.TrimSpace(readFile(t, filepath.Join(dataDir, "ingest-token")))
 	if !strings.Contains(out.String(), "ingest-token") || strings.Contains(out.String(), token) {
 		t.Errorf("start-up output %q should name the token file and never print the token", out.String())
 	}
@@ -84,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("POST = %d %+v; want 200, 5 accepted, line 5 rejected for ip", resp.StatusCode, r)
 	}
 
-	store, err := chstore.Open(context.Background(), chstore.Options{Addr: chAddr, Database: db}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	store, err := chstore.Open(context.Background(), chstore.Options{Addr: cfg.ClickHouseAddr, Database: cfg.ClickHouseDatabase}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +135,29 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// nodeConfig is the configuration of a single node on a fresh data directory (returned) and a private ClickHouse
+// database (cfg.ClickHouseAddr, cfg.ClickHouseDatabase), on free loopback ports, with a GeoIP database of the
+// networks (CIDR: country) and the extra variables.
+func nodeConfig(t *testing.T, networks, extra map[string]string) (*config.Config, string) {
+	t.Helper()
+	chAddr, db := testenv.ClickHouseDB(t)
+	dir := t.TempDir()
+	geoPath := filepath.Join(dir, "geo.mmdb")
+	if err := testenv.WriteTestDB(geoPath, networks); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"VIGIL_DATA_DIR": filepath.Join(dir, "data"), "VIGIL_NATS_LISTEN": "127.0.0.1:0", "VIGIL_INGEST_ADDR": "127.0.0.1:0", "VIGIL_AUTH_ADDR": "127.0.0.1:0",
+		"VIGIL_GEOIP_DB": geoPath, "VIGIL_CLICKHOUSE_ADDR": chAddr, "VIGIL_CLICKHOUSE_DATABASE": db, "VIGIL_CLICKHOUSE_START": "never",
+	}
+	maps.Copy(env, extra)
+	cfg, err := config.Load("vigil", nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, env["VIGIL_DATA_DIR"]
 }
 
 // startNode runs a single node with cfg until the test ends and returns its ingest base URL once it is ready.
