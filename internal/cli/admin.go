@@ -19,15 +19,13 @@ func adminCreate(name string, single bool) *Command {
 		Name:     name,
 		Summary:  "create an admin account (password from the terminal or stdin)",
 		Synopsis: "-username NAME [-role admin|sub-admin|viewer]",
+		Required: []string{"username"},
 		Help:     keyHelp(single),
 		Flags: func(fs *flag.FlagSet, _ func(string) string) {
 			fs.StringVar(&username, "username", "", "account name (required)")
 			fs.StringVar(&role, "role", authapi.RoleAdmin, "admin, sub-admin or viewer")
 		},
 		Run: func(ctx context.Context, e Env) error {
-			if username == "" {
-				return usagef("-username is required")
-			}
 			return withAdmin(e, single, func(a *app.Admin) error {
 				pw, err := authapi.ReadPassword(e.Stdin, e.Stderr)
 				if err != nil {
@@ -50,14 +48,12 @@ func adminRotateKey(name string, single bool) *Command {
 		Name:     name,
 		Summary:  "re-encrypt every stored secret with a new VIGIL_AUTH_KEY",
 		Synopsis: "-new-key-file FILE",
+		Required: []string{"new-key-file"},
 		Help:     keyHelp(single),
 		Flags: func(fs *flag.FlagSet, _ func(string) string) {
 			fs.StringVar(&newKeyFile, "new-key-file", "", "file with the new key (required)")
 		},
 		Run: func(ctx context.Context, e Env) error {
-			if newKeyFile == "" {
-				return usagef("-new-key-file is required")
-			}
 			return withAdmin(e, single, func(a *app.Admin) error {
 				n, err := a.RotateKey(ctx, newKeyFile)
 				if err != nil {

@@ -24,12 +24,13 @@ const Many = -1
 // Command is one sub-command. The shared parser registers its flags, answers -h, rejects unknown flags and a wrong
 // number of positional arguments (exit code 2), and only then calls Run.
 type Command struct {
-	Name     string // the words after the program's name, like "trust add"; "" is the program itself (cmd/ingest)
-	Summary  string // one line for the command list
-	Synopsis string // what follows the name in the usage line, like "[-json]" or "[flags] FILE..."
-	Help     string // more text for -h, optional
-	MinArgs  int    // fewest positional arguments
-	MaxArgs  int    // most positional arguments, or Many
+	Name     string   // the words after the program's name, like "trust add"; "" is the program itself (cmd/ingest)
+	Summary  string   // one line for the command list
+	Synopsis string   // what follows the name in the usage line, like "[-json]" or "[flags] FILE..."
+	Help     string   // more text for -h, optional
+	MinArgs  int      // fewest positional arguments
+	MaxArgs  int      // most positional arguments, or Many
+	Required []string // flags that must be given a value (not empty)
 	// Flags registers the command's flags on fs; getenv gives the environment's values, which flags with a VIGIL_*
 	// variable start from. Nil: the command takes no flags.
 	Flags func(fs *flag.FlagSet, getenv func(string) string)
@@ -145,6 +146,11 @@ func (p *Program) Run(ctx context.Context, args []string, e Env) error {
 	}
 	if err := countArgs(c, fs.Args()); err != nil {
 		return fail(err)
+	}
+	for _, name := range c.Required {
+		if f := fs.Lookup(name); f == nil || f.Value.String() == "" {
+			return fail(fmt.Errorf("-%s is required", name))
+		}
 	}
 	e.Args = fs.Args()
 	err := c.Run(ctx, e)

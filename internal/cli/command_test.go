@@ -23,7 +23,8 @@ func testProgram(ran *[]string) *Program {
 		{Name: "serve", Summary: "serve things", Synopsis: "[flags]", Flags: func(fs *flag.FlagSet, getenv func(string) string) {
 			fs.String("addr", getenv("PROG_ADDR"), "listen address")
 		}, Run: record("serve")},
-		{Name: "thing add", Summary: "add a thing", Synopsis: "NAME", MinArgs: 1, MaxArgs: 1, Run: record("thing add")},
+		{Name: "thing add", Summary: "add a thing", Synopsis: "[-kind KIND] NAME", MinArgs: 1, MaxArgs: 1, Required: []string{"kind"},
+			Flags: func(fs *flag.FlagSet, _ func(string) string) { fs.String("kind", "", "what kind of thing") }, Run: record("thing add")},
 		{Name: "thing list", Summary: "list the things", Run: record("thing list")},
 		{Name: "count", Summary: "count files", Synopsis: "[-n N] [-fail] FILE...", MinArgs: 1, MaxArgs: Many,
 			Flags: func(fs *flag.FlagSet, _ func(string) string) {
@@ -55,7 +56,7 @@ func TestParser(t *testing.T) {
 		{args: nil, ran: "serve "},
 		{args: []string{"-addr", ":1"}, ran: "serve "},
 		{args: []string{"serve", "-addr", ":1"}, ran: "serve "},
-		{args: []string{"thing", "add", "x"}, ran: "thing add x"},
+		{args: []string{"thing", "add", "-kind", "k", "x"}, ran: "thing add x"},
 		{args: []string{"count", "-n", "3", "a", "b"}, ran: "count a,b"},
 		// help: the list of every command, a command's usage and flags, a group's commands
 		{args: []string{"help"}, stdout: []string{"usage: prog [command] [flags]", "serve", "thing add", "thing list", "count", "help [COMMAND]", "closing words"}},
@@ -64,13 +65,13 @@ func TestParser(t *testing.T) {
 		{args: []string{"count", "-h"}, stdout: []string{"usage: prog count [-n N] [-fail] FILE...", "Count files.", "-n int", "how many (default 1)", "-fail"}},
 		{args: []string{"count", "--help"}, stdout: []string{"usage: prog count"}},
 		{args: []string{"help", "count"}, stdout: []string{"usage: prog count", "-n int"}},
-		{args: []string{"help", "thing"}, stdout: []string{"prog thing add NAME", "prog thing list"}},
-		{args: []string{"thing", "-h"}, stdout: []string{"prog thing add NAME", "add a thing", "prog thing list"}},
+		{args: []string{"help", "thing"}, stdout: []string{"prog thing add [-kind KIND] NAME", "prog thing list"}},
+		{args: []string{"thing", "-h"}, stdout: []string{"prog thing add [-kind KIND] NAME", "add a thing", "prog thing list"}},
 		{args: []string{"serve", "-h"}, stdout: []string{"-addr string", "listen address"}},
 		// usage errors: exit code 2, a precise message, the usage on stderr and nothing on stdout
 		{args: []string{"frobnicate"}, code: ExitUsage, wantErr: `prog: unknown command "frobnicate"`, stderr: []string{"thing add"}, noStdout: true},
 		{args: []string{"help", "frobnicate"}, code: ExitUsage, wantErr: `prog help: unknown command "frobnicate"`},
-		{args: []string{"thing"}, code: ExitUsage, wantErr: "prog thing: missing sub-command (add, list)", stderr: []string{"prog thing add NAME"}, noStdout: true},
+		{args: []string{"thing"}, code: ExitUsage, wantErr: "prog thing: missing sub-command (add, list)", stderr: []string{"prog thing add [-kind KIND] NAME"}, noStdout: true},
 		{args: []string{"thing", "-x"}, code: ExitUsage, wantErr: "prog thing: missing sub-command (add, list)"},
 		{args: []string{"thing", "frob"}, code: ExitUsage, wantErr: `prog thing: unknown sub-command "frob" (want add, list)`, noStdout: true},
 		{args: []string{"count", "-x", "a"}, code: ExitUsage, wantErr: "prog count: flag provided but not defined: -x", stderr: []string{"usage: prog count [-n N] [-fail] FILE...", `Run "prog count -h" for help.`}, noStdout: true},
@@ -78,6 +79,8 @@ func TestParser(t *testing.T) {
 		{args: []string{"count", "-n", "many", "a"}, code: ExitUsage, wantErr: `prog count: invalid value "many" for flag -n`},
 		{args: []string{"count"}, code: ExitUsage, wantErr: "prog count: missing argument: want at least 1 after the flags, got 0", stderr: []string{"usage: prog count"}},
 		{args: []string{"thing", "add"}, code: ExitUsage, wantErr: "prog thing add: missing argument: want 1 after the flags, got 0"},
+		{args: []string{"thing", "add", "x"}, code: ExitUsage, wantErr: "prog thing add: -kind is required", stderr: []string{"usage: prog thing add"}, noStdout: true},
+		{args: []string{"thing", "add", "-kind=", "x"}, code: ExitUsage, wantErr: "prog thing add: -kind is required"},
 		{args: []string{"thing", "add", "x", "y"}, code: ExitUsage, wantErr: `prog thing add: unexpected argument "y": want 1 after the flags, got 2`},
 		{args: []string{"thing", "list", "y"}, code: ExitUsage, wantErr: `prog thing list: unexpected argument "y": takes none after the flags`},
 		{args: []string{"serve", "y"}, code: ExitUsage, wantErr: `prog serve: unexpected argument "y"`},
