@@ -38,6 +38,9 @@ func StartEmbedded(dir, listen string, logger *slog.Logger) (*Embedded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nats listen address %q: bad port", listen)
 		}
+		if p == 0 { // a free port, as with net.Listen (nats-server reads 0 as its default, 4222)
+			p = server.RANDOM_PORT
+		}
 		opts.Host, opts.Port = host, p
 	}
 	s, err := server.NewServer(opts)
