@@ -18,7 +18,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	db := s.opts.Database
-	if err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+db+".schema_migrations (version UInt32, name String, applied DateTime) ENGINE = ReplacingMergeTree(applied) ORDER BY version"); err != nil {
+	engine := "ReplacingMergeTree(applied)"
+	var plan *clusterPlan
+	if s.opts.Cluster != "" {
+		// Each shard records its migrations in a replicated table; all shards run every migration anyway.
+		engine = "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/" + db + "/schema_migrations', '{replica}', applied)"
+		plan = newClusterPlan(s.opts.Cluster, db)
+	}
+	if err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+db+".schema_migrations"+s.opts.onCluster()+" (version UInt32, name String, applied DateTime) ENGINE = "+engine+" ORDER BY version"); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
 	var applied []uint32
@@ -50,14 +57,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: name must start with a number", f)
 		}
-		if slices.Contains(applied, uint32(v)) {
-			continue
-		}
 		body, err := fs.ReadFile(schemas.ClickHouse, f)
 		if err != nil {
 			return err
 		}
-		for _, stmt := range splitStatements(string(body)) {
+		stmts := splitStatements(string(body))
+		if plan != nil {
+			// Every file passes through the plan, applied or not, so it knows each table's sharding key.
+			if stmts, err = plan.rewriteAll(stmts); err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+		}
+		if slices.Contains(applied, uint32(v)) {
+			continue
+		}
+		for _, stmt := range stmts {
 			if err := s.conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
