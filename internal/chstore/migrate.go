@@ -19,11 +19,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	defer cancel()
 	db := s.opts.Database
 	engine := "ReplacingMergeTree(applied)"
-	var plan *clusterPlan
 	if s.opts.Cluster != "" {
 		// Each shard records its migrations in a replicated table; all shards run every migration anyway.
 		engine = "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/" + db + "/schema_migrations', '{replica}', applied)"
-		plan = newClusterPlan(s.opts.Cluster, db)
 	}
 	if err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+db+".schema_migrations"+s.opts.onCluster()+" (version UInt32, name String, applied DateTime) ENGINE = "+engine+" ORDER BY version"); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
@@ -45,34 +43,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read migrations: %w", err)
 	}
-	files, err := fs.Glob(schemas.ClickHouse, "clickhouse/*.sql")
+	migrations, err := Migrations(s.opts.Cluster, db)
 	if err != nil {
 		return err
 	}
-	slices.Sort(files)
-	for _, f := range files {
-		name := strings.TrimSuffix(strings.TrimPrefix(f, "clickhouse/"), ".sql")
-		num, _, _ := strings.Cut(name, "_")
-		v, err := strconv.ParseUint(num, 10, 32)
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with a number", f)
-		}
-		body, err := fs.ReadFile(schemas.ClickHouse, f)
-		if err != nil {
-			return err
-		}
-		stmts := splitStatements(string(body))
-		if plan != nil {
-			// Every file passes through the plan, applied or not, so it knows each table's sharding key.
-			if stmts, err = plan.rewriteAll(stmts); err != nil {
-				return fmt.Errorf("migration %s: %w", name, err)
-			}
-		}
-		if slices.Contains(applied, uint32(v)) {
+	for _, m := range migrations {
+		v, name, stmts := m.Version, m.Name, m.Statements
+		if slices.Contains(applied, v) {
 			continue
 		}
 		for _, stmt := range stmts {
-			if err := s.conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}
@@ -80,7 +61,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("record migration %s: %w", name, err)
 		}
-		if err := batch.Append(uint32(v), name, time.Now()); err != nil {
+		if err := batch.Append(v, name, time.Now()); err != nil {
 			return err
 		}
 		if err := batch.Send(); err != nil {
@@ -89,6 +70,52 @@ func (s *Store) Migrate(ctx context.Context) error {
 		s.logger.Info("clickhouse migration applied", "migration", name, "database", db)
 	}
 	return nil
+}
+
+// Migration is one file of schemas/clickhouse, as the statements to run.
+type Migration struct {
+	Version    uint32
+	Name       string   // file name without .sql
+	Statements []string // for database db, rewritten for the cluster when one is named
+}
+
+// Migrations returns every migration in order, its statements written for database db, and for cluster when it is
+// not empty (see cluster.go).
+func Migrations(cluster, db string) ([]Migration, error) {
+	files, err := fs.Glob(schemas.ClickHouse, "clickhouse/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(files)
+	var plan *clusterPlan
+	if cluster != "" {
+		plan = newClusterPlan(cluster, db)
+	}
+	var out []Migration
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "clickhouse/"), ".sql")
+		num, _, _ := strings.Cut(name, "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", f)
+		}
+		body, err := fs.ReadFile(schemas.ClickHouse, f)
+		if err != nil {
+			return nil, err
+		}
+		stmts := splitStatements(string(body))
+		if plan != nil {
+			// Every file passes through the plan, applied or not, so it knows each table's sharding key.
+			if stmts, err = plan.rewriteAll(stmts); err != nil {
+				return nil, fmt.Errorf("migration %s: %w", name, err)
+			}
+		}
+		for i := range stmts {
+			stmts[i] = strings.ReplaceAll(stmts[i], "{db}", db)
+		}
+		out = append(out, Migration{Version: uint32(v), Name: name, Statements: stmts})
+	}
+	return out, nil
 }
 
 // splitStatements splits a migration at lines holding only ";" and drops comment-only parts.
