@@ -65,6 +65,29 @@ func TestClusterMigrationsCreateReplicatedAndDistributedTables(t *testing.T) {
 	}
 }
 
+// TestClusterConcurrentMigrate starts two nodes at once, one per replica, on a new database.
+func TestClusterConcurrentMigrate(t *testing.T) {
+	c := testenv.ClickHouseCluster(t)
+	db := fmt.Sprintf("vigil_cluster_%d_%d", os.Getpid(), clusterDB.Add(1))
+	errs := make(chan error, len(c.Addrs))
+	for _, addr := range c.Addrs {
+		go func() {
+			s, err := Open(context.Background(), Options{Addr: addr, Database: db, Cluster: testenv.ClickHouseClusterName}, slog.New(slog.DiscardHandler), nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			errs <- s.Migrate(context.Background())
+		}()
+	}
+	for range c.Addrs {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Migrate = %v", err)
+		}
+	}
+}
+
 func TestClusterWriteThroughOneReadThroughOther(t *testing.T) {
 	c, stores := openCluster(t)
 	ctx := context.Background()

@@ -26,6 +26,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+db+".schema_migrations"+s.opts.onCluster()+" (version UInt32, name String, applied DateTime) ENGINE = "+engine+" ORDER BY version"); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
+	if s.opts.Cluster != "" {
+		// Another node may have just recorded a migration on the other replica: fetch what it replicated first.
+		if err := s.conn.Exec(ctx, "SYSTEM SYNC REPLICA "+db+".schema_migrations"); err != nil {
+			return fmt.Errorf("sync migrations table: %w", err)
+		}
+	}
 	var applied []uint32
 	rows, err := s.conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
 	if err != nil {
