@@ -27,6 +27,11 @@ type Options struct {
 	Cluster string
 }
 
+// ClusterSettings are the settings of every connection to a cluster (Options.Cluster). insert_distributed_sync: an
+// insert into a Distributed table returns once the shards stored it, not when it is queued locally, so
+// acknowledging JetStream after a write still means committed.
+var ClusterSettings = clickhouse.Settings{"insert_distributed_sync": 1}
+
 var validDatabase = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 func (o *Options) setDefaults() {
@@ -98,9 +103,7 @@ func Open(ctx context.Context, o Options, logger *slog.Logger, reg prometheus.Re
 func connect(ctx context.Context, o Options, database string) (driver.Conn, error) {
 	var settings clickhouse.Settings
 	if o.Cluster != "" {
-		// An insert into a Distributed table returns once the shards stored it, not when it is queued locally:
-		// acknowledging JetStream after a write then still means committed.
-		settings = clickhouse.Settings{"insert_distributed_sync": 1}
+		settings = ClusterSettings
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{o.Addr},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -125,6 +126,9 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 			continue
 		}
 		run("query "+q.Name, sql)
+	}
+	for k, val := range chstore.ClusterSettings {
+		run("cluster connection setting "+k, fmt.Sprintf("SELECT 1 SETTINGS %s = %v", k, val))
 	}
 	readme, err := ReadmeQueries("../../README.md")
 	if err != nil {
