@@ -5,7 +5,7 @@ BIN := bin
 GEOIP_DB := .cache/geoip/country.mmdb
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help setup geoip build test lint fuzz bench demo clean
+.PHONY: help setup geoip chdb build test lint fuzz bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,10 +16,13 @@ setup: ## install missing prerequisites (ClickHouse, Dovecot, Postfix, GeoIP sou
 geoip: setup ## fetch the CC BY 4.0 GeoIP data and convert it to .cache/geoip/country.mmdb
 	@scripts/fetch-geoip.sh
 
+chdb: setup ## fetch chDB (a current ClickHouse as a library) for the SQL check into .cache/chdb
+	@scripts/fetch-chdb.sh
+
 build: ## build every binary into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-test: setup ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
+test: setup chdb ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
 	VIGIL_TEST_REQUIRE_DATA=1 $(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -timeout 10m ./internal/detector ./internal/dovecot ./internal/postfix ./internal/trustkv ./internal/maillog ./internal/ingest ./internal/authapi
 

@@ -15,6 +15,9 @@ have postfix || need+=(postfix)
 have npm || need+=(npm)
 have curl || need+=(curl ca-certificates)
 have promtool || need+=(prometheus)
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper) # the replicated ClickHouse tests' coordinator
+have cc || need+=(gcc libc6-dev)                          # builds scripts/chdb-query.c
+have openssl || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""

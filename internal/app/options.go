@@ -64,6 +64,7 @@ func storeOptions(cfg *config.Config) chstore.Options {
 		Username:    cfg.ClickHouseUser,
 		Password:    cfg.ClickHousePassword,
 		DialTimeout: 3 * time.Second,
+		Cluster:     cfg.ClickHouseCluster,
 	}
 }
 

@@ -13,9 +13,7 @@ import (
 
 // Incidents returns the current version of every incident whose newest evidence is at or after since.
 func (s *Store) Incidents(ctx context.Context, since time.Time) ([]incident.Incident, error) {
-	rows, err := s.conn.Query(ctx, `SELECT incident_id, rule, user, domain, status, window_start, first_seen, last_seen,
-		countries, ips, detail, logins, messages_24h, recipients_24h, version
-		FROM `+s.opts.Database+`.incidents FINAL WHERE last_seen >= ? ORDER BY last_seen`, since.UTC())
+	rows, err := s.conn.Query(ctx, s.sql(qIncidentsSince), since.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("query incidents: %w", err)
 	}
@@ -44,8 +42,7 @@ func (s *Store) Incidents(ctx context.Context, since time.Time) ([]incident.Inci
 
 // LastLogins returns a user's newest n logins.
 func (s *Store) LastLogins(ctx context.Context, user string, n int) ([]event.Enriched, error) {
-	rows, err := s.conn.Query(ctx, `SELECT event_id, time, user, domain, ip, country, service, success, trusted, source, session, pwhash
-		FROM `+s.opts.Database+`.logins FINAL WHERE user = ? ORDER BY time DESC LIMIT ?`, user, n)
+	rows, err := s.conn.Query(ctx, s.sql(qLastLogins), user, n)
 	if err != nil {
 		return nil, fmt.Errorf("query logins: %w", err)
 	}
@@ -70,11 +67,10 @@ func (s *Store) LastLogins(ctx context.Context, user string, n int) ([]event.Enr
 // CountEvents returns the deduplicated number of logins and sends at or after since in the given domains.
 func (s *Store) CountEvents(ctx context.Context, since time.Time, domains []string) (uint64, error) {
 	var logins, sends uint64
-	db := s.opts.Database
-	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+db+".logins FINAL WHERE time >= ? AND has(?, domain)", since.UTC(), domains).Scan(&logins); err != nil {
+	if err := s.conn.QueryRow(ctx, s.sql(qCountLogins), since.UTC(), domains).Scan(&logins); err != nil {
 		return 0, fmt.Errorf("count logins: %w", err)
 	}
-	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+db+".sends FINAL WHERE time >= ? AND has(?, domain)", since.UTC(), domains).Scan(&sends); err != nil {
+	if err := s.conn.QueryRow(ctx, s.sql(qCountSends), since.UTC(), domains).Scan(&sends); err != nil {
 		return 0, fmt.Errorf("count sends: %w", err)
 	}
 	return logins + sends, nil

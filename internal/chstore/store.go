@@ -22,7 +22,15 @@ type Options struct {
 	Password     string
 	DialTimeout  time.Duration // default 5s
 	WriteTimeout time.Duration // longest insert of one batch; default 60s
+	// Cluster names the ClickHouse cluster (remote_servers) to migrate with ON CLUSTER DDL into replicated tables
+	// under Distributed ones; empty for one server. See cluster.go.
+	Cluster string
 }
+
+// ClusterSettings are the settings of every connection to a cluster (Options.Cluster). insert_distributed_sync: an
+// insert into a Distributed table returns once the shards stored it, not when it is queued locally, so
+// acknowledging JetStream after a write still means committed.
+var ClusterSettings = clickhouse.Settings{"insert_distributed_sync": 1}
 
 var validDatabase = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
@@ -51,6 +59,9 @@ func (o Options) Validate() error {
 	if !validDatabase.MatchString(o.Database) {
 		errs = append(errs, fmt.Errorf("clickhouse database %q: letters, digits and _ only", o.Database))
 	}
+	if o.Cluster != "" && !validCluster.MatchString(o.Cluster) {
+		errs = append(errs, fmt.Errorf("clickhouse cluster %q: letters, digits and _ only", o.Cluster))
+	}
 	if o.DialTimeout < 0 || o.WriteTimeout < 0 {
 		errs = append(errs, errors.New("clickhouse timeouts must be positive"))
 	}
@@ -76,7 +87,7 @@ func Open(ctx context.Context, o Options, logger *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, err
 	}
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+o.Database)
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+o.Database+o.onCluster())
 	boot.Close()
 	if err != nil {
 		return nil, fmt.Errorf("create database %s: %w", o.Database, err)
@@ -90,10 +101,15 @@ func Open(ctx context.Context, o Options, logger *slog.Logger, reg prometheus.Re
 }
 
 func connect(ctx context.Context, o Options, database string) (driver.Conn, error) {
+	var settings clickhouse.Settings
+	if o.Cluster != "" {
+		settings = ClusterSettings
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{o.Addr},
 		Auth:        clickhouse.Auth{Database: database, Username: o.Username, Password: o.Password},
 		DialTimeout: o.DialTimeout,
+		Settings:    settings,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", o.Addr, err)
@@ -105,6 +121,14 @@ func connect(ctx context.Context, o Options, database string) (driver.Conn, erro
 		return nil, fmt.Errorf("clickhouse %s: %w", o.Addr, err)
 	}
 	return conn, nil
+}
+
+// onCluster is the ON CLUSTER clause of DDL, empty for one server.
+func (o Options) onCluster() string {
+	if o.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + o.Cluster
 }
 
 // Ping checks the server answers.

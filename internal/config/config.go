@@ -59,6 +59,7 @@ type Config struct {
 	ClickHousePassword     string
 	ClickHousePasswordFile string
 	ClickHouseStart        string // single node: auto | never
+	ClickHouseCluster      string // cluster name for ON CLUSTER migrations; empty = one server
 
 	MultiCountry  int
 	SendVolume    int

@@ -46,6 +46,7 @@ var Vars = []Var{
 	{"clickhouse-user", "VIGIL_CLICKHOUSE_USER", "default", "ClickHouse user", func(c *Config) any { return &c.ClickHouseUser }},
 	{"clickhouse-password", "VIGIL_CLICKHOUSE_PASSWORD", "", "ClickHouse password", func(c *Config) any { return &c.ClickHousePassword }},
 	{"clickhouse-password-file", "VIGIL_CLICKHOUSE_PASSWORD_FILE", "", "file holding the ClickHouse password instead (keeps it out of ps and the environment)", func(c *Config) any { return &c.ClickHousePasswordFile }},
+	{"clickhouse-cluster", "VIGIL_CLICKHOUSE_CLUSTER", "", "ClickHouse cluster (remote_servers name): migrate ON CLUSTER into replicated tables under Distributed ones; empty = one server", func(c *Config) any { return &c.ClickHouseCluster }},
 	{"clickhouse-start", "VIGIL_CLICKHOUSE_START", "auto", "single node: auto = start a private clickhouse-server in DATA_DIR when none answers; never", func(c *Config) any { return &c.ClickHouseStart }},
 	{"rule-multi-country", "VIGIL_RULE_MULTI_COUNTRY", "2", "multi_country: distinct countries of untrusted successful logins in 24h", func(c *Config) any { return &c.MultiCountry }},
 	{"rule-send-volume", "VIGIL_RULE_SEND_VOLUME", "500", "send_volume: messages sent in 24h", func(c *Config) any { return &c.SendVolume }},

@@ -76,6 +76,7 @@ func ClickHouseDB(t testing.TB) (addr, database string) {
 // Main runs the tests, then stops the private ClickHouse server if one was started. Use it in TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	runMainCleanups()
 	if chServer != nil {
 		chServer.Stop()
 	}
