@@ -84,10 +84,12 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 // Ready is closed once the windows have been rebuilt and live processing has started.
 func (d *Detector) Ready() <-chan struct{} { return d.ready }
 
-// delivery is one message from a partition's consumer.
+// delivery is one message from a partition's consumer, or, when resume is set, a partition's request to commit
+// everything applied from it and be told the stream sequence to restart its consumer at.
 type delivery struct {
 	partition int
 	msg       jetstream.Msg
+	resume    chan<- uint64
 }
 
 // Run rebuilds the windows, then processes live messages until ctx is cancelled. It flushes what it holds before
@@ -116,7 +118,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	deliveries := make(chan delivery, 2*d.opts.BatchSize)
 	g, gctx := errgroup.WithContext(ctx)
 	for p, c := range consumers {
-		g.Go(func() error { return d.fetch(gctx, p, c, deliveries) })
+		g.Go(func() error { return d.fetch(gctx, stream, p, c, deliveries) })
 	}
 	commits := make(chan *batch)
 	free := make(chan *batch, 2) // double buffering: one batch fills while the other commits
@@ -128,76 +130,9 @@ func (d *Detector) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// consumer (re)creates partition p's durable consumer so that it delivers again everything after its ack floor at
-// once: messages a stopped or crashed detector had received but not committed are not left waiting for AckWait.
-// It returns the consumer and the ack floor (0 for a new consumer).
-func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int) (jetstream.Consumer, uint64, error) {
-	name := natsbus.DetectorConsumer(p)
-	cfg := jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   fmt.Sprintf("Vigil detector, partition %d", p),
-		FilterSubject: natsbus.PartitionFilter(p),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckAllPolicy, // a partition is committed in order: one ack per batch covers it
-		AckWait:       d.opts.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 4 * d.opts.BatchSize,
-	}
-	var floor uint64
-	old, err := stream.Consumer(ctx, name)
-	switch {
-	case err == nil:
-		info, err := old.Info(ctx)
-		if err != nil {
-			return nil, 0, fmt.Errorf("detector: consumer info for partition %d: %w", p, err)
-		}
-		floor = info.AckFloor.Stream
-		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
-		changed := info.Config.AckPolicy != cfg.AckPolicy || info.Config.FilterSubject != cfg.FilterSubject
-		if changed || info.NumAckPending > 0 || info.Delivered.Stream > floor {
-			if err := stream.DeleteConsumer(ctx, name); err != nil {
-				return nil, 0, fmt.Errorf("detector: reset consumer for partition %d: %w", p, err)
-			}
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
-		}
-	case !errors.Is(err, jetstream.ErrConsumerNotFound):
-		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
-	}
-	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
-	}
-	return c, floor, nil
-}
-
-// fetch pulls a partition's messages in order and hands them to the processing loop.
-func (d *Detector) fetch(ctx context.Context, p int, c jetstream.Consumer, out chan<- delivery) error {
-	it, err := c.Messages(jetstream.PullMaxMessages(d.opts.BatchSize))
-	if err != nil {
-		return fmt.Errorf("detector: consume partition %d: %w", p, err)
-	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return nil
-			}
-			d.logger.Warn("fetch failed", "partition", p, "err", err)
-			continue
-		}
-		select {
-		case out <- delivery{partition: p, msg: msg}:
-		case <-ctx.Done():
-			return nil
-		}
-	}
-}
-
 // process applies messages to the engine and hands full batches (or, after FlushInterval, partial ones) to the
 // committer. It closes commits when it returns.
-func (d *Detector) process(ctx context.Context, in <-chan delivery, commits chan<- *batch, free <-chan *batch) error {
+func (d *Detector) process(ctx context.Context, in <-chan delivery, commits chan<- *batch, free chan *batch) error {
 	defer close(commits)
 	b := <-free
 	flushT := time.NewTimer(time.Hour)
@@ -214,10 +149,28 @@ func (d *Detector) process(ctx context.Context, in <-chan delivery, commits chan
 		b = <-free
 		return true
 	}
+	// settle commits every batch handed over so far, b included: it returns once the committer gave both batches
+	// back, and false when the detector stops (a commit fails only then).
+	settle := func() bool {
+		flushT.Stop()
+		if !b.empty() && !handOff() {
+			return false
+		}
+		other := <-free
+		free <- other
+		return ctx.Err() == nil
+	}
 	var incs []incident.Incident
 	for {
 		select {
 		case dv := <-in:
+			if dv.resume != nil {
+				if !settle() {
+					return nil
+				}
+				dv.resume <- d.applied[dv.partition] + 1
+				continue
+			}
 			if b.empty() {
 				flushT.Reset(d.opts.FlushInterval)
 			}
@@ -272,7 +225,10 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 	seq := meta.Sequence.Stream
 	b.add(dv)
 	if seq <= d.applied[dv.partition] {
-		d.m.redelivered.Inc() // already in the windows; acknowledged with this batch
+		// A redelivery after AckWait (the batch took longer to commit): fetch saw no gap in the consumer's delivery
+		// sequence, so every message of the partition up to d.applied was received and applied, this one too. Its rows
+		// are in this batch or an earlier one, committed before this batch's ack.
+		d.m.redelivered.Inc()
 		return incs
 	}
 	d.applied[dv.partition] = seq

@@ -6,17 +6,18 @@ import (
 )
 
 type metrics struct {
-	events          *prometheus.CounterVec
-	incidents       *prometheus.CounterVec
-	incidentUpdates *prometheus.CounterVec
-	pending         *prometheus.GaugeVec
-	users           prometheus.Gauge
-	batchRows       prometheus.Histogram
-	commitSeconds   prometheus.Histogram
-	commitErrors    prometheus.Counter
-	redelivered     prometheus.Counter
-	deadLetters     prometheus.Counter
-	replayed        prometheus.Counter
+	events           *prometheus.CounterVec
+	incidents        *prometheus.CounterVec
+	incidentUpdates  *prometheus.CounterVec
+	pending          *prometheus.GaugeVec
+	users            prometheus.Gauge
+	batchRows        prometheus.Histogram
+	commitSeconds    prometheus.Histogram
+	commitErrors     prometheus.Counter
+	redelivered      prometheus.Counter
+	deadLetters      prometheus.Counter
+	replayed         prometheus.Counter
+	consumerRestarts prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,6 +55,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		replayed: f.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detector_replayed_events_total", Help: "Events replayed from the stream to rebuild windows at start.",
+		}),
+		consumerRestarts: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_consumer_restarts_total", Help: "Partition consumers restarted after a gap in their delivery sequence (deliveries lost in transit).",
 		}),
 	}
 }
