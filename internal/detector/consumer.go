@@ -60,24 +60,27 @@ func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int)
 	return c, floor, nil
 }
 
-// restart replaces partition p's consumer by one that delivers from stream sequence from, retrying while the
-// cluster cannot answer (a consumer leader being elected). The caller has committed everything before from: the
-// new consumer's ack floor is from-1, and the old consumer's acks still in flight are at or below it, so the new
-// consumer ignores them.
+// restart resets partition p's consumer to deliver from stream sequence from, retrying while the cluster cannot
+// answer (a consumer leader being elected). The reset is one replicated operation on the existing consumer: it
+// drops the consumer's pending deliveries and sets its ack floor to from-1, so the acks of the old deliveries still
+// in flight, all at or below it, change nothing. The caller has committed everything before from.
 func (d *Detector) restart(ctx context.Context, stream jetstream.Stream, p int, from uint64) (jetstream.Consumer, error) {
 	cfg := d.consumerConfig(p)
-	cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	backoff := retry.Backoff{Max: maxBackoff}
 	for {
-		err := stream.DeleteConsumer(ctx, cfg.Durable)
-		if err == nil || errors.Is(err, jetstream.ErrConsumerNotFound) {
+		_, err := stream.ResetConsumerToSequence(ctx, cfg.Durable, from)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+			_, err = stream.CreateConsumer(ctx, cfg)
+		}
+		if err == nil {
 			var c jetstream.Consumer
-			if c, err = stream.CreateOrUpdateConsumer(ctx, cfg); err == nil {
+			if c, err = stream.Consumer(ctx, cfg.Durable); err == nil {
 				return c, nil
 			}
 		}
 		wait := backoff.Next()
-		d.logger.Warn("restart consumer failed; retrying", "partition", p, "retry_in", wait, "err", err)
+		d.logger.Warn("restart consumer failed; retrying", "partition", p, "from", from, "retry_in", wait, "err", err)
 		if !retry.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
