@@ -29,6 +29,7 @@ const groupPartitions = 16
 // member is one detector of a group, on its own NATS connection.
 type member struct {
 	name   string
+	reg    *prometheus.Registry
 	d      *detector.Detector
 	nc     *nats.Conn
 	cancel context.CancelFunc
@@ -47,15 +48,16 @@ func (e *env) startMember(t *testing.T, name string, ttl time.Duration) *member 
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
 	d, err := detector.New(js, e.store, e.geo, func() engine.Trust { return e.trust.Set() }, detector.Options{
 		Partitions: groupPartitions, BatchSize: 200, FlushInterval: 50 * time.Millisecond, Rules: defaults(),
 		Group: ttl > 0, Member: name, GroupTTL: ttl,
-	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	}, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &member{name: name, d: d, nc: nc, cancel: cancel, done: make(chan error, 1)}
+	m := &member{name: name, reg: reg, d: d, nc: nc, cancel: cancel, done: make(chan error, 1)}
 	go func() { m.done <- d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-m.done })
 	select {
@@ -188,6 +190,9 @@ func TestGroupMemberKilledMidStream(t *testing.T) {
 	for _, m := range ms {
 		t.Logf("before the kill: %s owns %v", m.name, m.d.Owned())
 	}
+	if n := pendingSeries(t, ms...); n != groupPartitions {
+		t.Errorf("%d vigil_detector_consumer_pending series over the members; want one per partition, %d", n, groupPartitions)
+	}
 	e.publishTo(pub, second[:cut])
 	victim := slices.MaxFunc(ms, func(a, b *member) int { return len(a.d.Owned()) - len(b.d.Owned()) })
 	moved := victim.d.Owned()
@@ -202,6 +207,9 @@ func TestGroupMemberKilledMidStream(t *testing.T) {
 		return len(union(survivors...)) == groupPartitions
 	})
 	failover := time.Since(killAt)
+	if n := pendingSeries(t, survivors...); n != groupPartitions {
+		t.Errorf("%d vigil_detector_consumer_pending series over the survivors; want one per partition, %d", n, groupPartitions)
+	}
 	t.Logf("killed %s owning %v; the survivors owned and had rebuilt them %s after the kill", victim.name, moved, failover.Round(time.Millisecond))
 	testenv.Eventually(t, 60*time.Second, "every event committed", func() bool {
 		return e.count("SELECT count() FROM logins FINAL")+e.count("SELECT count() FROM sends FINAL") == total
@@ -211,4 +219,23 @@ func TestGroupMemberKilledMidStream(t *testing.T) {
 	if diff := cmp.Diff(want, incidentsOf(t, e), cmpopts.IgnoreFields(incident.Incident{}, "Version")); diff != "" {
 		t.Errorf("incidents after the kill differ from a single detector's (-single +group):\n%s", diff)
 	}
+}
+
+// pendingSeries counts the vigil_detector_consumer_pending series the members export: the alert for partitions
+// without an owner compares it with the partition count.
+func pendingSeries(t *testing.T, ms ...*member) int {
+	t.Helper()
+	n := 0
+	for _, m := range ms {
+		mfs, err := m.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "vigil_detector_consumer_pending" {
+				n += len(mf.GetMetric())
+			}
+		}
+	}
+	return n
 }
