@@ -54,6 +54,8 @@ func detectorOptions(cfg *config.Config) (detector.Options, error) {
 		BatchSize:     cfg.BatchSize,
 		FlushInterval: cfg.FlushInterval,
 		Rules:         rules,
+		Group:         cfg.DetectorGroup == "on",
+		GroupTTL:      cfg.DetectorGroupTTL,
 	}, nil
 }
 

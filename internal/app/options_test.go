@@ -26,6 +26,21 @@ func TestDetectorOptionsFromConfig(t *testing.T) {
 	}
 }
 
+func TestDetectorGroupOptionsFromConfig(t *testing.T) {
+	cfg := &config.Config{Partitions: 8, BatchSize: 64, FlushInterval: time.Second, MultiCountry: 2, SendVolume: 500, DetectorGroup: "on", DetectorGroupTTL: 4 * time.Second}
+	o, err := detectorOptions(cfg)
+	if err != nil {
+		t.Fatalf("detectorOptions: %v", err)
+	}
+	if !o.Group || o.GroupTTL != 4*time.Second || len(o.Owned) != 0 {
+		t.Errorf("detectorOptions(group on) = Group %v, GroupTTL %s, Owned %v; want true, 4s, none", o.Group, o.GroupTTL, o.Owned)
+	}
+	cfg.DetectorGroup = "off"
+	if o, _ := detectorOptions(cfg); o.Group {
+		t.Errorf("detectorOptions(group off).Group = true")
+	}
+}
+
 func TestStoreOptionsFromConfig(t *testing.T) {
 	cfg := &config.Config{ClickHouseAddr: "127.0.0.1:9000", ClickHouseDatabase: "vigil", ClickHouseUser: "u", ClickHousePassword: "p"}
 	o := storeOptions(cfg)

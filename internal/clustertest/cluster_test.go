@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -146,9 +145,10 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
+	detReg := prometheus.NewRegistry()
 	det, err := detector.New(js, store, g, func() engine.Trust { return watcher.Set() }, detector.Options{
 		Partitions: partitions, BatchSize: 2000, FlushInterval: 100 * time.Millisecond, AckWait: 10 * time.Second, Rules: rule.Config{Global: rule.Defaults},
-	}, logger, prometheus.NewRegistry())
+	}, logger, detReg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,13 +341,7 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 
 	t.Logf("%s: trusted networks checked", time.Since(start).Round(time.Millisecond))
 
-	// Known defect, not yet fixed: in about 1 run in 6 the detector never commits a run of events stored just after
-	// the kill, while JetStream reports them acknowledged (its AckAll acks appear to cover deliveries lost with the
-	// killed consumer leader). The check runs with VIGIL_TEST_CLUSTER_DETECTOR=1 until the detector is fixed, so
-	// that make test stays deterministic; it is the regression test for that fix.
-	if os.Getenv("VIGIL_TEST_CLUSTER_DETECTOR") != "1" {
-		t.Log("detector commit check off (known AckAll failover defect; VIGIL_TEST_CLUSTER_DETECTOR=1 runs it)")
-	} else {
+	{
 		// The detector continued through the failover and committed every accepted event (FINAL deduplicates
 		// redeliveries by event id).
 		var rows uint64
@@ -376,14 +370,12 @@ func TestStreamLeaderKilledMidStream(t *testing.T) {
 					ccancel()
 				}
 				reportMissing(t, ctx, store, stored)
-				// Seen in about 1 run in 6: the consumers report every message acknowledged (ack pending 0) while a run of
-				// stream sequences just after the kill was never committed. The detector's AckAll acks appear to cover
-				// deliveries lost with the killed consumer leader.
 				t.Fatalf("detector committed %d of %d accepted events 30s after posting ended", rows, len(accepted))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		t.Logf("%s: detector committed %d logins", time.Since(start).Round(time.Millisecond), rows)
+		t.Logf("%s: detector committed %d logins; %v consumer restarts after lost deliveries", time.Since(start).Round(time.Millisecond), rows,
+			counterValue(detReg, "vigil_detector_consumer_restarts_total"))
 	}
 
 	// The account created before the kill still logs in.
@@ -560,4 +552,18 @@ func reportMissing(t *testing.T, ctx context.Context, store *chstore.Store, stor
 		slices.Sort(ss)
 		t.Logf("partition %d: %d uncommitted events, stream sequences %v", p, len(ss), ss)
 	}
+}
+
+// counterValue returns an unlabelled counter's value in reg, or -1 when it is not there.
+func counterValue(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return -1
 }

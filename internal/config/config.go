@@ -50,6 +50,8 @@ type Config struct {
 	DetectorPartitions string // owned partitions, like "0-7,12"; "" = all
 	BatchSize          int
 	FlushInterval      time.Duration
+	DetectorGroup      string        // "on": join the detector group instead of owning DetectorPartitions; "off"
+	DetectorGroupTTL   time.Duration // group lease: a member silent for this long has left
 
 	GeoIPDB string
 
@@ -190,6 +192,18 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.OwnedPartitions(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_PARTITIONS: %w", err))
+	}
+	switch c.DetectorGroup {
+	case "", "off":
+	case "on":
+		if c.DetectorPartitions != "" {
+			errs = append(errs, errors.New("VIGIL_DETECTOR_GROUP=on and VIGIL_DETECTOR_PARTITIONS exclude each other: a group member owns what the group assigns it"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_GROUP %q: want on or off", c.DetectorGroup))
+	}
+	if c.DetectorGroupTTL != 0 && (c.DetectorGroupTTL < time.Second || c.DetectorGroupTTL > time.Minute) {
+		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_GROUP_TTL %s: must be 1s-1m", c.DetectorGroupTTL))
 	}
 	if _, err := c.Rules(); err != nil {
 		errs = append(errs, err)

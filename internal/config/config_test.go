@@ -37,6 +37,32 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
+func TestDetectorGroupSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want string // "" = valid
+	}{
+		{"group on", map[string]string{"VIGIL_DETECTOR_GROUP": "on"}, ""},
+		{"group off with ranges", map[string]string{"VIGIL_DETECTOR_GROUP": "off", "VIGIL_DETECTOR_PARTITIONS": "0-3"}, ""},
+		{"group on with ranges", map[string]string{"VIGIL_DETECTOR_GROUP": "on", "VIGIL_DETECTOR_PARTITIONS": "0-3"}, "exclude each other"},
+		{"bad mode", map[string]string{"VIGIL_DETECTOR_GROUP": "yes"}, `VIGIL_DETECTOR_GROUP "yes": want on or off`},
+		{"ttl too short", map[string]string{"VIGIL_DETECTOR_GROUP_TTL": "500ms"}, "VIGIL_DETECTOR_GROUP_TTL 500ms: must be 1s-1m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load("vigil", nil, env(tc.vars), io.Discard)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Load(%v) = %v; want no error", tc.vars, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Load(%v) = %v; want an error containing %q", tc.vars, err, tc.want)
+			case tc.want == "" && tc.vars["VIGIL_DETECTOR_GROUP"] == "on" && c.DetectorGroupTTL != 6*time.Second:
+				t.Errorf("Load(%v).DetectorGroupTTL = %s; want the default 6s", tc.vars, c.DetectorGroupTTL)
+			}
+		})
+	}
+}
+
 func TestBadValuesAreReportedTogether(t *testing.T) {
 	_, err := Load("vigil", nil, env(map[string]string{"VIGIL_PARTITIONS": "many", "VIGIL_FLUSH_INTERVAL": "soon"}), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "VIGIL_PARTITIONS") || !strings.Contains(err.Error(), "VIGIL_FLUSH_INTERVAL") {

@@ -38,6 +38,8 @@ var Vars = []Var{
 	{"trusted-proxies", "VIGIL_TRUSTED_PROXIES", "", "proxies (addresses or CIDRs) whose X-Forwarded-For the auth API reads, right to left", func(c *Config) any { return &c.TrustedProxies }},
 	{"detector-addr", "VIGIL_DETECTOR_ADDR", "127.0.0.1:8082", "cmd/detector: HTTP listener for /healthz, /readyz, /metrics", func(c *Config) any { return &c.DetectorAddr }},
 	{"detector-partitions", "VIGIL_DETECTOR_PARTITIONS", "", "partitions this detector consumes, like 0-7,12 (empty: all)", func(c *Config) any { return &c.DetectorPartitions }},
+	{"detector-group", "VIGIL_DETECTOR_GROUP", "off", "on: detectors spread the partitions over the live members and move a stopped member's to the survivors (VIGIL_DETECTOR_PARTITIONS must be empty); off: static partitions", func(c *Config) any { return &c.DetectorGroup }},
+	{"detector-group-ttl", "VIGIL_DETECTOR_GROUP_TTL", "6s", "group mode: a detector that has not renewed its lease for this long has left and its partitions move (1s-1m)", func(c *Config) any { return &c.DetectorGroupTTL }},
 	{"batch-size", "VIGIL_BATCH_SIZE", "5000", "rows per ClickHouse insert", func(c *Config) any { return &c.BatchSize }},
 	{"flush-interval", "VIGIL_FLUSH_INTERVAL", "1s", "longest wait before a partial batch is written", func(c *Config) any { return &c.FlushInterval }},
 	{"geoip-db", "VIGIL_GEOIP_DB", ".cache/geoip/country.mmdb", "GeoIP2/GeoLite2 Country or City database (or one made by vigil geoip import)", func(c *Config) any { return &c.GeoIPDB }},

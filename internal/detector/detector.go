@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,10 @@ type Detector struct {
 	m         *metrics
 	eng       *engine.Engine
 	applied   map[int]uint64 // per partition: newest stream sequence applied to the engine
+	live      map[int]bool   // partitions whose users' windows the engine holds, up to applied
+	ownedMu   sync.Mutex
+	owned     map[int]bool // live partitions, for Owned
+	assigned  []int        // group mode: partitions the group assigns to this member, sorted
 	pending   map[int]prometheus.Gauge
 	ready     chan struct{}
 	once      sync.Once
@@ -71,12 +76,14 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 		logger:  logger,
 		m:       newMetrics(reg),
 		applied: make(map[int]uint64),
+		live:    make(map[int]bool),
+		owned:   make(map[int]bool),
 		ready:   make(chan struct{}),
 	}
 	d.eng = engine.New(&d.opts.Rules, geo, trust)
-	d.pending = make(map[int]prometheus.Gauge, len(d.opts.Owned))
+	d.pending = make(map[int]prometheus.Gauge, len(d.opts.Owned)) // resolved once per partition, not per message
 	for _, p := range d.opts.Owned {
-		d.pending[p] = d.m.pending.WithLabelValues(fmt.Sprint(p)) // resolved once, not per message
+		d.pending[p] = d.m.pending.WithLabelValues(strconv.Itoa(p))
 	}
 	return d, nil
 }
@@ -84,14 +91,20 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 // Ready is closed once the windows have been rebuilt and live processing has started.
 func (d *Detector) Ready() <-chan struct{} { return d.ready }
 
-// delivery is one message from a partition's consumer.
+// delivery is one message from a partition's consumer, or a request about the partition: with resume, to commit
+// everything applied so far, bring its windows up to date and be told the stream sequence to restart its consumer
+// at; with release, to commit everything applied so far and forget the partition's users (answered with whether
+// the engine held them).
 type delivery struct {
 	partition int
 	msg       jetstream.Msg
+	resume    chan<- uint64
+	release   chan<- bool
 }
 
 // Run rebuilds the windows, then processes live messages until ctx is cancelled. It flushes what it holds before
-// returning.
+// returning. In group mode it joins the group instead and rebuilds each partition's windows when it takes the
+// partition over.
 func (d *Detector) Run(ctx context.Context) error {
 	stream, err := d.js.Stream(ctx, d.opts.Stream)
 	if err != nil {
@@ -112,92 +125,34 @@ func (d *Detector) Run(ctx context.Context) error {
 	if err := d.rebuild(ctx, stream, floors); err != nil {
 		return err
 	}
+	for p := range floors {
+		d.own(p)
+	}
 
 	deliveries := make(chan delivery, 2*d.opts.BatchSize)
 	g, gctx := errgroup.WithContext(ctx)
 	for p, c := range consumers {
-		g.Go(func() error { return d.fetch(gctx, p, c, deliveries) })
+		next := c.CachedInfo().Delivered.Consumer + 1
+		g.Go(func() error { return d.fetch(gctx, stream, p, c, next, deliveries) })
+	}
+	if d.opts.Group {
+		g.Go(func() error { return d.runGroup(gctx, stream, deliveries) })
 	}
 	commits := make(chan *batch)
 	free := make(chan *batch, 2) // double buffering: one batch fills while the other commits
 	free <- newBatch()
 	free <- newBatch()
-	g.Go(func() error { return d.process(gctx, deliveries, commits, free) })
+	g.Go(func() error { return d.process(gctx, stream, deliveries, commits, free) })
 	g.Go(func() error { return d.commit(gctx, commits, free) })
-	d.once.Do(func() { close(d.ready) })
+	if !d.opts.Group {
+		d.once.Do(func() { close(d.ready) })
+	}
 	return g.Wait()
-}
-
-// consumer (re)creates partition p's durable consumer so that it delivers again everything after its ack floor at
-// once: messages a stopped or crashed detector had received but not committed are not left waiting for AckWait.
-// It returns the consumer and the ack floor (0 for a new consumer).
-func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int) (jetstream.Consumer, uint64, error) {
-	name := natsbus.DetectorConsumer(p)
-	cfg := jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   fmt.Sprintf("Vigil detector, partition %d", p),
-		FilterSubject: natsbus.PartitionFilter(p),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckAllPolicy, // a partition is committed in order: one ack per batch covers it
-		AckWait:       d.opts.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 4 * d.opts.BatchSize,
-	}
-	var floor uint64
-	old, err := stream.Consumer(ctx, name)
-	switch {
-	case err == nil:
-		info, err := old.Info(ctx)
-		if err != nil {
-			return nil, 0, fmt.Errorf("detector: consumer info for partition %d: %w", p, err)
-		}
-		floor = info.AckFloor.Stream
-		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
-		changed := info.Config.AckPolicy != cfg.AckPolicy || info.Config.FilterSubject != cfg.FilterSubject
-		if changed || info.NumAckPending > 0 || info.Delivered.Stream > floor {
-			if err := stream.DeleteConsumer(ctx, name); err != nil {
-				return nil, 0, fmt.Errorf("detector: reset consumer for partition %d: %w", p, err)
-			}
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
-		}
-	case !errors.Is(err, jetstream.ErrConsumerNotFound):
-		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
-	}
-	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
-	}
-	return c, floor, nil
-}
-
-// fetch pulls a partition's messages in order and hands them to the processing loop.
-func (d *Detector) fetch(ctx context.Context, p int, c jetstream.Consumer, out chan<- delivery) error {
-	it, err := c.Messages(jetstream.PullMaxMessages(d.opts.BatchSize))
-	if err != nil {
-		return fmt.Errorf("detector: consume partition %d: %w", p, err)
-	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return nil
-			}
-			d.logger.Warn("fetch failed", "partition", p, "err", err)
-			continue
-		}
-		select {
-		case out <- delivery{partition: p, msg: msg}:
-		case <-ctx.Done():
-			return nil
-		}
-	}
 }
 
 // process applies messages to the engine and hands full batches (or, after FlushInterval, partial ones) to the
 // committer. It closes commits when it returns.
-func (d *Detector) process(ctx context.Context, in <-chan delivery, commits chan<- *batch, free <-chan *batch) error {
+func (d *Detector) process(ctx context.Context, stream jetstream.Stream, in <-chan delivery, commits chan<- *batch, free chan *batch) error {
 	defer close(commits)
 	b := <-free
 	flushT := time.NewTimer(time.Hour)
@@ -214,10 +169,36 @@ func (d *Detector) process(ctx context.Context, in <-chan delivery, commits chan
 		b = <-free
 		return true
 	}
+	// settle commits every batch handed over so far, b included: it returns once the committer gave both batches
+	// back, and false when the detector stops (a commit fails only then).
+	settle := func() bool {
+		flushT.Stop()
+		if !b.empty() && !handOff() {
+			return false
+		}
+		other := <-free
+		free <- other
+		return ctx.Err() == nil
+	}
 	var incs []incident.Incident
 	for {
 		select {
 		case dv := <-in:
+			if dv.resume != nil || dv.release != nil {
+				if !settle() {
+					return nil
+				}
+				if dv.release != nil {
+					live := d.live[dv.partition]
+					d.disown(dv.partition)
+					dv.release <- live
+				} else if from, ok := d.catchUp(ctx, stream, dv.partition); ok {
+					dv.resume <- from
+				} else {
+					return nil
+				}
+				continue
+			}
 			if b.empty() {
 				flushT.Reset(d.opts.FlushInterval)
 			}
@@ -268,11 +249,19 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 		d.deadLetter(ctx, dv, fmt.Sprintf("no JetStream metadata: %v", err))
 		return incs
 	}
-	d.pending[dv.partition].Set(float64(meta.NumPending))
+	g, ok := d.pending[dv.partition]
+	if !ok {
+		g = d.m.pending.WithLabelValues(strconv.Itoa(dv.partition))
+		d.pending[dv.partition] = g
+	}
+	g.Set(float64(meta.NumPending))
 	seq := meta.Sequence.Stream
 	b.add(dv)
 	if seq <= d.applied[dv.partition] {
-		d.m.redelivered.Inc() // already in the windows; acknowledged with this batch
+		// A redelivery after AckWait (the batch took longer to commit): fetch saw no gap in the consumer's delivery
+		// sequence, so every message of the partition up to d.applied was received and applied, this one too. Its rows
+		// are in this batch or an earlier one, committed before this batch's ack.
+		d.m.redelivered.Inc()
 		return incs
 	}
 	d.applied[dv.partition] = seq

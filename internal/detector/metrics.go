@@ -6,17 +6,22 @@ import (
 )
 
 type metrics struct {
-	events          *prometheus.CounterVec
-	incidents       *prometheus.CounterVec
-	incidentUpdates *prometheus.CounterVec
-	pending         *prometheus.GaugeVec
-	users           prometheus.Gauge
-	batchRows       prometheus.Histogram
-	commitSeconds   prometheus.Histogram
-	commitErrors    prometheus.Counter
-	redelivered     prometheus.Counter
-	deadLetters     prometheus.Counter
-	replayed        prometheus.Counter
+	events           *prometheus.CounterVec
+	incidents        *prometheus.CounterVec
+	incidentUpdates  *prometheus.CounterVec
+	pending          *prometheus.GaugeVec
+	users            prometheus.Gauge
+	batchRows        prometheus.Histogram
+	commitSeconds    prometheus.Histogram
+	commitErrors     prometheus.Counter
+	redelivered      prometheus.Counter
+	deadLetters      prometheus.Counter
+	replayed         prometheus.Counter
+	consumerRestarts prometheus.Counter
+	owned            prometheus.Gauge
+	assigned         prometheus.Gauge
+	members          prometheus.Gauge
+	takeovers        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,6 +59,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		replayed: f.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detector_replayed_events_total", Help: "Events replayed from the stream to rebuild windows at start.",
+		}),
+		owned: f.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detector_partitions_owned", Help: "Partitions whose windows this detector holds and whose events it processes.",
+		}),
+		assigned: f.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detector_partitions_assigned", Help: "Partitions the detector group assigns to this member (group mode).",
+		}),
+		members: f.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detector_group_members", Help: "Live members of the detector group as this member sees them (group mode).",
+		}),
+		takeovers: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_partition_takeovers_total", Help: "Partitions taken over from the group (group mode): their windows were rebuilt before live work.",
+		}),
+		consumerRestarts: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_consumer_restarts_total", Help: "Partition consumers restarted after a gap in their delivery sequence (deliveries lost in transit).",
 		}),
 	}
 }

@@ -2,8 +2,12 @@ package detector
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
@@ -31,6 +35,12 @@ type Options struct {
 	FlushInterval time.Duration // longest wait before a partial batch is written; default 1s
 	AckWait       time.Duration // JetStream redelivery timeout; default 2m
 	Rules         rule.Config
+
+	// Group mode: the detectors spread the partitions over the live members of the group and move a stopped
+	// member's partitions to the survivors. Owned must be empty then.
+	Group    bool
+	Member   string        // this member's name in the group; default a random one (unique per process)
+	GroupTTL time.Duration // a member that has not renewed its lease for this long has left; default 6s
 }
 
 func (o *Options) setDefaults() {
@@ -40,7 +50,13 @@ func (o *Options) setDefaults() {
 	if o.Partitions == 0 {
 		o.Partitions = natsbus.DefaultPartitions
 	}
-	if len(o.Owned) == 0 {
+	if o.Group && o.Member == "" {
+		o.Member = defaultMember()
+	}
+	if o.Group && o.GroupTTL == 0 {
+		o.GroupTTL = 6 * time.Second
+	}
+	if len(o.Owned) == 0 && !o.Group {
 		for p := range o.Partitions {
 			o.Owned = append(o.Owned, p)
 		}
@@ -72,6 +88,15 @@ func (o *Options) Validate() error {
 		}
 		seen[p] = true
 	}
+	if o.Group && len(o.Owned) > 0 {
+		errs = append(errs, errors.New("owned partitions and group mode exclude each other: a group member owns what the group assigns it"))
+	}
+	if o.Group && (o.GroupTTL < time.Second || o.GroupTTL > time.Minute) {
+		errs = append(errs, fmt.Errorf("group TTL %s: must be 1s-1m", o.GroupTTL))
+	}
+	if o.Group && (len(o.Member) > 64 || o.Member == "" || strings.ContainsFunc(o.Member, badMemberRune)) {
+		errs = append(errs, fmt.Errorf("group member %q: must be 1-64 letters, digits, '-' or '_'", o.Member))
+	}
 	if o.BatchSize < 1 || o.BatchSize > 1_000_000 {
 		errs = append(errs, fmt.Errorf("batch size %d: must be 1-1000000", o.BatchSize))
 	}
@@ -82,4 +107,25 @@ func (o *Options) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// defaultMember names a member after its host, with a random suffix so that two processes on one host differ.
+func defaultMember() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if badMemberRune(r) {
+			return '_'
+		}
+		return r
+	}, host)
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}
+
+func badMemberRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/vigil-ids/vigil/internal/window"
 )
 
-// rebuild restores the windows from the stream: it continues incidents committed before the restart, then replays
-// each partition from 24 hours before the newest event up to what its consumer already acknowledged.
+// rebuild restores the windows of the partitions in floors from the stream: it continues their incidents committed
+// before, then replays each partition from 24 hours before the newest event up to what its consumer already
+// acknowledged (its floor).
 func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors map[int]uint64) error {
 	info, err := stream.Info(ctx)
 	if err != nil {
@@ -26,12 +27,8 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 		if err != nil {
 			return fmt.Errorf("detector: load open incidents: %w", err)
 		}
-		owned := map[int]bool{}
-		for _, p := range d.opts.Owned {
-			owned[p] = true
-		}
 		for _, inc := range incs {
-			if owned[event.Partition(inc.User, d.opts.Partitions)] {
+			if _, ok := floors[event.Partition(inc.User, d.opts.Partitions)]; ok {
 				d.eng.Seed(inc)
 			}
 		}
@@ -52,8 +49,8 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 	elapsed := time.Since(start)
 	d.m.replayed.Add(float64(total))
 	d.m.users.Set(float64(d.eng.Users()))
-	if total > 0 {
-		d.logger.Info("windows rebuilt from the stream", "events", total, "users", d.eng.Users(), "elapsed", elapsed.Round(time.Millisecond))
+	if total > 0 || d.opts.Group && len(floors) > 0 {
+		d.logger.Info("windows rebuilt from the stream", "partitions", len(floors), "events", total, "users", d.eng.Users(), "elapsed", elapsed.Round(time.Millisecond))
 	}
 	return nil
 }

@@ -34,6 +34,10 @@ const (
 
 	// DetectorConsumerPrefix starts the names of the detectors' durable consumers: vigil-detector-p<partition>.
 	DetectorConsumerPrefix = "vigil-detector-"
+	// DetectorGroupBucket is the KV bucket where detectors in group mode keep their membership leases.
+	DetectorGroupBucket = "vigil-detectors"
+	// DetectorPriorityGroup is the priority group (pinned client) of the detectors' consumers in group mode.
+	DetectorPriorityGroup = "vigil"
 )
 
 // EventSubject returns the subject of an event of the given kind in the given partition.
