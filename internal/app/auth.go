@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/authapi"
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/console"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/secretbox"
@@ -83,12 +84,16 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 		}
 		return nil
 	}}, httpapi.Check{Name: "clickhouse", Check: store.Ping})
-	mux := s.WithOps(ops) // /readyz and /metrics behind the admin allow list
+	con, err := console.New(s.Handler(), logger)
+	if err != nil {
+		return err
+	}
+	mux := s.WithConsole(ops, con) // /readyz, /metrics and the console behind the admin allow list
 	ln, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener: %w", err)
 	}
-	fmt.Fprintf(out, "vigil-authapi: admin auth API on http://%s/v1/\n", ln.Addr())
+	fmt.Fprintf(out, "vigil-authapi: admin auth API on http://%s/v1/, console on http://%s/\n", ln.Addr(), ln.Addr())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	g.Go(func() error { return s.Run(gctx) })

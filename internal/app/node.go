@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/console"
 	"github.com/vigil-ids/vigil/internal/detector"
 	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -105,12 +106,17 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	authOps := http.NewServeMux()
 	httpapi.Ops(authOps, reg, p.checks(store.Ping)...)
-	authMux := auth.WithOps(authOps) // /readyz and /metrics behind the admin allow list
+	con, err := console.New(auth.Handler(), logger)
+	if err != nil {
+		return err
+	}
+	authMux := auth.WithConsole(authOps, con) // /readyz, /metrics and the console behind the admin allow list
 	authLn, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener (VIGIL_AUTH_ADDR): %w", err)
 	}
 	fmt.Fprintf(n.Out, "vigil: admin auth API on http://%s/v1/ (create the first admin: vigil admin create -username NAME)\n", authLn.Addr())
+	fmt.Fprintf(n.Out, "vigil: admin console on http://%s/\n", authLn.Addr())
 	if n.NATSURL != nil {
 		n.NATSURL <- emb.ClientURL()
 	}

@@ -245,7 +245,8 @@ func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request, p *principal)
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p *principal) error {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"username": p.account.Username, "role": p.account.Role,
-		"totp_enabled": p.account.TOTP != nil, "enrollment_required": p.enrolOnly, "api_key": p.apiKey != nil})
+		"totp_enabled": p.account.TOTP != nil, "enrollment_required": p.enrolOnly, "api_key": p.apiKey != nil,
+		"client_ip": clientIP(r).Unmap().String(), "2fa_required": s.requires2FA(p.account.Role)})
 	return nil
 }
 

@@ -172,17 +172,21 @@ func (s *Server) Handler() http.Handler { return s.WithOps(nil) }
 
 // WithOps returns the API together with the process's operational endpoints (ops serves /healthz, /readyz and
 // /metrics): /healthz stays open, /readyz and /metrics obey the admin allow list like every other route.
-func (s *Server) WithOps(ops http.Handler) http.Handler {
+func (s *Server) WithOps(ops http.Handler) http.Handler { return s.WithConsole(ops, nil) }
+
+// WithConsole is WithOps with the browser console serving every path outside /v1/, behind the same allow list
+// (console nil: those paths answer the JSON 404).
+func (s *Server) WithConsole(ops, console http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ops != nil && r.URL.Path == "/healthz" {
 			ops.ServeHTTP(w, r)
 			return
 		}
-		s.serve(w, r, ops)
+		s.serve(w, r, ops, console)
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops http.Handler) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops, console http.Handler) {
 	ip := s.ips.ClientIP(r)
 	l, err := s.currentAllowlist(r.Context())
 	if err != nil { // fail closed
@@ -209,6 +213,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops http.Handler)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if console != nil && !strings.HasPrefix(r.URL.Path, "/v1/") {
+		console.ServeHTTP(w, r)
+		return
+	}
 	r = r.WithContext(context.WithValue(r.Context(), ipKey{}, ip))
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		w = &muxErrorWriter{ResponseWriter: w} // the mux's own 404 and 405 (with Allow) in the JSON error shape
