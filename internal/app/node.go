@@ -49,6 +49,7 @@ type Node struct {
 	// When set, Run sends the listening addresses once the components start; for tests.
 	IngestAddr chan net.Addr
 	NATSURL    chan string
+	AuthAddr   chan net.Addr // the auth API and console listener
 }
 
 // Run starts everything and blocks until ctx is cancelled or a component fails.
@@ -119,6 +120,9 @@ func (n *Node) Run(ctx context.Context) error {
 	fmt.Fprintf(n.Out, "vigil: admin console on http://%s/\n", authLn.Addr())
 	if n.NATSURL != nil {
 		n.NATSURL <- emb.ClientURL()
+	}
+	if n.AuthAddr != nil {
+		n.AuthAddr <- authLn.Addr()
 	}
 	if n.IngestAddr != nil {
 		n.IngestAddr <- ln.Addr()
