@@ -205,14 +205,23 @@ func result[T any](b *browser, a chromedp.Action[T]) T {
 }
 
 // run runs actions in order with a deadline.
-func (b *browser) run(steps ...chromedp.Action[chromedp.Void]) { b.t.Helper(); result(b, chromedp.Steps(steps...)) }
+func (b *browser) run(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	result(b, chromedp.Steps(steps...))
+}
 
 // eval evaluates a JavaScript expression in the page.
-func eval[T any](b *browser, expr string) T { b.t.Helper(); return result(b, chromedp.Evaluate[T](expr)) }
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	return result(b, chromedp.Evaluate[T](expr))
+}
 
 func (b *browser) open(path string) { b.t.Helper(); b.run(chromedp.Navigate(b.base + path)) }
 
-func (b *browser) text(sel string) string { b.t.Helper(); return result(b, chromedp.Text(chromedp.CSS(sel))) }
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	return result(b, chromedp.Text(chromedp.CSS(sel)))
+}
 
 func (b *browser) has(sel string) bool {
 	b.t.Helper()
