@@ -69,7 +69,9 @@ func listTable(title string, list []any) evTable {
 			}
 		}
 	}
-	sort.SliceStable(cols, func(i, j int) bool { return colRank(cols[i]) < colRank(cols[j]) || colRank(cols[i]) == colRank(cols[j]) && cols[i] < cols[j] })
+	sort.SliceStable(cols, func(i, j int) bool {
+		return colRank(cols[i]) < colRank(cols[j]) || colRank(cols[i]) == colRank(cols[j]) && cols[i] < cols[j]
+	})
 	for _, c := range cols {
 		t.Cols = append(t.Cols, label(c))
 	}
