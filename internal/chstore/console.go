@@ -53,7 +53,10 @@ type where struct {
 	args  []any
 }
 
-func (w *where) add(cond string, args ...any) { w.conds = append(w.conds, cond); w.args = append(w.args, args...) }
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
 
 // inDomains limits rows to domains; an empty (non-nil) list matches nothing (ClickHouse 18.16 cannot type an empty
 // array literal in has()).
