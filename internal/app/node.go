@@ -139,6 +139,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	g.Go(func() error { return httpapi.Serve(gctx, authLn, authMux, logger) })
 	g.Go(func() error { return auth.Run(gctx) })
+	g.Go(func() error { return auth.RunConsole(gctx) })
 	g.Go(func() error { return aud.Run(gctx) })
 	g.Go(func() error { return p.trust.Run(gctx) })
 	g.Go(func() error { return p.detector.Run(gctx) })

@@ -45,6 +45,7 @@ type Options struct {
 	Replicas       int
 	Insecure       bool // cookies without Secure, for plain-HTTP tests only
 	Now            func() time.Time
+	Console        Console // the console's ClickHouse history and trusted-network store (console.go)
 }
 
 func (o *Options) setDefaults() {
@@ -115,6 +116,8 @@ type Server struct {
 	cache   allowCache
 
 	recoverySets atomic.Int64 // sets of recovery codes generated (each costs ten argon2id hashes)
+
+	reviews jetstream.KeyValue // incident reviews (review.go)
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -146,6 +149,9 @@ func New(ctx context.Context, js jetstream.JetStream, key []byte, o Options, aud
 	}
 	s := &Server{opts: o, st: st, box: box, ips: ips, audit: audit, logger: logger, limiter: newLimiter(o.IPLimit, time.Minute, o.Now),
 		dummy: password.Hash("vigil-timing-equaliser", o.Password), m: newMetrics(reg)}
+	if err := s.initConsole(ctx, js); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
