@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-ids/vigil/internal/authapi"
 )
 
 // The auth API's incident routes the console uses.
@@ -14,7 +16,7 @@ const (
 	apiIncidents = "/v1/incidents"
 	apiSummary   = "/v1/incidents/summary"
 	apiTrusted   = "/v1/trusted-networks"
-	apiAudit     = "/v1/audit"
+	apiAudit     = "/v1/audit-log"
 )
 
 func (c *Console) incidentRoutes(mux *http.ServeMux) {
@@ -89,7 +91,7 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, p *page) err
 	for _, f := range incidentFilters {
 		if v := strings.TrimSpace(q.Get(f)); v != "" && len(v) <= 200 {
 			d.Filter.Set(f, v)
-			api.Set(f, v)
+			api.Set(f, apiTime(f, v))
 		}
 	}
 	d.Page, _ = strconv.Atoi(q.Get("page"))
@@ -134,11 +136,12 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, p *page) err
 }
 
 type review struct {
+	Action   string    `json:"action"`
 	Status   string    `json:"status"`
 	Reason   string    `json:"reason"`
 	Note     string    `json:"note"`
-	Actor    string    `json:"actor"`
-	Time     time.Time `json:"time"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
 	Revision uint64    `json:"revision"`
 }
 
@@ -162,7 +165,7 @@ type incidentData struct {
 }
 
 // resolveReasons are the reasons a resolution can name.
-var resolveReasons = []string{"false_positive", "legitimate_travel", "vpn_or_proxy", "password_reset", "account_blocked", "other"}
+var resolveReasons = authapi.ResolveReasons
 
 func (c *Console) incident(w http.ResponseWriter, r *http.Request, p *page) error {
 	switch r.URL.Query().Get("done") {
@@ -185,25 +188,15 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 	}
 	var res struct {
 		Incident incidentRow `json:"incident"`
-		Reviews  []review    `json:"reviews"`
-		Review   *review     `json:"review"`
+		History  []review    `json:"review_history"`
+		Revision uint64      `json:"revision"`
 		Logins   []loginRow  `json:"logins"`
 	}
 	if err := a.Decode(&res); err != nil {
 		return err
 	}
-	d := &incidentData{Incident: res.Incident, Evidence: layoutEvidence(res.Incident.Evidence), Reviews: res.Reviews, Logins: res.Logins, Reasons: resolveReasons}
-	if len(d.Reviews) == 0 && res.Review != nil {
-		d.Reviews = []review{*res.Review}
-	}
-	for _, rv := range d.Reviews {
-		d.Revision = max(d.Revision, rv.Revision)
-	}
-	if d.Logins == nil && d.Incident.User != "" {
-		if err := c.listOf(r, "/v1/users/"+url.PathEscape(d.Incident.User)+"/logins", "logins", &d.Logins); err != nil {
-			return err
-		}
-	}
+	d := &incidentData{Incident: res.Incident, Evidence: layoutEvidence(res.Incident.Evidence), Reviews: res.History, Revision: res.Revision,
+		Logins: res.Logins, Reasons: resolveReasons}
 	p.Title = "Incident: " + d.Incident.User
 	p.Data = d
 	c.render(w, status, "incident", p)
@@ -213,7 +206,10 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 func (c *Console) review(w http.ResponseWriter, r *http.Request, p *page) error {
 	id := r.PathValue("id")
 	rev, _ := strconv.ParseUint(r.PostFormValue("revision"), 10, 64)
-	body := map[string]any{"status": r.PostFormValue("status"), "reason": r.PostFormValue("reason"), "note": r.PostFormValue("note"), "revision": rev}
+	body := map[string]any{"action": r.PostFormValue("action"), "note": r.PostFormValue("note"), "revision": rev}
+	if reason := r.PostFormValue("reason"); reason != "" {
+		body["reason"] = reason
+	}
 	a, err := c.call(r, "POST", apiIncidents+"/"+url.PathEscape(id)+"/review", body)
 	if err != nil {
 		return err
@@ -250,11 +246,7 @@ func (c *Console) safePage(w http.ResponseWriter, r *http.Request, p *page, stat
 
 func (c *Console) safePost(w http.ResponseWriter, r *http.Request, p *page) error {
 	f := r.PostForm
-	body := map[string]string{"prefix": f.Get("prefix"), "description": f.Get("description"), "scope": f.Get("scope"), "user": f.Get("user")}
-	if at := strings.LastIndexByte(f.Get("user"), '@'); at >= 0 {
-		body["domain"] = f.Get("user")[at+1:]
-	}
-	a, err := c.call(r, "POST", apiTrusted, body)
+	a, err := c.call(r, "POST", apiTrusted, trustRequest(f.Get("prefix"), f.Get("description"), f.Get("scope"), f.Get("user"), ""))
 	if err != nil {
 		return err
 	}
@@ -268,11 +260,27 @@ func (c *Console) safePost(w http.ResponseWriter, r *http.Request, p *page) erro
 	return see(w, r, "/console/trusted?done=added")
 }
 
+// trustRequest is the API's body for a new trusted range: the user for scope user, the domain (or a user of
+// it) for scope domain, neither for global.
+func trustRequest(prefix, description, scope, user, domain string) map[string]string {
+	body := map[string]string{"prefix": prefix, "description": description, "scope": scope}
+	switch scope {
+	case "user":
+		body["user"] = strings.TrimSpace(user)
+	case "domain":
+		if domain = strings.TrimSpace(domain); domain != "" {
+			body["domain"] = domain
+		} else {
+			body["user"] = strings.TrimSpace(user)
+		}
+	}
+	return body
+}
+
 type trustedEntry struct {
 	ID          string    `json:"id"`
 	Scope       string    `json:"scope"`
-	User        string    `json:"user"`
-	Domain      string    `json:"domain"`
+	Subject     string    `json:"subject"`
 	Prefix      string    `json:"prefix"`
 	Description string    `json:"description"`
 	CreatedBy   string    `json:"created_by"`
@@ -315,13 +323,23 @@ func (c *Console) trustedPage(w http.ResponseWriter, r *http.Request, p *page, s
 	}
 	if a.OK() {
 		var res struct {
-			Entries []trustedEntry `json:"entries"`
-			Domains []string       `json:"domains"`
+			Networks []trustedEntry `json:"networks"`
 		}
 		if err := a.Decode(&res); err != nil {
 			return err
 		}
-		d.Entries, d.Domains = res.Entries, res.Domains
+		d.Entries = res.Networks
+		seen := map[string]bool{}
+		for _, e := range d.Entries { // the domains to choose from
+			dom := e.Subject
+			if e.Scope == "user" {
+				dom = dom[strings.LastIndexByte(dom, '@')+1:]
+			}
+			if e.Scope != "global" && !seen[dom] {
+				seen[dom] = true
+				d.Domains = append(d.Domains, dom)
+			}
+		}
 	} else if p.Error == "" {
 		p.Error = a.Problem()
 		status = a.Status
@@ -333,8 +351,7 @@ func (c *Console) trustedPage(w http.ResponseWriter, r *http.Request, p *page, s
 
 func (c *Console) trustedAdd(w http.ResponseWriter, r *http.Request, p *page) error {
 	f := r.PostForm
-	body := map[string]string{"prefix": f.Get("prefix"), "description": f.Get("description"), "scope": f.Get("scope"), "user": f.Get("user"), "domain": f.Get("domain")}
-	a, err := c.call(r, "POST", apiTrusted, body)
+	a, err := c.call(r, "POST", apiTrusted, trustRequest(f.Get("prefix"), f.Get("description"), f.Get("scope"), f.Get("user"), f.Get("domain")))
 	if err != nil {
 		return err
 	}
@@ -380,7 +397,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, p *page) error {
 	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
 	d.Page = max(d.Page, 1)
 	api := url.Values{"limit": {strconv.Itoa(perPage + 1)}, "offset": {strconv.Itoa((d.Page - 1) * perPage)}}
-	if err := c.listOf(r, apiAudit+"?"+api.Encode(), "records", &d.Rows); err != nil {
+	if err := c.listOf(r, apiAudit+"?"+api.Encode(), "entries", &d.Rows); err != nil {
 		return err
 	}
 	if len(d.Rows) > perPage {
@@ -392,4 +409,20 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, p *page) error {
 	}
 	p.Data = d
 	return c.ok(w, "audit", p)
+}
+
+// apiTime turns a date filter (the date input's 2006-01-02) into the API's RFC 3339 time: from the start of the day,
+// to the end of it. Anything else passes unchanged (the API validates it).
+func apiTime(field, v string) string {
+	if field != "from" && field != "to" {
+		return v
+	}
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return v
+	}
+	if field == "to" {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t.Format(time.RFC3339)
 }

@@ -99,10 +99,11 @@ func (c *Console) apikeyRevoke(w http.ResponseWriter, r *http.Request, p *page) 
 }
 
 type adminAccount struct {
-	Username    string `json:"username"`
-	Role        string `json:"role"`
-	TOTPEnabled bool   `json:"totp_enabled"`
-	Created     string `json:"created"`
+	Username    string   `json:"username"`
+	Role        string   `json:"role"`
+	Domains     []string `json:"domains"`
+	TOTPEnabled bool     `json:"totp_enabled"`
+	Created     string   `json:"created"`
 }
 
 func (c *Console) accounts(w http.ResponseWriter, r *http.Request, p *page) error {
@@ -136,4 +137,16 @@ func (c *Console) accountCreate(w http.ResponseWriter, r *http.Request, p *page)
 		return c.accountsPage(w, r, p, a.Status)
 	}
 	return see(w, r, "/console/accounts?done=created")
+}
+
+func (c *Console) accountReset(w http.ResponseWriter, r *http.Request, p *page) error {
+	a, err := c.call(r, "POST", "/v1/accounts/"+url.PathEscape(r.PostFormValue("username"))+"/reset-2fa", nil)
+	if err != nil {
+		return err
+	}
+	if !a.OK() {
+		p.Error = a.Problem()
+		return c.accountsPage(w, r, p, a.Status)
+	}
+	return see(w, r, "/console/accounts?done=reset")
 }
