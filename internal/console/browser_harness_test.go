@@ -89,7 +89,7 @@ func startNode(t *testing.T) *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- nd.Run(ctx) }()
-	for n.ingest == "" {
+	for n.ingest == "" || n.console == "" || n.natsURL == "" {
 		select {
 		case a := <-nd.AuthAddr:
 			n.console = "http://" + a.String()
@@ -193,12 +193,14 @@ func newBrowser(t *testing.T, base string) *browser {
 // result runs one action with a deadline and returns its value.
 func result[T any](b *browser, a chromedp.Action[T]) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
-		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
-		body, _ := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("body")))
+		dctx, dcancel := context.WithTimeout(b.ctx, 3*time.Second)
+		defer dcancel()
+		loc, _ := chromedp.Run(dctx, chromedp.Location())
+		body, _ := chromedp.Run(dctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
 		b.t.Fatalf("browser at %s: %v\npage text: %.2000s", loc, err, body)
 	}
 	return v

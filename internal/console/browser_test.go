@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -132,15 +133,104 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.mustSee("The account is created.")
 	b.screenshot("accounts")
 
+	// A compromised user's logins from two countries raise an incident; the home page shows the banner.
+	b.open("/")
+	b.mustSee("No unreviewed security incidents.")
+	at := time.Now().UTC().Add(-time.Hour)
+	n.post(login("alice@example.org", "81.2.69.142", at), login("alice@example.org", "8.8.8.8", at.Add(time.Minute)))
+	testenv.Eventually(t, 30*time.Second, "the home page shows the incident banner", func() bool {
+		b.open("/")
+		return b.has("#incident-banner")
+	})
+	b.mustSee("New security incidents detected. Click here to check the Security page.")
+	b.screenshot("home-banner")
+	b.submit("#incident-banner")
+	if !strings.HasPrefix(b.location(), "/console/incidents") || !strings.Contains(b.text("#incidents"), "alice@example.org") {
+		t.Fatalf("the banner led to %s without alice's incident", b.location())
+	}
+	b.screenshot("incidents")
+	b.submit("#incidents a.user")
+	b.mustSee("multi_country")
+	if got := b.text("#logins"); !strings.Contains(got, "8.8.8.8") || !strings.Contains(got, "81.2.69.142") || !strings.Contains(got, "imap1.example.org") {
+		t.Errorf("the incident's Last Logins = %q; want both addresses and the reporting server", got)
+	}
+	if !b.has("table.evidence") && !strings.Contains(b.text("main"), "GB") {
+		t.Error("the incident page shows no evidence")
+	}
+	b.screenshot("incident")
+	incidentURL := b.location()
+
+	// Mark the US login's /24 as safe for the domain; it shows under the domain's trusted IPs.
+	b.submit(`#logins tr:has(code) a.safe[href*="8.8.8.8"]`)
+	b.screenshot("mark-safe")
+	b.run(chromedp.Click(chromedp.CSS("#safe-form input[value=domain]")))
+	b.submit("#safe-form button", "select[name=prefix]", "8.8.8.0/24", "input[name=description]", "hotel wifi in Boston")
+	b.mustSee("Marked as safe")
+	b.open("/console/trusted?domain=example.org")
+	if got := b.text("#trusted"); !strings.Contains(got, "8.8.8.0/24") || !strings.Contains(got, "hotel wifi in Boston") || !strings.Contains(got, "(all of example.org)") {
+		t.Fatalf("trusted IPs of example.org = %q; want 8.8.8.0/24 for the domain", got)
+	}
+	b.screenshot("trusted")
+
+	// A login from that range counts for nothing: no incident for dave.
+	n.post(login("dave@example.org", "81.2.70.1", at), login("dave@example.org", "8.8.8.77", at.Add(time.Minute)))
+	testenv.Eventually(t, 30*time.Second, "dave's two logins are stored, the trusted one marked", func() bool {
+		b.open("/console/users/dave@example.org")
+		got := b.text("#logins")
+		return strings.Contains(got, "8.8.8.77") && strings.Contains(got, "81.2.70.1")
+	})
+	if rows := eval[int](b, `Array.from(document.querySelectorAll("#logins tbody tr")).filter(function(r){return r.textContent.indexOf("8.8.8.77")>=0 && r.cells[5].textContent=="yes"}).length`); rows != 1 {
+		t.Errorf("dave's login from 8.8.8.77 is not shown as trusted")
+	}
+	b.open("/console/incidents?user=dave")
+	b.mustSee("No incidents match.")
+
+	// Resolve alice's incident with a reason and a note; who, when and why are shown; the banner goes.
+	b.open(incidentURL)
+	b.submit("#resolve", "select[name=reason]", "user_travelling", "form:has(#resolve) textarea[name=note]", "called her: conference in Boston")
+	b.mustSee("The review is saved.")
+	if got := b.text("#reviews"); !strings.Contains(got, adminUser) || !strings.Contains(got, "user_travelling") || !strings.Contains(got, "conference in Boston") {
+		t.Errorf("review history = %q; want who, the reason and the note", got)
+	}
+	if got := b.text("#incident-status"); got != "resolved" {
+		t.Errorf("status after resolving = %q; want resolved", got)
+	}
+	// A review from a stale page (someone reviewed meanwhile) is a conflict, not an overwrite.
+	eval[any](b, `document.querySelector("form:has(#reopen) input[name=revision]").value = "0"`)
+	b.submit("#reopen")
+	b.mustSee("Someone else reviewed this incident meanwhile")
+	if got := b.text("#incident-status"); got != "resolved" {
+		t.Errorf("status after a stale reopen = %q; want still resolved", got)
+	}
+	testenv.Eventually(t, 30*time.Second, "the banner goes once the incident is reviewed", func() bool {
+		b.open("/")
+		return !b.has("#incident-banner")
+	})
+	b.open("/console/audit")
+	b.mustSee("incident_review")
+	b.screenshot("audit")
+
+	// A phone's width: no page scrolls sideways.
+	b.run(chromedp.EmulateViewport(390, 844))
+	for _, path := range []string{"/", "/console/incidents", incidentURL, "/console/trusted?domain=example.org", "/console/allowlist"} {
+		b.open(path)
+		if w := eval[int](b, "document.documentElement.scrollWidth - window.innerWidth"); w > 0 {
+			t.Errorf("%s at 390 px is %d px too wide", path, w)
+		}
+	}
+	b.open(incidentURL)
+	b.screenshot("incident-phone")
+	b.run(chromedp.EmulateReset())
+
 	// A viewer sees no action buttons, and its posts are refused by the API.
 	v := newBrowser(t, n.console)
 	signIn(v, "watcher", viewerPW)
 	if loc := v.location(); loc != "/" {
 		t.Fatalf("viewer after sign-in is at %s; want /", loc)
 	}
-	for _, path := range []string{"/console/allowlist", "/console/apikeys", "/console/accounts"} {
+	for _, path := range []string{"/console/allowlist", "/console/apikeys", "/console/accounts", incidentURL, "/console/trusted?domain=example.org", "/console/users/alice@example.org"} {
 		v.open(path)
-		if forms := eval[int](v, `document.querySelectorAll("main form, main button").length`); forms != 0 {
+		if forms := eval[int](v, `document.querySelectorAll("main form[method=post], main a.safe, main button:not(form[method=get] button)").length`); forms != 0 {
 			t.Errorf("viewer sees %d forms or buttons on %s; want none", forms, path)
 		}
 	}
@@ -178,6 +268,12 @@ func (b *browser) postForm(script string) {
 		v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]any](`[performance.timeOrigin, document.readyState]`))
 		return err == nil && len(v) == 2 && v[0] != before && v[1] == "complete"
 	})
+}
+
+// login is a successful IMAP login event.
+func login(user, ip string, at time.Time) string {
+	return fmt.Sprintf(`{"kind":"login","time":%q,"user":%q,"ip":%q,"service":"imap","success":true,"source":"imap1.example.org"}`,
+		at.Format(time.RFC3339), user, ip)
 }
 
 func signIn(b *browser, user, pw string) {

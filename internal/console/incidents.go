@@ -29,6 +29,7 @@ func (c *Console) incidentRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /console/trusted/add", c.page(true, c.trustedAdd))
 	mux.Handle("POST /console/trusted/delete", c.page(true, c.trustedDelete))
 	mux.Handle("GET /console/audit", c.page(true, c.audit))
+	mux.Handle("GET /console/users/{user}", c.page(true, c.userLogins))
 }
 
 // unreviewed counts the incidents the signed-in admin may see and nobody has reviewed.
@@ -425,4 +426,20 @@ func apiTime(field, v string) string {
 		t = t.AddDate(0, 0, 1)
 	}
 	return t.Format(time.RFC3339)
+}
+
+type userData struct {
+	User   string
+	Logins []loginRow
+}
+
+// userLogins shows a user's Last Logins, each with "Mark as safe".
+func (c *Console) userLogins(w http.ResponseWriter, r *http.Request, p *page) error {
+	d := &userData{User: r.PathValue("user")}
+	if err := c.listOf(r, "/v1/users/"+url.PathEscape(d.User)+"/logins", "logins", &d.Logins); err != nil {
+		return err
+	}
+	p.Title = "Last logins: " + d.User
+	p.Data = d
+	return c.ok(w, "user", p)
 }
