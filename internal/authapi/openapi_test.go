@@ -96,4 +96,6 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 }
 
-func httptestRequest(method, path string) *http.Request { return httptest.NewRequest(method, path, nil) }
+func httptestRequest(method, path string) *http.Request {
+	return httptest.NewRequest(method, path, nil)
+}
