@@ -147,3 +147,22 @@ func TestConsoleAuditLogRoute(t *testing.T) {
 		t.Errorf("domain-limited sub-admin's audit log: %d; want 403", r.code)
 	}
 }
+
+// Without ClickHouse the console's routes answer 503 with a precise code, never a 500.
+func TestConsoleUnavailable(t *testing.T) {
+	h := newHarness(t)
+	_, tok, _ := h.enroll2FA(h.session(admin, pw))
+	for _, path := range []string{"/v1/incidents", "/v1/incidents/summary", "/v1/users/a@example.org/logins", "/v1/trusted-networks", "/v1/audit-log"} {
+		if r := h.do("GET", path, myIP, tok, nil); r.code != 503 || r.errCode() != "console_unavailable" {
+			t.Errorf("GET %s without a console: %d %s; want 503 console_unavailable", path, r.code, r.raw)
+		}
+	}
+	c := newConsole(t)
+	c.ch.Close() // ClickHouse gone
+	if r := c.do("GET", "/v1/incidents", myIP, c.root, nil); r.code != 503 || r.errCode() != "history_unavailable" {
+		t.Errorf("GET /v1/incidents with ClickHouse gone: %d %s; want 503 history_unavailable", r.code, r.raw)
+	}
+	if strings.Contains(c.do("GET", "/v1/incidents", myIP, c.root, nil).raw, "clickhouse:") {
+		t.Error("the error leaks internal detail")
+	}
+}
