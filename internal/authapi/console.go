@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/httpapi"
@@ -31,8 +33,21 @@ const bucketReviews = "vigil_incident_reviews"
 
 var errNoHistory = httpapi.Errorf(http.StatusServiceUnavailable, "console_unavailable", "the incident history (ClickHouse) is not configured on this server")
 
-// initConsole opens the reviews bucket.
-func (s *Server) initConsole(ctx context.Context, js jetstream.JetStream) error {
+type consoleMetrics struct {
+	reviews      *prometheus.CounterVec
+	trusted      *prometheus.CounterVec
+	mirrorErrors prometheus.Counter
+}
+
+// initConsole opens the reviews bucket and registers the console's metrics.
+func (s *Server) initConsole(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
+	f := promauto.With(reg)
+	s.cm = &consoleMetrics{
+		reviews: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_auth_incident_reviews_total", Help: "Incident reviews stored, by action."}, []string{"action"}),
+		trusted: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_auth_trusted_network_changes_total", Help: "Trusted networks added or removed through the API, by operation."}, []string{"op"}),
+		mirrorErrors: f.NewCounter(prometheus.CounterOpts{Name: "vigil_auth_review_mirror_errors_total",
+			Help: "Failed writes of review revisions to ClickHouse (the mirror restarts and catches up)."}),
+	}
 	replicas := s.opts.Replicas
 	if replicas == 0 {
 		replicas = 1

@@ -116,7 +116,8 @@ func (s *Server) Incident(ctx context.Context, p *principal, id string) (*Incide
 		d.Review, d.Revision, d.ReviewHistory = rev, rev.Revision, hist
 		d.Incident.ReviewStatus, d.Incident.Status = rev.Status, rev.Status // the store is ahead of its mirror
 	}
-	if d.Logins, err = s.UserLogins(ctx, p, chstore.LoginFilter{User: inc.User, Limit: 50}); err != nil {
+	h, _ := s.history() // incident succeeded, so the history is there
+	if d.Logins, err = s.logins(ctx, h, p, chstore.LoginFilter{User: inc.User, Limit: 50}); err != nil {
 		return nil, err
 	}
 	return d, nil

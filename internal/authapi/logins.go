@@ -17,6 +17,11 @@ func (s *Server) UserLogins(ctx context.Context, p *principal, f chstore.LoginFi
 	if !mayDomain(p, userDomain(f.User)) {
 		return nil, httpapi.Errorf(http.StatusNotFound, "not_found", "no such user in your domains")
 	}
+	return s.logins(ctx, h, p, f)
+}
+
+// logins reads logins within the caller's domains (rows of other domains are filtered out by the query).
+func (s *Server) logins(ctx context.Context, h *chstore.Store, p *principal, f chstore.LoginFilter) ([]chstore.LoginRow, error) {
 	f.Domains = domainLimit(p)
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()

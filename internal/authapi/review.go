@@ -170,6 +170,7 @@ func (s *Server) ReviewIncident(ctx context.Context, r *http.Request, p *princip
 		return nil, unavailable(err)
 	}
 	rev.Revision = n
+	s.cm.reviews.WithLabelValues(req.Action).Inc()
 	before := ""
 	if cur != nil {
 		before = string(jsonMarshal(cur))
@@ -215,6 +216,7 @@ func (s *Server) RunConsole(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.cm.mirrorErrors.Inc()
 		s.logger.Warn("review mirror stopped; restarting", "err", err)
 		select {
 		case <-ctx.Done():

@@ -118,6 +118,7 @@ type Server struct {
 	recoverySets atomic.Int64 // sets of recovery codes generated (each costs ten argon2id hashes)
 
 	reviews jetstream.KeyValue // incident reviews (review.go)
+	cm      *consoleMetrics
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -149,7 +150,7 @@ func New(ctx context.Context, js jetstream.JetStream, key []byte, o Options, aud
 	}
 	s := &Server{opts: o, st: st, box: box, ips: ips, audit: audit, logger: logger, limiter: newLimiter(o.IPLimit, time.Minute, o.Now),
 		dummy: password.Hash("vigil-timing-equaliser", o.Password), m: newMetrics(reg)}
-	if err := s.initConsole(ctx, js); err != nil {
+	if err := s.initConsole(ctx, js, reg); err != nil {
 		return nil, err
 	}
 	s.routes()

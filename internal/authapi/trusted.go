@@ -172,6 +172,7 @@ func (s *Server) MarkSafe(ctx context.Context, r *http.Request, p *principal, re
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	s.cm.trusted.WithLabelValues("add").Inc()
 	s.record(r, "trusted_network_add", p.account.Username, added.ID, "success", "", string(jsonMarshal(added)))
 	return &added, nil
 }
@@ -202,6 +203,7 @@ func (s *Server) RemoveTrusted(ctx context.Context, r *http.Request, p *principa
 		if err := ts.Remove(ctx, id); err != nil && !errors.Is(err, trustkv.ErrNotFound) {
 			return unavailable(err)
 		}
+		s.cm.trusted.WithLabelValues("remove").Inc()
 		s.record(r, "trusted_network_remove", p.account.Username, id, "success", string(jsonMarshal(e)), "")
 		return nil
 	}
