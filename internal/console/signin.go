@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -106,8 +107,12 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, p *page) error 
 func (c *Console) home(w http.ResponseWriter, r *http.Request, p *page) error {
 	p.Title = "Home"
 	n, err := c.unreviewed(r)
-	if err != nil {
-		return err
+	if err != nil { // the home page still leads everywhere else; say why the banner cannot be known
+		var pe *pageError
+		if !errors.As(err, &pe) {
+			return err
+		}
+		p.Error = "Cannot tell whether there are new incidents: " + pe.Message
 	}
 	p.Data = struct{ Unreviewed int }{n}
 	return c.ok(w, "home", p)
