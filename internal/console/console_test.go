@@ -91,7 +91,22 @@ func (s *served) signIn(ip string) []*http.Cookie {
 	if r.StatusCode != http.StatusSeeOther {
 		s.t.Fatalf("POST /login = %d %s; want 303", r.StatusCode, readBody(r))
 	}
-	return append(cookies, r.Cookies()...)
+	return merge(cookies, r.Cookies())
+}
+
+// merge is what a browser keeps: set cookies replace those of the same name.
+func merge(have, set []*http.Cookie) []*http.Cookie {
+	var out []*http.Cookie
+	for _, c := range have {
+		replaced := false
+		for _, n := range set {
+			replaced = replaced || n.Name == c.Name
+		}
+		if !replaced {
+			out = append(out, c)
+		}
+	}
+	return append(out, set...)
 }
 
 func TestPageHeaders(t *testing.T) {
@@ -199,5 +214,44 @@ func TestAllowListCoversConsole(t *testing.T) {
 	}
 	if r := s.do("GET", "/console/allowlist", "127.0.0.1", cookies, nil); r.StatusCode != 200 {
 		t.Errorf("GET /console/allowlist from the listed address = %d; want 200", r.StatusCode)
+	}
+}
+
+var secretText = regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`)
+
+// TestTwoFactorDisable: a role that 2FA is not required for enrolls through the wizard and turns 2FA off with a
+// current code; a wrong code is refused.
+func TestTwoFactorDisable(t *testing.T) {
+	s := newServed(t) // no role requires 2FA here
+	cookies := s.signIn("127.0.0.1")
+	form := func(path string, v url.Values) *http.Response {
+		t.Helper()
+		tok := csrfInput.FindStringSubmatch(readBody(s.do("GET", "/console/2fa", "127.0.0.1", cookies, nil)))[1]
+		v.Set("csrf", tok)
+		return s.do("POST", path, "127.0.0.1", cookies, v)
+	}
+	r := form("/console/2fa/enroll", url.Values{})
+	m := secretText.FindStringSubmatch(readBody(r))
+	if r.StatusCode != 200 || m == nil {
+		t.Fatalf("enroll = %d without the secret on the page", r.StatusCode)
+	}
+	if got := r.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("the page with the secret has Cache-Control %q; want no-store", got)
+	}
+	auth := newAuthenticator(t, m[1])
+	r = form("/console/2fa/confirm", url.Values{"code": {auth.code(t)}})
+	if b := readBody(r); r.StatusCode != 200 || !strings.Contains(b, `id="backup-codes"`) {
+		t.Fatalf("confirm = %d without backup codes", r.StatusCode)
+	}
+	cookies = merge(cookies, r.Cookies()) // confirming rotates the session
+	if r := form("/console/2fa/disable", url.Values{"code": {"000000"}}); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("disable with a wrong code = %d; want 401", r.StatusCode)
+	}
+	r = form("/console/2fa/disable", url.Values{"code": {auth.code(t)}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/console/2fa?done=disabled" {
+		t.Fatalf("disable = %d %s; want 303 to /console/2fa?done=disabled", r.StatusCode, r.Header.Get("Location"))
+	}
+	if b := readBody(s.do("GET", "/console/2fa?done=disabled", "127.0.0.1", cookies, nil)); !strings.Contains(b, "Step 1: before you start") {
+		t.Error("after disabling, the 2FA page does not offer enrollment again")
 	}
 }
