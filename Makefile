@@ -5,7 +5,7 @@ BIN := bin
 GEOIP_DB := .cache/geoip/country.mmdb
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help setup geoip chdb build test lint fuzz bench demo clean
+.PHONY: help setup geoip chdb build test lint fuzz bench demo clean screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ bench: setup geoip build ## measure Vigil against raw JetStream and ClickHouse b
 
 demo: setup geoip build ## start the single-node pipeline, feed it a generated day, print the incidents
 	scripts/demo.sh
+
+screenshots: setup ## regenerate docs/screenshots/ (the console's browser tests in chromium)
+	mkdir -p docs/screenshots
+	VIGIL_TEST_REQUIRE_DATA=1 VIGIL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'InBrowser' ./internal/console
 
 clean: ## remove build output and demo data (keeps the GeoIP cache)
 	rm -rf $(BIN) .cache/demo

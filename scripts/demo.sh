@@ -33,6 +33,16 @@ grep '^vigil:' "$log" || true
 
 bin/vigil demo "$@"
 
+# Interactive (or VIGIL_DEMO_CONSOLE=1): keep the node running so the admin console can be opened.
+if [ -t 0 ] || [ "${VIGIL_DEMO_CONSOLE:-}" = 1 ]; then
+	auth="${VIGIL_AUTH_ADDR:-127.0.0.1:8081}"
+	echo
+	echo "demo: the admin console is on http://$auth/ (Ctrl-C stops the node). Create your admin account in another terminal:"
+	echo "      VIGIL_DATA_DIR=$VIGIL_DATA_DIR bin/vigil admin create -username admin"
+	wait "$pid" || true
+	exit 0
+fi
+
 echo
 echo "demo: done. The data stays in $VIGIL_DATA_DIR; run 'VIGIL_DATA_DIR=$VIGIL_DATA_DIR bin/vigil' to keep the node running"
 echo "      and query it with clickhouse-client (see the README's ClickHouse section)."

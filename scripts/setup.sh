@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Vigil's tests and demo need on Debian/Ubuntu when it is missing: ClickHouse, Dovecot, Postfix,
-# promtool (prometheus) and GeoIP source data from the OS packages, Node's npm for the CC BY 4.0 GeoIP data, and the
-# Go modules.
+# promtool (prometheus), chromium with fonts (the console's browser tests) and GeoIP source data from the OS
+# packages, Node's npm for the CC BY 4.0 GeoIP data, and the Go modules.
 # Idempotent and quiet when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ have promtool || need+=(prometheus)
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper) # the replicated ClickHouse tests' coordinator
 have cc || need+=(gcc libc6-dev)                          # builds scripts/chdb-query.c
 have openssl || need+=(openssl)
+have chromium || need+=(chromium fonts-dejavu-core fonts-liberation) # the console's browser tests
 
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""

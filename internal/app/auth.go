@@ -22,9 +22,11 @@ import (
 	"github.com/vigil-ids/vigil/internal/authapi"
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/console"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/secretbox"
+	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
 // authKey loads the encryption key; with createIn set (the single node) a missing key is generated into that file.
@@ -46,7 +48,13 @@ func authKey(cfg *config.Config, createIn string) ([]byte, error) {
 // newAuth builds the auth API and its auditor.
 func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, key []byte, store *chstore.Store, logger *slog.Logger, reg prometheus.Registerer) (*authapi.Server, *audit.Auditor, error) {
 	aud := audit.New(js.Conn(), natsbus.NewPublisher(js, cfg.Partitions, nil), store, logger, reg, audit.Options{})
-	s, err := authapi.New(ctx, js, key, authOptions(cfg), aud, logger, reg)
+	o := authOptions(cfg)
+	ts, err := trustkv.Open(ctx, js, trustOptions(cfg)) // the console's "mark as safe" writes what the detector watches
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Console = authapi.Console{History: store, Trust: ts}
+	s, err := authapi.New(ctx, js, key, o, aud, logger, reg)
 	return s, aud, err
 }
 
@@ -76,15 +84,20 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 		}
 		return nil
 	}}, httpapi.Check{Name: "clickhouse", Check: x.store.Ping})
-	mux := s.WithOps(ops) // /readyz and /metrics behind the admin allow list
+	con, err := console.New(s.Handler(), logger)
+	if err != nil {
+		return err
+	}
+	mux := s.WithConsole(ops, con) // /readyz, /metrics and the console behind the admin allow list
 	ln, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener: %w", err)
 	}
-	fmt.Fprintf(out, "vigil-authapi: admin auth API on http://%s/v1/\n", ln.Addr())
+	fmt.Fprintf(out, "vigil-authapi: admin auth API on http://%s/v1/, console on http://%s/\n", ln.Addr(), ln.Addr())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	g.Go(func() error { return s.Run(gctx) })
+	g.Go(func() error { return s.RunConsole(gctx) })
 	g.Go(func() error { return aud.Run(gctx) })
 	return g.Wait()
 }

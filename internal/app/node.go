@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/console"
 	"github.com/vigil-ids/vigil/internal/detector"
 	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -48,6 +49,7 @@ type Node struct {
 	// When set, Run sends the listening addresses once the components start; for tests.
 	IngestAddr chan net.Addr
 	NATSURL    chan string
+	AuthAddr   chan net.Addr // the auth API and console listener
 }
 
 // Run starts everything and blocks until ctx is cancelled or a component fails.
@@ -105,14 +107,22 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	authOps := http.NewServeMux()
 	httpapi.Ops(authOps, reg, p.checks(store.Ping)...)
-	authMux := auth.WithOps(authOps) // /readyz and /metrics behind the admin allow list
+	con, err := console.New(auth.Handler(), logger)
+	if err != nil {
+		return err
+	}
+	authMux := auth.WithConsole(authOps, con) // /readyz, /metrics and the console behind the admin allow list
 	authLn, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener (VIGIL_AUTH_ADDR): %w", err)
 	}
 	fmt.Fprintf(n.Out, "vigil: admin auth API on http://%s/v1/ (create the first admin: vigil admin create -username NAME)\n", authLn.Addr())
+	fmt.Fprintf(n.Out, "vigil: admin console on http://%s/\n", authLn.Addr())
 	if n.NATSURL != nil {
 		n.NATSURL <- emb.ClientURL()
+	}
+	if n.AuthAddr != nil {
+		n.AuthAddr <- authLn.Addr()
 	}
 	if n.IngestAddr != nil {
 		n.IngestAddr <- ln.Addr()
@@ -129,6 +139,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	g.Go(func() error { return httpapi.Serve(gctx, authLn, authMux, logger) })
 	g.Go(func() error { return auth.Run(gctx) })
+	g.Go(func() error { return auth.RunConsole(gctx) })
 	g.Go(func() error { return aud.Run(gctx) })
 	g.Go(func() error { return p.trust.Run(gctx) })
 	g.Go(func() error { return p.detector.Run(gctx) })

@@ -8,7 +8,10 @@ import (
 )
 
 // Scopes an API key can carry.
-var scopes = []string{"read", "allowlist", "accounts"}
+var scopes = []string{"read", "allowlist", "accounts", "incidents", "trusted"}
+
+// subAdminScopes are the scopes a sub-admin's key may carry (reviews and trusted networks within its domains).
+var subAdminScopes = []string{"read", "incidents", "trusted"}
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if p.account.Role == RoleViewer {
@@ -25,8 +28,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal)
 		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "name: 1-100 bytes of printable UTF-8")
 	}
 	for _, sc := range req.Scopes {
-		if !slices.Contains(scopes, sc) || (sc != "read" && p.account.Role != RoleAdmin) {
-			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, allowlist, accounts (the last two for admins)")
+		if !slices.Contains(scopes, sc) || (!slices.Contains(subAdminScopes, sc) && p.account.Role != RoleAdmin) {
+			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, incidents, trusted, allowlist, accounts (the last two for admins)")
 		}
 	}
 	key := randomToken("vk_")

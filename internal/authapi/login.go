@@ -245,7 +245,8 @@ func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request, p *principal)
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p *principal) error {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"username": p.account.Username, "role": p.account.Role,
-		"totp_enabled": p.account.TOTP != nil, "enrollment_required": p.enrolOnly, "api_key": p.apiKey != nil})
+		"totp_enabled": p.account.TOTP != nil, "enrollment_required": p.enrolOnly, "api_key": p.apiKey != nil,
+		"client_ip": clientIP(r).Unmap().String(), "2fa_required": s.requires2FA(p.account.Role)})
 	return nil
 }
 
@@ -271,17 +272,30 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, p *princi
 		return errForbidden
 	}
 	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Role     string `json:"role"`
+		Username string   `json:"username"`
+		Password string   `json:"password"`
+		Role     string   `json:"role"`
+		Domains  []string `json:"domains"` // sub-admins and viewers: the only domains they see
 	}
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	domains, err := parseDomains(req.Domains)
+	if err != nil {
+		return err
+	}
+	if len(domains) > 0 && req.Role == RoleAdmin {
+		return badParam("domains", "admins see every domain; limit sub-admins and viewers")
+	}
 	if err := s.CreateAccount(r.Context(), req.Username, req.Password, req.Role); err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_account", err.Error())
 	}
-	s.record(r, "account_created", p.account.Username, req.Username, "success", "", req.Role)
+	if len(domains) > 0 {
+		if _, err := s.st.updateAccount(r.Context(), req.Username, func(a *Account) error { a.Domains = domains; return nil }); err != nil {
+			return err
+		}
+	}
+	s.record(r, "account_created", p.account.Username, req.Username, "success", "", string(jsonMarshal(map[string]any{"role": req.Role, "domains": domains})))
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }

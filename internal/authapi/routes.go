@@ -171,5 +171,6 @@ func (s *Server) routes() {
 	mux.Handle("POST /v1/apikeys", s.need("", false, s.createKey))
 	mux.Handle("DELETE /v1/apikeys/{id}", s.need("", false, s.revokeKey))
 	mux.Handle("POST /v1/accounts", s.need("accounts", false, s.createAccount))
+	s.consoleRoutes(mux)
 	s.mux = mux
 }

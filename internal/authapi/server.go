@@ -45,6 +45,7 @@ type Options struct {
 	Replicas       int
 	Insecure       bool // cookies without Secure, for plain-HTTP tests only
 	Now            func() time.Time
+	Console        Console // the console's ClickHouse history and trusted-network store (console.go)
 }
 
 func (o *Options) setDefaults() {
@@ -115,6 +116,9 @@ type Server struct {
 	cache   allowCache
 
 	recoverySets atomic.Int64 // sets of recovery codes generated (each costs ten argon2id hashes)
+
+	reviews jetstream.KeyValue // incident reviews (review.go)
+	cm      *consoleMetrics
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -146,6 +150,9 @@ func New(ctx context.Context, js jetstream.JetStream, key []byte, o Options, aud
 	}
 	s := &Server{opts: o, st: st, box: box, ips: ips, audit: audit, logger: logger, limiter: newLimiter(o.IPLimit, time.Minute, o.Now),
 		dummy: password.Hash("vigil-timing-equaliser", o.Password), m: newMetrics(reg)}
+	if err := s.initConsole(ctx, js, reg); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -172,17 +179,21 @@ func (s *Server) Handler() http.Handler { return s.WithOps(nil) }
 
 // WithOps returns the API together with the process's operational endpoints (ops serves /healthz, /readyz and
 // /metrics): /healthz stays open, /readyz and /metrics obey the admin allow list like every other route.
-func (s *Server) WithOps(ops http.Handler) http.Handler {
+func (s *Server) WithOps(ops http.Handler) http.Handler { return s.WithConsole(ops, nil) }
+
+// WithConsole is WithOps with the browser console serving every path outside /v1/, behind the same allow list
+// (console nil: those paths answer the JSON 404).
+func (s *Server) WithConsole(ops, console http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ops != nil && r.URL.Path == "/healthz" {
 			ops.ServeHTTP(w, r)
 			return
 		}
-		s.serve(w, r, ops)
+		s.serve(w, r, ops, console)
 	})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops http.Handler) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops, console http.Handler) {
 	ip := s.ips.ClientIP(r)
 	l, err := s.currentAllowlist(r.Context())
 	if err != nil { // fail closed
@@ -209,6 +220,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops http.Handler)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if console != nil && !strings.HasPrefix(r.URL.Path, "/v1/") {
+		console.ServeHTTP(w, r)
+		return
+	}
 	r = r.WithContext(context.WithValue(r.Context(), ipKey{}, ip))
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		w = &muxErrorWriter{ResponseWriter: w} // the mux's own 404 and 405 (with Allow) in the JSON error shape

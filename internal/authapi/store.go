@@ -47,6 +47,7 @@ type Account struct {
 	LockedUntil  time.Time  `json:"locked_until"`
 	Epoch        int        `json:"epoch"` // sessions of older epochs are invalid ("log out everywhere")
 	Created      time.Time  `json:"created"`
+	Domains      []string   `json:"domains,omitempty"` // the only domains the account sees and acts on; empty: all
 }
 
 // TOTPState is an account's (or a pending enrollment's) encrypted secret and its parameters.

@@ -1,0 +1,378 @@
+package chstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// The admin console's queries: incidents with their review status, a user's logins, the audit log. Every filter is
+// bound as a "?" parameter (quoted client-side by the driver); nothing from a request is spliced into SQL text.
+
+// IncidentFilter selects incidents for the console. Zero fields do not filter.
+type IncidentFilter struct {
+	Status  string    // the status shown: the review's when present, else the incident's
+	Rule    string    // exact rule name
+	Domain  string    // exact domain
+	User    string    // substring of the user
+	Domains []string  // nil: every domain; otherwise only these (a sub-admin's limit)
+	From    time.Time // incidents whose evidence reaches at or after From
+	To      time.Time // incidents whose evidence starts at or before To
+	Limit   int       // rows; default 50
+	Offset  int
+}
+
+// IncidentRow is one incident as the console lists it.
+type IncidentRow struct {
+	ID            string          `json:"incident_id"`
+	Rule          string          `json:"rule"`
+	User          string          `json:"user"`
+	Domain        string          `json:"domain"`
+	Status        string          `json:"status"`          // shown: ReviewStatus when present, else DetectorStatus
+	DetectorState string          `json:"detector_status"` // the detector's status on the newest evidence version
+	ReviewStatus  string          `json:"review_status,omitempty"`
+	WindowStart   time.Time       `json:"window_start"`
+	FirstSeen     time.Time       `json:"first_seen"`
+	LastSeen      time.Time       `json:"last_seen"`
+	Countries     []string        `json:"countries"`
+	IPs           []string        `json:"ips"`
+	Logins        uint32          `json:"logins"`
+	Messages24h   uint32          `json:"messages_24h"`
+	Recipients24h uint32          `json:"recipients_24h"`
+	Version       uint64          `json:"version"`
+	Detail        json.RawMessage `json:"evidence,omitempty"` // the rule's evidence JSON (GetIncident only)
+}
+
+// where collects conditions and their arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+// inDomains limits rows to domains; an empty (non-nil) list matches nothing (ClickHouse 18.16 cannot type an empty
+// array literal in has()).
+func (w *where) inDomains(domains []string) {
+	if len(domains) == 0 {
+		w.add("0")
+		return
+	}
+	w.add("has(?, domain)", domains)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+const incidentColumns = "incident_id, rule, user, domain, status, window_start, first_seen, last_seen, countries, ips, logins, messages_24h, recipients_24h, version"
+
+// incidentSource is the FROM clause joining the newest evidence version of each incident (filtered on the columns a
+// new version never changes) with its newest review revision, and the arguments of its placeholders. Conditions on
+// columns that change between versions (times, status) are applied outside, after FINAL has picked the newest.
+func (s *Store) incidentSource(f IncidentFilter) (string, *where, []any) {
+	db := s.opts.Database
+	inner := &where{}
+	if f.Rule != "" {
+		inner.add("rule = ?", f.Rule)
+	}
+	if f.Domain != "" {
+		inner.add("domain = ?", f.Domain)
+	}
+	if f.Domains != nil {
+		inner.inDomains(f.Domains)
+	}
+	if f.User != "" {
+		inner.add("position(user, ?) > 0", f.User)
+	}
+	from := "(SELECT " + incidentColumns + " FROM " + db + ".incidents FINAL" + inner.sql() + ") ANY LEFT JOIN " +
+		"(SELECT incident_id, argMax(status, revision) AS review_status FROM " + db + ".incident_reviews GROUP BY incident_id) USING incident_id"
+	outer := &where{}
+	if !f.From.IsZero() {
+		outer.add("last_seen >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		outer.add("first_seen <= ?", f.To.UTC())
+	}
+	if f.Status != "" {
+		outer.add("if(review_status = '', status, review_status) = ?", f.Status)
+	}
+	return from, outer, inner.args
+}
+
+// ListIncidents returns one page of incidents, newest evidence first, and the number of all that match.
+func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]IncidentRow, uint64, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	from, outer, args := s.incidentSource(f)
+	args = append(args, outer.args...)
+	var total uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+from+outer.sql(), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count incidents: %w", err)
+	}
+	q := "SELECT " + incidentColumns + ", review_status FROM " + from + outer.sql() +
+		" ORDER BY last_seen DESC, incident_id DESC LIMIT ?, ?"
+	rows, err := s.conn.Query(ctx, q, append(args, f.Offset, f.Limit)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("query incidents: %w", err)
+	}
+	defer rows.Close()
+	out := []IncidentRow{}
+	for rows.Next() {
+		r, err := scanIncident(rows, false)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}
+
+func scanIncident(rows driver.Rows, detail bool) (IncidentRow, error) {
+	var r IncidentRow
+	dest := []any{&r.ID, &r.Rule, &r.User, &r.Domain, &r.DetectorState, &r.WindowStart, &r.FirstSeen, &r.LastSeen,
+		&r.Countries, &r.IPs, &r.Logins, &r.Messages24h, &r.Recipients24h, &r.Version, &r.ReviewStatus}
+	var d string
+	if detail {
+		dest = append(dest, &d)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return r, fmt.Errorf("scan incident: %w", err)
+	}
+	r.WindowStart, r.FirstSeen, r.LastSeen = r.WindowStart.UTC(), r.FirstSeen.UTC(), r.LastSeen.UTC()
+	r.Status = r.DetectorState
+	if r.ReviewStatus != "" {
+		r.Status = r.ReviewStatus
+	}
+	if detail && d != "" && json.Valid([]byte(d)) {
+		r.Detail = json.RawMessage(d)
+	}
+	return r, nil
+}
+
+// GetIncident returns the newest version of one incident with its evidence, or ok false when there is none (or it
+// is outside domains, when domains is not nil).
+func (s *Store) GetIncident(ctx context.Context, id string, domains []string) (r IncidentRow, ok bool, err error) {
+	db := s.opts.Database
+	inner := &where{}
+	inner.add("incident_id = ?", id)
+	if domains != nil {
+		inner.inDomains(domains)
+	}
+	q := "SELECT " + incidentColumns + ", review_status, detail FROM (SELECT " + incidentColumns + ", detail FROM " + db + ".incidents FINAL" +
+		inner.sql() + ") ANY LEFT JOIN (SELECT incident_id, argMax(status, revision) AS review_status FROM " + db +
+		".incident_reviews WHERE incident_id = ? GROUP BY incident_id) USING incident_id LIMIT 1"
+	rows, err := s.conn.Query(ctx, q, append(inner.args, id)...)
+	if err != nil {
+		return r, false, fmt.Errorf("query incident: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return r, false, rows.Err()
+	}
+	r, err = scanIncident(rows, true)
+	return r, err == nil, err
+}
+
+// IncidentSummary counts incidents by the status shown; Unreviewed counts those nobody has reviewed yet.
+type IncidentSummary struct {
+	Total      uint64            `json:"total"`
+	Unreviewed uint64            `json:"unreviewed"`
+	ByStatus   map[string]uint64 `json:"by_status"`
+	ByRule     map[string]uint64 `json:"by_rule"`
+}
+
+// SummarizeIncidents counts the incidents that match f (Status, Limit and Offset are ignored).
+func (s *Store) SummarizeIncidents(ctx context.Context, f IncidentFilter) (IncidentSummary, error) {
+	f.Status = ""
+	from, outer, args := s.incidentSource(f)
+	args = append(args, outer.args...)
+	sum := IncidentSummary{ByStatus: map[string]uint64{}, ByRule: map[string]uint64{}}
+	rows, err := s.conn.Query(ctx, "SELECT if(review_status = '', status, review_status) AS shown, rule, review_status = '' AS unreviewed, count() FROM "+
+		from+outer.sql()+" GROUP BY shown, rule, unreviewed", args...)
+	if err != nil {
+		return sum, fmt.Errorf("summarize incidents: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			status, rule string
+			unreviewed   uint8
+			n            uint64
+		)
+		if err := rows.Scan(&status, &rule, &unreviewed, &n); err != nil {
+			return sum, fmt.Errorf("scan summary: %w", err)
+		}
+		sum.Total += n
+		sum.ByStatus[status] += n
+		sum.ByRule[rule] += n
+		if unreviewed == 1 {
+			sum.Unreviewed += n
+		}
+	}
+	return sum, rows.Err()
+}
+
+// ReviewRow is one revision of an incident's review, mirrored from the review store.
+type ReviewRow struct {
+	IncidentID, Status, Reason, Note, Actor string
+	Time                                    time.Time
+	Revision                                uint64
+}
+
+// WriteReviews inserts review revisions; the highest revision of an incident wins.
+func (s *Store) WriteReviews(ctx context.Context, rows []ReviewRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+	defer cancel()
+	return s.insert(ctx, "incident_reviews", "incident_id, status, reason, note, actor, time, revision", len(rows), func(b driver.Batch) error {
+		for _, r := range rows {
+			if err := b.Append(r.IncidentID, r.Status, r.Reason, r.Note, r.Actor, r.Time.UTC(), r.Revision); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LoginFilter selects one user's logins.
+type LoginFilter struct {
+	User    string
+	Domains []string // nil: every domain
+	From    time.Time
+	To      time.Time // exclusive
+	Limit   int       // default 50
+	Offset  int
+}
+
+// LoginRow is one login as the console's Last Logins table shows it.
+type LoginRow struct {
+	ID      string    `json:"event_id"`
+	Time    time.Time `json:"time"`
+	User    string    `json:"user"`
+	Domain  string    `json:"domain"`
+	IP      string    `json:"ip"`
+	Country string    `json:"country"`
+	Service string    `json:"service"`
+	Success bool      `json:"success"`
+	Trusted bool      `json:"trusted"`
+	Source  string    `json:"source"` // the reporting server
+}
+
+// UserLogins returns a user's logins, newest first.
+func (s *Store) UserLogins(ctx context.Context, f LoginFilter) ([]LoginRow, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	w := &where{}
+	w.add("user = ?", f.User)
+	if f.Domains != nil {
+		w.inDomains(f.Domains)
+	}
+	if !f.From.IsZero() {
+		w.add("time >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		w.add("time < ?", f.To.UTC())
+	}
+	rows, err := s.conn.Query(ctx, "SELECT event_id, time, user, domain, ip, country, service, success, trusted, source FROM "+
+		s.opts.Database+".logins FINAL"+w.sql()+" ORDER BY time DESC, event_id DESC LIMIT ?, ?", append(w.args, f.Offset, f.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("query logins: %w", err)
+	}
+	defer rows.Close()
+	out := []LoginRow{}
+	for rows.Next() {
+		var (
+			l                LoginRow
+			success, trusted uint8
+		)
+		if err := rows.Scan(&l.ID, &l.Time, &l.User, &l.Domain, &l.IP, &l.Country, &l.Service, &success, &trusted, &l.Source); err != nil {
+			return nil, fmt.Errorf("scan login: %w", err)
+		}
+		l.Time, l.Success, l.Trusted = l.Time.UTC(), success == 1, trusted == 1
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// AuditFilter selects audit rows. Zero fields do not filter.
+type AuditFilter struct {
+	Actor  string // exact
+	Action string // exact
+	Target string // substring
+	From   time.Time
+	To     time.Time // exclusive
+	Limit  int       // default 50
+	Offset int
+}
+
+// AuditEntry is one row of the audit log as the console shows it.
+type AuditEntry struct {
+	EventID  string    `json:"event_id"`
+	Time     time.Time `json:"time"`
+	Action   string    `json:"action"`
+	Actor    string    `json:"actor"`
+	ClientIP string    `json:"client_ip"`
+	Target   string    `json:"target"`
+	Result   string    `json:"result"`
+	Before   string    `json:"before"`
+	After    string    `json:"after"`
+}
+
+// AuditLog returns audit rows, newest first, and the number of all that match.
+func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, uint64, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	w := &where{}
+	if f.Actor != "" {
+		w.add("actor = ?", f.Actor)
+	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if f.Target != "" {
+		w.add("position(target, ?) > 0", f.Target)
+	}
+	if !f.From.IsZero() {
+		w.add("time >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		w.add("time < ?", f.To.UTC())
+	}
+	table := s.opts.Database + ".audit_log FINAL"
+	var total uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+table+w.sql(), w.args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count audit rows: %w", err)
+	}
+	rows, err := s.conn.Query(ctx, "SELECT event_id, time, action, actor, client_ip, target, result, before, after FROM "+table+w.sql()+
+		" ORDER BY time DESC, event_id DESC LIMIT ?, ?", append(w.args, f.Offset, f.Limit)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("query audit log: %w", err)
+	}
+	defer rows.Close()
+	out := []AuditEntry{}
+	for rows.Next() {
+		var a AuditEntry
+		if err := rows.Scan(&a.EventID, &a.Time, &a.Action, &a.Actor, &a.ClientIP, &a.Target, &a.Result, &a.Before, &a.After); err != nil {
+			return nil, 0, fmt.Errorf("scan audit row: %w", err)
+		}
+		a.Time = a.Time.UTC()
+		out = append(out, a)
+	}
+	return out, total, rows.Err()
+}

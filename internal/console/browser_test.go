@@ -1,0 +1,291 @@
+package console_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vigil-ids/vigil/internal/testenv"
+)
+
+// geoNetworks is the GeoIP database of the browser tests.
+var geoNetworks = map[string]string{"81.2.64.0/18": "GB", "8.8.8.0/24": "US", "5.45.80.0/20": "DE"}
+
+const (
+	adminUser = "root"
+	adminPW   = "correct horse battery staple"
+	viewerPW  = "viewer horse battery staple"
+)
+
+// TestConsoleInBrowser drives the console in headless chromium against the single node through the flows of
+// issue 9, one step after the other (each needs the state the previous left).
+func TestConsoleInBrowser(t *testing.T) {
+	n := startNode(t)
+	n.bootstrap(adminUser, adminPW, "admin")
+	b := newBrowser(t, n.console)
+
+	// Sign-in page; a wrong password is refused with one message for every failure.
+	b.open("/")
+	if loc := b.location(); loc != "/login" {
+		t.Fatalf("/ without a session went to %s; want /login", loc)
+	}
+	b.screenshot("login")
+	b.submit("form.card button", "input[name=username]", adminUser, "input[name=password]", "wrong password")
+	b.mustSee("Invalid credentials.")
+
+	// Password, then forced enrollment: nothing but the 2FA page is reachable.
+	b.submit("form.card button", "input[name=username]", adminUser, "input[name=password]", adminPW)
+	if loc := b.location(); loc != "/console/2fa" {
+		t.Fatalf("after the password step an admin without 2FA is at %s; want /console/2fa", loc)
+	}
+	b.mustSee("Your role requires two-factor authentication")
+	b.screenshot("2fa-prerequisites")
+	b.open("/console/allowlist")
+	if loc := b.location(); loc != "/console/2fa" {
+		t.Errorf("an admin who has not enrolled reached %s; want a redirect to /console/2fa", loc)
+	}
+	b.submit("form[action='/console/2fa/enroll'] button")
+	if !b.has("img.qr[src^='data:image/png;base64,']") {
+		t.Error("the enrollment page shows no QR code image")
+	}
+	auth := newAuthenticator(t, b.text("#totp-secret"))
+	b.screenshot("2fa-enroll")
+	b.submit("form[action='/console/2fa/confirm'] button", "input[name=code]", auth.code(t))
+	b.mustSee("Backup codes")
+	codes := shownCodes(b)
+	if len(codes) != 10 {
+		t.Fatalf("backup codes shown = %q; want 10", codes)
+	}
+	if !b.has("a[download][href^='data:text/plain']") || !b.has("button[data-print]") {
+		t.Error("the backup codes page offers no download link or print button")
+	}
+	b.screenshot("2fa-backup-codes")
+	b.open("/")
+	b.screenshot("home")
+
+	// Sign out; sign in again with a code, then with a backup code (which works once).
+	signOut(b)
+	signIn(b, adminUser, adminPW)
+	b.screenshot("second-factor")
+	b.submit("form.card button", "input[name=code]", auth.code(t))
+	if loc := b.location(); loc != "/" {
+		t.Fatalf("after a valid code the admin is at %s; want /", loc)
+	}
+	signOut(b)
+	signIn(b, adminUser, adminPW)
+	b.submit("form.card button", "input[name=recovery_code]", codes[3])
+	if loc := b.location(); loc != "/" {
+		t.Fatalf("after a backup code the admin is at %s; want /", loc)
+	}
+	signOut(b)
+	signIn(b, adminUser, adminPW)
+	b.submit("form.card button", "input[name=recovery_code]", codes[3])
+	b.mustSee("Invalid credentials.")
+	signIn(b, adminUser, adminPW)
+	b.submit("form.card button", "input[name=recovery_code]", codes[4])
+
+	// A form without its CSRF token is refused.
+	b.open("/console/allowlist")
+	eval[any](b, `document.querySelector("form[action='/console/allowlist/add'] input[name=csrf]").remove()`)
+	b.submit("form[action='/console/allowlist/add'] button", "input[name=prefix]", "192.0.2.0/24", "input[name=description]", "forged")
+	b.mustSee("did not come from this console")
+	b.open("/console/allowlist")
+	if strings.Contains(b.text("table"), "192.0.2.0/24") {
+		t.Error("a post without the CSRF token changed the allow list")
+	}
+
+	// Allow list: restricting from an address the list does not cover is refused with the warning; from a
+	// listed one it works; unrestricted again.
+	b.mustSee("Admin access is unrestricted")
+	b.submit("form[action='/console/allowlist/add'] button", "input[name=prefix]", "198.51.100.0/24", "input[name=description]", "office")
+	b.mustSee("198.51.100.0/24")
+	b.mustSee("the list does not cover it")
+	b.submit("form[action='/console/allowlist/restrict'] button")
+	b.mustSee("Admin access is unrestricted")
+	if got := b.text("p.error"); got == "" {
+		t.Error("restricting without covering the own address showed no refusal")
+	}
+	b.mustSee("127.0.0.1")
+	b.screenshot("allowlist-refused")
+	b.open("/console/allowlist")
+	b.submit("form[action='/console/allowlist/add'] button", "input[name=prefix]", "127.0.0.1", "input[name=description]", "this laptop")
+	b.submit("form[action='/console/allowlist/restrict'] button")
+	b.mustSee("Admin access is restricted to the IPs in the list.")
+	b.screenshot("allowlist-restricted")
+	b.submit("form[action='/console/allowlist/restrict'] button")
+	b.mustSee("Admin access is unrestricted")
+
+	// API keys: shown once.
+	b.open("/console/apikeys")
+	b.submit("form[action='/console/apikeys/create'] button", "input[name=name]", "grafana")
+	if k := b.text("#new-key"); !strings.HasPrefix(k, "vk_") {
+		t.Errorf("new API key shown = %q; want vk_…", k)
+	}
+	b.screenshot("apikeys")
+
+	// Accounts: the admin creates a viewer.
+	b.open("/console/accounts")
+	b.submit("form[action='/console/accounts/create'] button", "input[name=username]", "watcher", "input[name=password]", viewerPW,
+		"select[name=role]", "viewer")
+	b.mustSee("The account is created.")
+	b.screenshot("accounts")
+
+	// A compromised user's logins from two countries raise an incident; the home page shows the banner.
+	b.open("/")
+	b.mustSee("No unreviewed security incidents.")
+	at := time.Now().UTC().Add(-time.Hour)
+	n.post(login("alice@example.org", "81.2.69.142", at), login("alice@example.org", "8.8.8.8", at.Add(time.Minute)))
+	testenv.Eventually(t, 30*time.Second, "the home page shows the incident banner", func() bool {
+		b.open("/")
+		return b.has("#incident-banner")
+	})
+	b.mustSee("New security incidents detected. Click here to check the Security page.")
+	b.screenshot("home-banner")
+	b.submit("#incident-banner")
+	if !strings.HasPrefix(b.location(), "/console/incidents") || !strings.Contains(b.text("#incidents"), "alice@example.org") {
+		t.Fatalf("the banner led to %s without alice's incident", b.location())
+	}
+	b.screenshot("incidents")
+	b.submit("#incidents a.user")
+	b.mustSee("multi_country")
+	if got := b.text("#logins"); !strings.Contains(got, "8.8.8.8") || !strings.Contains(got, "81.2.69.142") || !strings.Contains(got, "imap1.example.org") {
+		t.Errorf("the incident's Last Logins = %q; want both addresses and the reporting server", got)
+	}
+	if !b.has("table.evidence") && !strings.Contains(b.text("main"), "GB") {
+		t.Error("the incident page shows no evidence")
+	}
+	b.screenshot("incident")
+	incidentURL := b.location()
+
+	// Mark the US login's /24 as safe for the domain; it shows under the domain's trusted IPs.
+	b.submit(`#logins tr:has(code) a.safe[href*="8.8.8.8"]`)
+	b.screenshot("mark-safe")
+	b.run(chromedp.Click(chromedp.CSS("#safe-form input[value=domain]")))
+	b.submit("#safe-form button", "select[name=prefix]", "8.8.8.0/24", "input[name=description]", "hotel wifi in Boston")
+	b.mustSee("Marked as safe")
+	b.open("/console/trusted?domain=example.org")
+	if got := b.text("#trusted"); !strings.Contains(got, "8.8.8.0/24") || !strings.Contains(got, "hotel wifi in Boston") || !strings.Contains(got, "(all of example.org)") {
+		t.Fatalf("trusted IPs of example.org = %q; want 8.8.8.0/24 for the domain", got)
+	}
+	b.screenshot("trusted")
+
+	// A login from that range counts for nothing: no incident for dave.
+	n.post(login("dave@example.org", "81.2.70.1", at), login("dave@example.org", "8.8.8.77", at.Add(time.Minute)))
+	testenv.Eventually(t, 30*time.Second, "dave's two logins are stored, the trusted one marked", func() bool {
+		b.open("/console/users/dave@example.org")
+		got := b.text("#logins")
+		return strings.Contains(got, "8.8.8.77") && strings.Contains(got, "81.2.70.1")
+	})
+	if rows := eval[int](b, `Array.from(document.querySelectorAll("#logins tbody tr")).filter(function(r){return r.textContent.indexOf("8.8.8.77")>=0 && r.cells[5].textContent=="yes"}).length`); rows != 1 {
+		t.Errorf("dave's login from 8.8.8.77 is not shown as trusted")
+	}
+	b.open("/console/incidents?user=dave")
+	b.mustSee("No incidents match.")
+
+	// Resolve alice's incident with a reason and a note; who, when and why are shown; the banner goes.
+	b.open(incidentURL)
+	b.submit("#resolve", "select[name=reason]", "user_travelling", "form:has(#resolve) textarea[name=note]", "called her: conference in Boston")
+	b.mustSee("The review is saved.")
+	if got := b.text("#reviews"); !strings.Contains(got, adminUser) || !strings.Contains(got, "user_travelling") || !strings.Contains(got, "conference in Boston") {
+		t.Errorf("review history = %q; want who, the reason and the note", got)
+	}
+	if got := b.text("#incident-status"); got != "resolved" {
+		t.Errorf("status after resolving = %q; want resolved", got)
+	}
+	// A review from a stale page (someone reviewed meanwhile) is a conflict, not an overwrite.
+	eval[any](b, `document.querySelector("form:has(#reopen) input[name=revision]").value = "0"`)
+	b.submit("#reopen")
+	b.mustSee("Someone else reviewed this incident meanwhile")
+	if got := b.text("#incident-status"); got != "resolved" {
+		t.Errorf("status after a stale reopen = %q; want still resolved", got)
+	}
+	testenv.Eventually(t, 30*time.Second, "the banner goes once the incident is reviewed", func() bool {
+		b.open("/")
+		return !b.has("#incident-banner")
+	})
+	b.open("/console/audit")
+	b.mustSee("incident_review")
+	b.screenshot("audit")
+
+	// A phone's width: no page scrolls sideways.
+	b.run(chromedp.EmulateViewport(390, 844))
+	for _, path := range []string{"/", "/console/incidents", incidentURL, "/console/trusted?domain=example.org", "/console/allowlist"} {
+		b.open(path)
+		if w := eval[int](b, "document.documentElement.scrollWidth - window.innerWidth"); w > 0 {
+			t.Errorf("%s at 390 px is %d px too wide", path, w)
+		}
+	}
+	b.open(incidentURL)
+	b.screenshot("incident-phone")
+	b.run(chromedp.EmulateReset())
+
+	// A viewer sees no action buttons, and its posts are refused by the API.
+	v := newBrowser(t, n.console)
+	signIn(v, "watcher", viewerPW)
+	if loc := v.location(); loc != "/" {
+		t.Fatalf("viewer after sign-in is at %s; want /", loc)
+	}
+	for _, path := range []string{"/console/allowlist", "/console/apikeys", "/console/accounts", incidentURL, "/console/trusted?domain=example.org", "/console/users/alice@example.org"} {
+		v.open(path)
+		if forms := eval[int](v, `document.querySelectorAll("main form[method=post], main a.safe, main button:not(form[method=get] button)").length`); forms != 0 {
+			t.Errorf("viewer sees %d forms or buttons on %s; want none", forms, path)
+		}
+	}
+	v.open("/console/allowlist")
+	v.postForm(`(function(){var f=document.createElement("form");f.method="post";f.action="/console/allowlist/add";
+[["csrf",document.querySelector("header input[name=csrf]").value],["prefix","192.0.2.7"],["description","viewer"]].forEach(function(p){
+var i=document.createElement("input");i.name=p[0];i.value=p[1];f.appendChild(i)});document.body.appendChild(f);f.submit();return true})()`)
+	v.mustSee("your role may not do this")
+
+	// Regenerating backup codes needs a current code; the old codes stop working.
+	b.open("/console/2fa")
+	b.screenshot("2fa-manage")
+	b.submit("form[action='/console/2fa/regenerate'] button", "input[name=code]", auth.code(t))
+	b.mustSee("New backup codes")
+	fresh := shownCodes(b)
+	if len(fresh) != 10 || fresh[0] == codes[0] {
+		t.Errorf("regenerated codes = %q; want 10 new ones", fresh)
+	}
+	// Disabling is refused for a role that requires 2FA.
+	b.open("/console/2fa")
+	b.mustSee("cannot be turned off")
+}
+
+func shownCodes(b *browser) []string {
+	b.t.Helper()
+	return eval[[]string](b, `Array.from(document.querySelectorAll("#backup-codes code")).map(function(e){return e.textContent})`)
+}
+
+// postForm runs a script that submits a form and waits for the answer page.
+func (b *browser) postForm(script string) {
+	b.t.Helper()
+	before := eval[float64](b, "performance.timeOrigin")
+	eval[bool](b, script)
+	testenv.Eventually(b.t, 20*time.Second, "the answer to a scripted post loads", func() bool {
+		v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]any](`[performance.timeOrigin, document.readyState]`))
+		return err == nil && len(v) == 2 && v[0] != before && v[1] == "complete"
+	})
+}
+
+// login is a successful IMAP login event.
+func login(user, ip string, at time.Time) string {
+	return fmt.Sprintf(`{"kind":"login","time":%q,"user":%q,"ip":%q,"service":"imap","success":true,"source":"imap1.example.org"}`,
+		at.Format(time.RFC3339), user, ip)
+}
+
+func signIn(b *browser, user, pw string) {
+	b.t.Helper()
+	b.open("/login")
+	b.submit("form.card button", "input[name=username]", user, "input[name=password]", pw)
+}
+
+func signOut(b *browser) {
+	b.t.Helper()
+	b.submit("header form.who button")
+	if loc := b.location(); loc != "/login" {
+		b.t.Fatalf("after sign-out the browser is at %s; want /login", loc)
+	}
+}
