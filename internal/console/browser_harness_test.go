@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base32"
 	"fmt"
@@ -125,15 +124,18 @@ func startNode(t *testing.T) *node {
 	return n
 }
 
-// bootstrap creates an account with "vigil admin create", as an operator does.
+// bootstrap creates an account as "vigil admin create" does.
 func (n *node) bootstrap(user, password, role string) {
 	n.t.Helper()
 	cfg := *n.cfg
 	cfg.NATSURL = n.natsURL
-	var out bytes.Buffer
-	if err := app.Admin(context.Background(), &cfg, []string{"create", "-username", user, "-role", role}, n.dataDir,
-		strings.NewReader(password+"\n"), &out, &out); err != nil {
-		n.t.Fatalf("admin create %s: %v\n%s", user, err, out.String())
+	a, err := app.OpenAdmin(&cfg, n.dataDir)
+	if err != nil {
+		n.t.Fatalf("admin create %s: %v", user, err)
+	}
+	defer a.Close()
+	if err := a.CreateAccount(context.Background(), user, password, role); err != nil {
+		n.t.Fatalf("admin create %s: %v", user, err)
 	}
 }
 
