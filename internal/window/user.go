@@ -22,9 +22,9 @@ const MaxAddrs = 8
 // cost): the event records first, ordered by time, then the address records. One slice instead of one per kind
 // of entry saves two slice headers and two allocations' size-class rounding per user.
 type User struct {
-	newest int64    // newest event time seen, the window's end
-	recs   []uint32 // event records (2 words each), then address records (addrWords or addr6Words each)
+	newest uint32   // newest event time seen, the window's end (event times are validated to years 2000-2100)
 	na     uint16   // words of address records at the end of recs
+	recs   []uint32 // event records (2 words each), then address records (addrWords or addr6Words each)
 	msgs   uint32   // messages in the send records
 	rcpts  uint32   // recipients in the send records
 }
@@ -73,7 +73,7 @@ type addr struct {
 }
 
 // Newest returns the newest event time seen for the user.
-func (u *User) Newest() time.Time { return time.Unix(u.newest, 0).UTC() }
+func (u *User) Newest() time.Time { return time.Unix(int64(u.newest), 0).UTC() }
 
 // Idle reports whether the window ending at now holds nothing, so the user can be forgotten.
 func (u *User) Idle(now time.Time) bool {
@@ -93,7 +93,7 @@ func HashID(id string) uint32 {
 
 // at recovers a full time from its low 17 bits: every record is within 24 hours before the newest time.
 func (u *User) at(t17 uint32) int64 {
-	return u.newest - int64((uint32(u.newest)-t17)&tMask)
+	return int64(u.newest) - int64((u.newest-t17)&tMask)
 }
 
 func (u *User) events() []uint32 { return u.recs[:len(u.recs)-int(u.na)] }
@@ -164,11 +164,11 @@ func grow(s []uint32, extra int) []uint32 {
 }
 
 func (u *User) advance(t int64) bool {
-	if t > u.newest {
+	if t > int64(u.newest) {
 		u.expire(t)
-		u.newest = t
+		u.newest = uint32(t)
 	}
-	return t > u.newest-spanSec
+	return t > int64(u.newest)-spanSec
 }
 
 // expire drops what is out of the window ending at now. Times are recovered relative to the current newest time,
@@ -385,3 +385,6 @@ func (u *User) AddSend(t time.Time, recipients int, id uint32) bool {
 	u.rcpts += r
 	return true
 }
+
+// Footprint returns the bytes of the user's backing array (its capacity), for the memory benchmark's breakdown.
+func (u *User) Footprint() int { return cap(u.recs) * 4 }
