@@ -23,7 +23,8 @@ const MaxAddrs = 8
 // of entry saves two slice headers and two allocations' size-class rounding per user.
 type User struct {
 	newest uint32   // newest event time seen, the window's end (event times are validated to years 2000-2100)
-	na     uint16   // words of address records at the end of recs
+	na     uint16   // words of address records after the event records
+	nh     uint8    // words of history at the end of recs (see history.go)
 	recs   []uint32 // event records (2 words each), then address records (addrWords or addr6Words each)
 	msgs   uint32   // messages in the send records
 	rcpts  uint32   // recipients in the send records
@@ -78,7 +79,10 @@ func (u *User) Newest() time.Time { return time.Unix(int64(u.newest), 0).UTC() }
 // Idle reports whether the window ending at now holds nothing, so the user can be forgotten.
 func (u *User) Idle(now time.Time) bool {
 	u.expire(now.Unix())
-	return len(u.recs) == 0
+	if len(u.recs) == int(u.nh) && cap(u.recs) > len(u.recs) {
+		u.recs = append([]uint32(nil), u.recs...) // only the history is left: give back the window's room
+	}
+	return len(u.recs) == int(u.nh)
 }
 
 // HashID is the hash of an event id kept in the window to recognise the event when it is delivered again.
@@ -96,17 +100,35 @@ func (u *User) at(t17 uint32) int64 {
 	return int64(u.newest) - int64((u.newest-t17)&tMask)
 }
 
-func (u *User) events() []uint32 { return u.recs[:len(u.recs)-int(u.na)] }
+func (u *User) events() []uint32 { return u.recs[:len(u.recs)-int(u.na)-int(u.nh)] }
 
-func (u *User) addrRecs() []uint32 { return u.recs[len(u.recs)-int(u.na):] }
+func (u *User) addrRecs() []uint32 {
+	return u.recs[len(u.recs)-int(u.na)-int(u.nh) : len(u.recs)-int(u.nh)]
+}
+
+func (u *User) histRecs() []uint32 { return u.recs[len(u.recs)-int(u.nh):] }
+
+// setTail replaces the address records and the history with the given words.
+func (u *User) setTail(addrs, hist []uint32) {
+	var buf [64]uint32
+	tail := append(append(buf[:0], addrs...), hist...) // a copy: addrs and hist may alias recs
+	ne := len(u.events())
+	u.recs = grow(u.recs[:ne], len(tail))
+	u.recs = append(u.recs, tail...)
+	u.na, u.nh = uint16(len(addrs)), uint8(len(hist))
+	if len(u.recs) == 0 {
+		u.recs = nil
+	}
+}
 
 func recTime(u *User, ev []uint32, i int) int64 { return u.at(ev[2*i+1] & tMask) }
 
 func recKind(w uint32) uint32 { return w >> kShift & kMask }
 
-// seen reports whether the event with id hash h at ts is already counted in the window, and records it with the
-// given kind and value if not (plus ext as a continuation record when ext is true). ts must be inside the window.
-func (u *User) seen(ts int64, h uint32, kind, val uint32, ext bool, extWord uint32) bool {
+// seenChain reports whether the event with id hash h at ts is already counted in the window, and records it with
+// the given kind and value if not, followed by chain (continuation records of the same time, at most three).
+// ts must be inside the window.
+func (u *User) seenChain(ts int64, h uint32, kind, val uint32, chain []uint32) bool {
 	ev := u.events()
 	n := len(ev) / 2
 	// The first record at or after ts-dupSlack.
@@ -130,12 +152,9 @@ func (u *User) seen(ts int64, h uint32, kind, val uint32, ext bool, extWord uint
 		i--
 	}
 	t17 := uint32(ts) & tMask
-	rec := [4]uint32{h, t17 | kind<<kShift | val<<vShift, extWord, t17 | kExt<<kShift}
-	words := 2
-	if ext {
-		words = 4
-	}
-	u.insert(2*i, rec[:words])
+	rec := [8]uint32{h, t17 | kind<<kShift | val<<vShift}
+	nc := copy(rec[2:], chain)
+	u.insert(2*i, rec[:2+nc])
 	return false
 }
 
@@ -194,17 +213,19 @@ func (u *User) expire(now int64) {
 		u.recs = u.recs[2*i:] // no copy: the next growth of the array drops the expired prefix
 	}
 	if u.na > 0 {
+		var buf [(MaxAddrs + 1) * addr6Words]uint32
 		ar := u.addrRecs()
-		keep := ar[:0]
+		keep := buf[:0]
 		for j := 0; j < len(ar); {
 			w := addrLen(ar[j:])
 			if u.at(ar[j+1]&tMask) > cut {
-				keep = append(keep, ar[j:j+w]...) // in place: keep never passes j
+				keep = append(keep, ar[j:j+w]...)
 			}
 			j += w
 		}
-		u.na = uint16(len(keep))
-		u.recs = u.recs[:len(u.recs)-len(ar)+len(keep)]
+		if len(keep) < len(ar) {
+			u.setTail(keep, u.histRecs())
+		}
 	}
 	if len(u.recs) == 0 {
 		u.recs = nil
@@ -263,15 +284,7 @@ func (u *User) setAddrs(as []addr) {
 			}
 		}
 	}
-	ne := len(u.recs) - int(u.na)
-	if extra := len(out) - int(u.na); extra > 0 {
-		u.recs = grow(u.recs, extra)
-	}
-	u.recs = append(u.recs[:ne], out...)
-	u.na = uint16(len(out))
-	if len(u.recs) == 0 {
-		u.recs = nil
-	}
+	u.setTail(out, u.histRecs())
 }
 
 // AddLogin records a successful login from an untrusted address located in country (an ISO code; "" is ignored).
@@ -279,9 +292,10 @@ func (u *User) setAddrs(as []addr) {
 // login was counted.
 func (u *User) AddLogin(t time.Time, ip netip.Addr, country string, id uint32) bool {
 	ts := t.Unix()
-	if !u.advance(ts) || len(country) != 2 || u.seen(ts, id, kLogin, 0, false, 0) {
+	if !u.advance(ts) || len(country) != 2 || u.seenChain(ts, id, kLogin, 0, nil) {
 		return false
 	}
+	u.clearNewCountry()
 	ip = ip.Unmap()
 	cc := [2]byte{country[0], country[1]}
 	if u.bump(ip, cc, ts) {
@@ -374,9 +388,9 @@ func (u *User) AddSend(t time.Time, recipients int, id uint32) bool {
 	}
 	var dup bool
 	if r <= vMax {
-		dup = u.seen(ts, id, kSend, r, false, 0)
+		dup = u.seenChain(ts, id, kSend, r, nil)
 	} else {
-		dup = u.seen(ts, id, kSendBig, 0, true, r)
+		dup = u.seenChain(ts, id, kSendBig, 0, []uint32{r, uint32(ts)&tMask | kExt<<kShift})
 	}
 	if dup {
 		return false
