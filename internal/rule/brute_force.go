@@ -36,7 +36,7 @@ func (BruteForce) Name() incident.Rule { return "brute_force" }
 func (BruteForce) Key() KeyKind { return KeyUser }
 
 // Level implements Rule.
-func (BruteForce) Level() Level { return Level{Default: 8, Min: 2} }
+func (BruteForce) Level() Level { return Level{Default: 8, Min: 2, Max: window.MaxPairFailures} }
 
 // On implements Rule.
 func (BruteForce) On(k event.Kind) Trigger {
@@ -46,58 +46,40 @@ func (BruteForce) On(k event.Kind) Trigger {
 	return Ignore
 }
 
-// Fires implements Rule.
+// Fires implements Rule. It stops at the first condition met and allocates only the last n fast-failure times.
 func (BruteForce) Fires(w *window.User, n int) bool {
 	if w.FailureCount() < n {
 		return false
 	}
-	s := bruteStats(w.Failures())
-	return s.passwords >= n || s.fastest >= n || s.networks >= n
-}
-
-type bruteForceStats struct {
-	passwords int // distinct password hashes
-	fastest   int // most unhashed unknown-network failures within BruteForceRate
-	networks  int // distinct unknown networks of unhashed failures
-}
-
-func bruteStats(fs []window.Failure) bruteForceStats {
-	var s bruteForceStats
-	var pws []uint32
-	var nets []netip.Prefix
-	var times []time.Time
-	for _, f := range fs {
-		if f.Hashed {
+	var pwBuf [16]uint32
+	var netBuf [16]netip.Prefix
+	pws, nets := pwBuf[:0], netBuf[:0]
+	recent := make([]time.Time, 0, n) // the newest n-1 unhashed unknown-network failures, oldest first
+	fired := false
+	for f := range w.EachFailure {
+		switch {
+		case f.Hashed:
 			if !slices.Contains(pws, f.Password) {
 				pws = append(pws, f.Password)
 			}
-			continue
+			fired = len(pws) >= n
+		case f.Known:
+		default:
+			if p := window.Network(f.Addr); !slices.Contains(nets, p) {
+				nets = append(nets, p)
+			}
+			if len(recent) == n-1 {
+				fired = f.Time.Sub(recent[0]) < BruteForceRate
+				recent = append(recent[:0], recent[1:]...)
+			}
+			recent = append(recent, f.Time)
+			fired = fired || len(nets) >= n
 		}
-		if f.Known {
-			continue
+		if fired {
+			return true
 		}
-		if p := network(f.Addr); !slices.Contains(nets, p) {
-			nets = append(nets, p)
-		}
-		times = append(times, f.Time)
 	}
-	s.passwords, s.networks = len(pws), len(nets)
-	lo := 0 // times are oldest first
-	for hi := range times {
-		for times[hi].Sub(times[lo]) >= BruteForceRate {
-			lo++
-		}
-		s.fastest = max(s.fastest, hi-lo+1)
-	}
-	return s
-}
-
-// network is the /24 of an IPv4 address or the /64 of an IPv6 address.
-func network(ip netip.Addr) netip.Prefix {
-	if ip.Is4() {
-		return netip.PrefixFrom(ip, 24).Masked()
-	}
-	return netip.PrefixFrom(ip, 64).Masked()
+	return false
 }
 
 // Evidence implements Rule: failures and distinct passwords in 24 h, the failing addresses (IPv6 as its /64),
@@ -111,7 +93,7 @@ func (BruteForce) Evidence(inc incident.Incident, w *window.User) incident.Incid
 		}
 		a := f.Addr.String()
 		if !f.Addr.Is4() {
-			a = network(f.Addr).String()
+			a = window.Network(f.Addr).String()
 		}
 		if !slices.Contains(inc.IPs, a) {
 			inc.IPs = append(inc.IPs, a)

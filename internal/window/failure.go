@@ -53,7 +53,47 @@ func (u *User) AddFailure(t time.Time, ip netip.Addr, pwhash string, id uint32) 
 		flags |= failV6
 		words = []uint32{pw, ext, be32(b[0:4]), ext, be32(b[4:8]), ext}
 	}
-	return !u.seenChain(ts, id, kFail, flags, words)
+	if u.seenChain(ts, id, kFail, flags, words) {
+		return false
+	}
+	return u.capPair(ts, id, flags, words)
+}
+
+// MaxPairFailures is how many failures of one (password hash, network) pair a user keeps: the newest. A device
+// retrying a stale password all day adds nothing to what brute_force decides after its first few failures, and
+// would otherwise cost 24 bytes per retry.
+const MaxPairFailures = 16
+
+// capPair drops the oldest failure of the new failure's (password hash, network) pair when the pair holds more
+// than MaxPairFailures, and reports whether the new failure (id at ts) is still counted.
+func (u *User) capPair(ts int64, id, flags uint32, words []uint32) bool {
+	ev := u.events()
+	n, oldest := 0, -1
+	for i := 0; 2*i < len(ev); i++ {
+		w := ev[2*i+1]
+		if recKind(w) != kFail || w>>vShift != flags || ev[2*i+2] != words[0] || !samePairNet(ev[2*i+4:], words[2:], flags) {
+			continue
+		}
+		if oldest < 0 {
+			oldest = i
+		}
+		n++
+	}
+	if n <= MaxPairFailures {
+		return true
+	}
+	gone := ev[2*oldest] == id && recTime(u, ev, oldest) == ts
+	size := 2 + len(words)
+	u.recs = append(u.recs[:2*oldest], u.recs[2*oldest+size:]...)
+	return !gone
+}
+
+// samePairNet compares the network words of two failure chains: the /24 of IPv4, the /64 of IPv6.
+func samePairNet(a, b []uint32, flags uint32) bool {
+	if flags&failV6 != 0 {
+		return a[0] == b[0] && a[2] == b[2]
+	}
+	return a[0]>>8 == b[0]>>8
 }
 
 func be32(b []byte) uint32 {
@@ -63,6 +103,16 @@ func be32(b []byte) uint32 {
 // Failures returns the failed logins in the window, oldest first.
 func (u *User) Failures() []Failure {
 	var out []Failure
+	for f := range u.EachFailure {
+		out = append(out, f)
+	}
+	return out
+}
+
+// EachFailure calls yield with the failed logins in the window, oldest first, until it returns false.
+func (u *User) EachFailure(yield func(Failure) bool) {
+	var buf [MaxAddrs + 1]addr
+	known := u.addrs(&buf)
 	ev := u.events()
 	for i := 0; 2*i < len(ev); i++ {
 		w := ev[2*i+1]
@@ -78,10 +128,25 @@ func (u *User) Failures() []Failure {
 		} else {
 			f.Addr = netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
 		}
-		f.Known = u.knownNet(f.Addr)
-		out = append(out, f)
+		p := Network(f.Addr)
+		for _, k := range known {
+			if p.Contains(k.ip) {
+				f.Known = true
+				break
+			}
+		}
+		if !yield(f) {
+			return
+		}
 	}
-	return out
+}
+
+// Network is the /24 of an IPv4 address or the /64 of an IPv6 address: the network brute_force groups by.
+func Network(ip netip.Addr) netip.Prefix {
+	if ip.Is4() {
+		return netip.PrefixFrom(ip, 24).Masked()
+	}
+	return netip.PrefixFrom(ip, 64).Masked()
 }
 
 // FailureCount returns the number of failed logins in the window, without allocating.
@@ -96,18 +161,3 @@ func (u *User) FailureCount() int {
 	return n
 }
 
-// knownNet reports whether an address record shares ip's /24 (IPv4) or /64 (IPv6).
-func (u *User) knownNet(ip netip.Addr) bool {
-	bits := 24
-	if !ip.Is4() {
-		bits = 64
-	}
-	p := netip.PrefixFrom(ip, bits).Masked()
-	var buf [MaxAddrs + 1]addr
-	for _, a := range u.addrs(&buf) {
-		if p.Contains(a.ip) {
-			return true
-		}
-	}
-	return false
-}
