@@ -160,4 +160,3 @@ func (u *User) FailureCount() int {
 	}
 	return n
 }
-
