@@ -58,7 +58,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return err
 		}
 		for _, stmt := range splitStatements(string(body)) {
-			if err := s.conn.Exec(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
+			if err := s.execIdempotent(ctx, strings.ReplaceAll(stmt, "{db}", db)); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}

@@ -14,7 +14,7 @@ import (
 // Incidents returns the current version of every incident whose newest evidence is at or after since.
 func (s *Store) Incidents(ctx context.Context, since time.Time) ([]incident.Incident, error) {
 	rows, err := s.conn.Query(ctx, `SELECT incident_id, rule, user, domain, status, window_start, first_seen, last_seen,
-		countries, ips, detail, logins, messages_24h, recipients_24h, version
+		countries, ips, detail, logins, messages_24h, recipients_24h, version, failures, distinct_passwords
 		FROM `+s.opts.Database+`.incidents FINAL WHERE last_seen >= ? ORDER BY last_seen`, since.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("query incidents: %w", err)
@@ -27,7 +27,8 @@ func (s *Store) Incidents(ctx context.Context, since time.Time) ([]incident.Inci
 			rule, detail string
 		)
 		if err := rows.Scan(&inc.ID, &rule, &inc.User, &inc.Domain, &inc.Status, &inc.WindowStart, &inc.FirstSeen, &inc.LastSeen,
-			&inc.Countries, &inc.IPs, &detail, &inc.Logins, &inc.Messages24h, &inc.Recipients24h, &inc.Version); err != nil {
+			&inc.Countries, &inc.IPs, &detail, &inc.Logins, &inc.Messages24h, &inc.Recipients24h, &inc.Version,
+			&inc.Failures, &inc.DistinctPasswords); err != nil {
 			return nil, fmt.Errorf("scan incident: %w", err)
 		}
 		inc.Rule = incident.Rule(rule)
