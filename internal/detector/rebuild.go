@@ -36,7 +36,7 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 			}
 		}
 	}
-	if info.State.Msgs > 0 {
+	if info.State.Msgs > 0 { // an empty stream (a quiet day and more) starts without history: everyone learns anew
 		if err := d.seedHistories(ctx, info.State.LastTime.Add(-window.Span)); err != nil {
 			return err
 		}

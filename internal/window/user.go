@@ -79,7 +79,7 @@ func (u *User) Newest() time.Time { return time.Unix(int64(u.newest), 0).UTC() }
 // Idle reports whether the window ending at now holds nothing, so the user can be forgotten.
 func (u *User) Idle(now time.Time) bool {
 	u.expire(now.Unix())
-	if len(u.recs) == int(u.nh) && cap(u.recs) > len(u.recs) {
+	if len(u.recs) == int(u.nh) && cap(u.recs) > len(u.recs)+8 {
 		u.recs = append([]uint32(nil), u.recs...) // only the history is left: give back the window's room
 	}
 	return len(u.recs) == int(u.nh)
