@@ -137,3 +137,27 @@ func TestSeedHistoryAndReplay(t *testing.T) {
 		}
 	})
 }
+
+// Logins before the seeded history's cut are already in it: the replay's overlap does not count them again.
+func TestSeedHistoryCutCountsOverlapOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEngine(&rule.Config{Global: rule.Thresholds{"multi_country": 5}}, nil)
+		cut := time.Now().UTC()
+		hist := []window.HistoryCountry{{Country: "GB", LastUsed: cut.Truncate(24 * time.Hour)}}
+		e.SeedHistory("ida@example.org", cut.Add(-5*24*time.Hour), 9, hist, cut) // one login short of learning
+		overlap := login("ida@example.org", gb, true)
+		overlap.Time = cut.Add(-time.Hour) // in storage and in the replay
+		overlap.ID += "-overlap"
+		_, incs := e.Process(overlap, nil)
+		time.Sleep(time.Hour)
+		_, incs = e.Process(login("ida@example.org", us, true), incs) // the 10th login: still learning
+		if len(incs) != 0 {
+			t.Fatalf("incidents = %+v; want none (the overlapping login was counted twice)", incs)
+		}
+		time.Sleep(time.Hour)
+		_, incs = e.Process(login("ida@example.org", au, true), incs)
+		if len(incs) == 0 || incs[len(incs)-1].Rule != "new_country" {
+			t.Fatalf("11th login from AU: %+v; want new_country", incs)
+		}
+	})
+}

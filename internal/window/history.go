@@ -2,6 +2,7 @@ package window
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -141,20 +142,10 @@ func (u *User) History(t time.Time) (countries []HistoryCountry, first time.Time
 	for _, w := range h[2:] {
 		countries = append(countries, HistoryCountry{Country: decodeCC(w), LastUsed: time.Unix(int64(w>>16)*86400, 0).UTC(), New: w&cNew != 0})
 	}
-	slices.SortFunc(countries, func(a, b HistoryCountry) int { return compareString(a.Country, b.Country) })
+	slices.SortFunc(countries, func(a, b HistoryCountry) int { return strings.Compare(a.Country, b.Country) })
 	first = time.Unix(int64(h[0]), 0).UTC()
 	learning = h[1]&hCountMask < LearnLogins && t.Unix() < int64(h[0])+learnSec
 	return countries, first, learning
-}
-
-func compareString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // SeedHistory sets the user's history from durable storage: the first login's time, the logins counted while
