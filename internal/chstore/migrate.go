@@ -59,7 +59,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		for _, stmt := range stmts {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
+			if err := s.execIdempotent(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %s: %w", name, err)
 			}
 		}

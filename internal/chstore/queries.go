@@ -40,7 +40,7 @@ var exampleTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 var (
 	qIncidentsSince = register("incidents since", `SELECT incident_id, rule, user, domain, status, window_start, first_seen, last_seen,
-		countries, ips, detail, logins, messages_24h, recipients_24h, version
+		countries, ips, detail, logins, messages_24h, recipients_24h, version, failures, distinct_passwords
 		FROM {db}.incidents FINAL WHERE last_seen >= ? ORDER BY last_seen`, exampleTime)
 	qLastLogins = register("last logins of a user", `SELECT event_id, time, user, domain, ip, country, service, success, trusted, source, session, pwhash
 		FROM {db}.logins FINAL WHERE user = ? ORDER BY time DESC LIMIT ?`, "alice@example.org", 10)

@@ -25,7 +25,8 @@ func (s *Store) Incidents(ctx context.Context, since time.Time) ([]incident.Inci
 			rule, detail string
 		)
 		if err := rows.Scan(&inc.ID, &rule, &inc.User, &inc.Domain, &inc.Status, &inc.WindowStart, &inc.FirstSeen, &inc.LastSeen,
-			&inc.Countries, &inc.IPs, &detail, &inc.Logins, &inc.Messages24h, &inc.Recipients24h, &inc.Version); err != nil {
+			&inc.Countries, &inc.IPs, &detail, &inc.Logins, &inc.Messages24h, &inc.Recipients24h, &inc.Version,
+			&inc.Failures, &inc.DistinctPasswords); err != nil {
 			return nil, fmt.Errorf("scan incident: %w", err)
 		}
 		inc.Rule = incident.Rule(rule)

@@ -82,6 +82,10 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	if n := count(t, s, "SELECT uniqExact(version) FROM schema_migrations"); n != uint64(len(files)) {
 		t.Errorf("recorded migrations = %d; want %d (one per file)", n, len(files))
 	}
+	// Columns added by ALTER (no IF NOT EXISTS on ClickHouse 18.16) exist once, after concurrent runs.
+	if n := count(t, s, fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = 'incidents' AND name IN ('failures', 'distinct_passwords')", s.Database())); n != 2 {
+		t.Errorf("brute_force columns on incidents: %d; want 2", n)
+	}
 }
 
 func TestWriteRoundTripsAndDeduplicates(t *testing.T) {
@@ -95,7 +99,7 @@ func TestWriteRoundTripsAndDeduplicates(t *testing.T) {
 	inc := incident.Incident{ID: "i1", Rule: incident.MultiCountry, User: "alice@example.org", Domain: "example.org", Status: incident.StatusOpen,
 		WindowStart: now.Add(-time.Minute), FirstSeen: now.Add(-time.Hour), LastSeen: now, Countries: []string{"GB", "IE"}, IPs: []string{"81.2.69.142", "2a00:1450:4001::1"},
 		Detail: []incident.Country{{Country: "GB", IPs: []string{"81.2.69.142"}, FirstSeen: now.Add(-time.Hour), LastSeen: now.Add(-time.Hour), Logins: 1}},
-		Logins: 2, Messages24h: 1, Recipients24h: 7, Version: 1}
+		Logins: 2, Messages24h: 1, Recipients24h: 7, Version: 1, Failures: 9, DistinctPasswords: 8}
 	for range 2 { // the second write is a redelivery
 		if err := s.Write(ctx, []event.Enriched{login}, []event.Enriched{send}, []incident.Incident{inc}); err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func (s *Store) Write(ctx context.Context, logins, sends []event.Enriched, incid
 		}
 	}
 	if len(incidents) > 0 {
-		err := s.insert(ctx, "incidents", "incident_id, rule, user, domain, status, window_start, first_seen, last_seen, countries, ips, detail, logins, messages_24h, recipients_24h, version", len(incidents), func(b driver.Batch) error {
+		err := s.insert(ctx, "incidents", "incident_id, rule, user, domain, status, window_start, first_seen, last_seen, countries, ips, detail, logins, messages_24h, recipients_24h, version, failures, distinct_passwords", len(incidents), func(b driver.Batch) error {
 			for i := range incidents {
 				inc := &incidents[i]
 				detail, err := json.Marshal(inc.Detail)
@@ -54,7 +54,8 @@ func (s *Store) Write(ctx context.Context, logins, sends []event.Enriched, incid
 					return err
 				}
 				if err := b.Append(inc.ID, string(inc.Rule), inc.User, inc.Domain, inc.Status, inc.WindowStart, inc.FirstSeen, inc.LastSeen,
-					nonNil(inc.Countries), nonNil(inc.IPs), string(detail), inc.Logins, inc.Messages24h, inc.Recipients24h, inc.Version); err != nil {
+					nonNil(inc.Countries), nonNil(inc.IPs), string(detail), inc.Logins, inc.Messages24h, inc.Recipients24h, inc.Version,
+					inc.Failures, inc.DistinctPasswords); err != nil {
 					return err
 				}
 			}

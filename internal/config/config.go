@@ -65,6 +65,8 @@ type Config struct {
 
 	MultiCountry  int
 	SendVolume    int
+	BruteForce    int
+	NewCountry    int
 	DomainRules   string
 	TrustedBucket string
 }
@@ -237,7 +239,7 @@ func (c *Config) Rules() (rule.Config, error) {
 	if err != nil {
 		return rule.Config{}, fmt.Errorf("VIGIL_RULE_DOMAINS: %w", err)
 	}
-	r := rule.Config{Global: rule.Thresholds{"multi_country": c.MultiCountry, "send_volume": c.SendVolume}, Domains: domains}
+	r := rule.Config{Global: rule.Thresholds{"multi_country": c.MultiCountry, "send_volume": c.SendVolume, "brute_force": c.BruteForce, "new_country": c.NewCountry}, Domains: domains}
 	return r, r.Validate()
 }
 

@@ -52,6 +52,8 @@ var Vars = []Var{
 	{"clickhouse-start", "VIGIL_CLICKHOUSE_START", "auto", "single node: auto = start a private clickhouse-server in DATA_DIR when none answers; never", func(c *Config) any { return &c.ClickHouseStart }},
 	{"rule-multi-country", "VIGIL_RULE_MULTI_COUNTRY", "2", "multi_country: distinct countries of untrusted successful logins in 24h", func(c *Config) any { return &c.MultiCountry }},
 	{"rule-send-volume", "VIGIL_RULE_SEND_VOLUME", "500", "send_volume: messages sent in 24h", func(c *Config) any { return &c.SendVolume }},
+	{"rule-brute-force", "VIGIL_RULE_BRUTE_FORCE", "8", "brute_force: distinct passwords failing against one user in 24h, or unhashed failures from unfamiliar networks in 120s or from as many networks (2-16)", func(c *Config) any { return &c.BruteForce }},
+	{"rule-new-country", "VIGIL_RULE_NEW_COUNTRY", "10", "new_country: logins of the learning period, which ends after 14 days at the latest (1-15)", func(c *Config) any { return &c.NewCountry }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", trustkv.DefaultBucket, "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
 }

@@ -147,7 +147,7 @@ func profileSummary(day *gen.Day) string {
 		count[p]++
 	}
 	var parts []string
-	for _, p := range []gen.Profile{gen.Home, gen.Mobile, gen.Traveller, gen.Compromised, gen.BulkSender} {
+	for _, p := range []gen.Profile{gen.Home, gen.Mobile, gen.Traveller, gen.Compromised, gen.BulkSender, gen.BruteForced, gen.StaleDevice, gen.NewCountry, gen.Familiar} {
 		parts = append(parts, fmt.Sprintf("%d %s", count[p], p))
 	}
 	return strings.Join(parts, ", ")

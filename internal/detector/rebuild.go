@@ -33,6 +33,11 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 			}
 		}
 	}
+	if info.State.Msgs > 0 { // an empty stream (a quiet day and more) starts without history: everyone learns anew
+		if err := d.seedHistories(ctx, info.State.LastTime.Add(-window.Span)); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	total := 0
 	for p, floor := range floors {
@@ -46,6 +51,7 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 		d.applied[p] = floor
 		total += n
 	}
+	d.eng.LearnFrom(time.Time{}) // late logins after the replay are new to every history
 	elapsed := time.Since(start)
 	d.m.replayed.Add(float64(total))
 	d.m.users.Set(float64(d.eng.Users()))

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/gen"
@@ -75,9 +76,28 @@ func BenchmarkMemoryPerUser(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(e.Users()), "bytes/user")
+		n := float64(e.Users())
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "bytes/user")
+		var recs, keys int
+		for name, u := range e.users {
+			recs += u.Footprint()
+			keys += sizeClass(len(name))
+		}
+		b.ReportMetric(float64(recs)/n, "recs-bytes/user")
+		b.ReportMetric(float64(keys)/n, "key-bytes/user")
+		b.ReportMetric(float64(sizeClass(int(unsafe.Sizeof(user{})))), "struct-bytes/user")
 		runtime.KeepAlive(e)
 	}
+}
+
+// sizeClass is the Go allocator's size class for a small object of n bytes (n <= 128).
+func sizeClass(n int) int {
+	for _, c := range []int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128} {
+		if n <= c {
+			return c
+		}
+	}
+	return n
 }
 
 // BenchmarkProcess runs a generated day through the engine, decoded events in hand.

@@ -30,6 +30,8 @@ type Engine struct {
 	trust     func() Trust
 	users     map[string]*user
 	watermark int64 // newest event time processed, Unix seconds
+	histFrom  int64 // logins before this event time are already in the seeded histories (SeedHistory)
+	learn     int   // position of new_country in the table, or -1
 }
 
 type user struct {
@@ -45,7 +47,14 @@ type openIncident struct {
 // New returns an Engine running the rules of rule.All. trust is called for every event, so a live-updated set
 // applies at once.
 func New(rules *rule.Config, geo Geo, trust func() Trust) *Engine {
-	return &Engine{rules: rules.Compile(rule.All()), geo: geo, trust: trust, users: make(map[string]*user)}
+	e := &Engine{geo: geo, trust: trust, users: make(map[string]*user)}
+	e.setRules(rules.Compile(rule.All()))
+	return e
+}
+
+func (e *Engine) setRules(t *rule.Table) {
+	e.rules = t
+	e.learn = slices.IndexFunc(t.Rules, func(r rule.Rule) bool { return r.Name() == (rule.NewCountry{}).Name() })
 }
 
 // Process enriches one event, updates its user's window and appends any incident it opened or updated to incs.
@@ -61,16 +70,29 @@ func (e *Engine) Process(ev *event.Event, incs []incident.Incident) (event.Enric
 		e.watermark = ts
 	}
 	var u *user
-	switch ev.Kind {
-	case event.KindLogin:
-		if !ev.Success || rec.Trusted || rec.Country == "" {
+	kind := ev.Kind
+	levels := e.rules.Levels(ev.Domain)
+	switch {
+	case ev.Kind == event.KindLogin && rec.Trusted:
+		return rec, incs // a trusted network counts for nothing
+	case ev.Kind == event.KindLogin && !ev.Success:
+		u = e.user(ev.User)
+		if !u.AddFailure(ev.Time, ev.IP, ev.PWHash, window.HashID(ev.ID)) {
+			return rec, incs
+		}
+		kind = rule.FailedLogin
+	case ev.Kind == event.KindLogin:
+		if rec.Country == "" {
 			return rec, incs
 		}
 		u = e.user(ev.User)
 		if !u.AddLogin(ev.Time, ev.IP, rec.Country, window.HashID(ev.ID)) {
 			return rec, incs
 		}
-	case event.KindSend:
+		if ev.Time.Unix() >= e.histFrom {
+			u.Learn(ev.Time, rec.Country, e.learnLogins(levels))
+		}
+	case ev.Kind == event.KindSend:
 		u = e.user(ev.User)
 		if !u.AddSend(ev.Time, ev.Recipients, window.HashID(ev.ID)) {
 			return rec, incs
@@ -78,17 +100,25 @@ func (e *Engine) Process(ev *event.Event, incs []incident.Incident) (event.Enric
 	default:
 		return rec, incs // no window counts it
 	}
-	levels := e.rules.Levels(ev.Domain)
 	for i, r := range e.rules.Rules {
 		switch r.Key() {
 		case rule.KeyUser:
-			incs = e.evaluate(u, ev, i, levels[i], incs)
+			incs = e.evaluate(u, ev, kind, i, levels[i], incs)
 		default:
 			// Keyed on an address or a password hash: evaluated by the engine that owns that key's partition
 			// (see the rule package doc), not on user windows.
 		}
 	}
 	return rec, incs
+}
+
+// learnLogins is the learning period's logins for new_country in a domain; a domain that switched the rule off
+// still learns, with the rule's default, so that switching it on finds the history ready.
+func (e *Engine) learnLogins(levels []int) int {
+	if e.learn < 0 || levels[e.learn] == rule.Off {
+		return rule.NewCountry{}.Level().Default
+	}
+	return levels[e.learn]
 }
 
 func (e *Engine) user(name string) *user {
@@ -101,9 +131,9 @@ func (e *Engine) user(name string) *user {
 }
 
 // evaluate checks rule i for a user after ev and appends the incident it opens or updates.
-func (e *Engine) evaluate(u *user, ev *event.Event, i, level int, incs []incident.Incident) []incident.Incident {
+func (e *Engine) evaluate(u *user, ev *event.Event, kind event.Kind, i, level int, incs []incident.Incident) []incident.Incident {
 	r := e.rules.Rules[i]
-	trig := r.On(ev.Kind)
+	trig := r.On(kind)
 	switch {
 	case trig == rule.Ignore, level == rule.Off:
 		return incs
@@ -168,12 +198,13 @@ func (e *Engine) Seed(inc incident.Incident) {
 	}
 }
 
-// Evict forgets users whose window is empty and who have no incident open within the last 24 hours of event time.
+// Evict forgets users whose window is empty, whose country history has nothing left to remember and who have no
+// incident open within the last 24 hours of event time.
 // It returns the number of users still tracked.
 func (e *Engine) Evict() int {
 	now := time.Unix(e.watermark, 0)
 	for name, u := range e.users {
-		if !u.Idle(now) {
+		if !u.Idle(now) || u.Remembers(now) {
 			continue
 		}
 		if u.open != nil && slices.ContainsFunc(*u.open, func(o openIncident) bool { return active(o, now) }) {
@@ -190,3 +221,20 @@ func active(o openIncident, now time.Time) bool {
 
 // Users returns the number of users tracked.
 func (e *Engine) Users() int { return len(e.users) }
+
+// SeedHistory restores a user's country history from durable storage (the logins before from, see the detector's
+// rebuild). Logins before from no longer change any history, so a replay of the stream that overlaps what the
+// history was built from does not count a login twice.
+func (e *Engine) SeedHistory(user string, first time.Time, logins int, countries []window.HistoryCountry, from time.Time) {
+	e.user(user).SeedHistory(first, logins, countries)
+	e.histFrom = max(e.histFrom, from.Unix())
+}
+
+// LearnFrom sets the event time before which logins no longer change any history (SeedHistory does the same);
+// the detector calls it with the zero time when the replay is over, so late events are learned again.
+func (e *Engine) LearnFrom(t time.Time) {
+	e.histFrom = 0
+	if !t.IsZero() {
+		e.histFrom = t.Unix()
+	}
+}

@@ -92,7 +92,7 @@ func (r addrRule) Fires(*window.User, int) bool {
 func TestAddedRulesFromTable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEngine(&rule.Config{Global: rule.Defaults}, nil)
-		e.rules = (&rule.Config{Global: rule.Thresholds{"login_count": 2}}).Compile(append(rule.All(), loginCount{}, addrRule{t}))
+		e.setRules((&rule.Config{Global: rule.Thresholds{"login_count": 2}}).Compile(append(rule.All(), loginCount{}, addrRule{t})))
 		var incs []incident.Incident
 		_, incs = e.Process(login("carol@example.org", gb, true), incs)
 		time.Sleep(time.Second)

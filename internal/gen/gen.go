@@ -53,6 +53,10 @@ type Options struct {
 	SendThreshold int       // the send_volume threshold the day is built around; default 500
 	LoginsPerUser int       // average successful logins per ordinary user; default 12
 	SendsPerUser  int       // average messages per ordinary user; default 6
+	BruteForced   int       // users under password guessing; default max(2, Users/1000)
+	StaleDevices  int       // users with a device retrying a stale password all day; default max(2, Users/500)
+	NewCountries  int       // users past learning who log in from a new country; default max(2, Users/1000)
+	Familiar      int       // users past learning back in a country they visited while learning; default the same
 }
 
 // Trusted is a network the generated day expects to be marked as safe.
@@ -167,7 +171,19 @@ func Generate(o Options, networks []Network) (*Day, error) {
 			}
 		}
 	}
+	// The scenarios of the later rules, each in its own file, for users numbered after the ordinary ones.
+	next := o.Users
+	extra := func(int) (string, string, string, netip.Addr) {
+		domain := o.Domains[next%len(o.Domains)]
+		name := fmt.Sprintf("user%05d@%s", next, domain)
+		next++
+		home := g.homes[r.IntN(len(g.homes))]
+		return name, domain, home, g.addr(home)
+	}
+	d.addBruteForce(o, g, start, extra)
+	d.addNewCountry(o, g, start, extra)
 	slices.SortStableFunc(d.Events, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
+	d.expectNewCountries(g)
 	return d, nil
 }
 
@@ -202,20 +218,33 @@ func (o *Options) setDefaults() {
 	if o.SendsPerUser == 0 {
 		o.SendsPerUser = 6
 	}
+	if o.BruteForced == 0 {
+		o.BruteForced = max(2, o.Users/1000)
+	}
+	if o.StaleDevices == 0 {
+		o.StaleDevices = max(2, o.Users/500)
+	}
+	if o.NewCountries == 0 {
+		o.NewCountries = max(2, o.Users/1000)
+	}
+	if o.Familiar == 0 {
+		o.Familiar = max(2, o.Users/1000)
+	}
 }
 
 func pick(r *rand.Rand, s ...string) string { return s[r.IntN(len(s))] }
 
 // geoPool draws addresses by country from located networks.
 type geoPool struct {
-	rnd    *rand.Rand
-	byCC   map[string][]netip.Prefix
-	homes  []string // the largest countries: where users live
-	others []string
+	rnd     *rand.Rand
+	located map[netip.Addr]string // every address addr drew, with its country
+	byCC    map[string][]netip.Prefix
+	homes   []string // the largest countries: where users live
+	others  []string
 }
 
 func newGeoPool(networks []Network, r *rand.Rand) (*geoPool, error) {
-	g := &geoPool{rnd: r, byCC: map[string][]netip.Prefix{}}
+	g := &geoPool{rnd: r, byCC: map[string][]netip.Prefix{}, located: map[netip.Addr]string{}}
 	for _, n := range networks {
 		if n.Prefix.Addr().Is4() && n.Prefix.Bits() <= 24 && n.Prefix.Bits() >= 8 && len(n.Country) == 2 {
 			g.byCC[n.Country] = append(g.byCC[n.Country], n.Prefix.Masked())
@@ -255,7 +284,9 @@ func (g *geoPool) foreign(home string) string {
 
 func (g *geoPool) addr(cc string) netip.Addr {
 	ps := g.byCC[cc]
-	return randomIn(g.rnd, ps[g.rnd.IntN(len(ps))])
+	ip := randomIn(g.rnd, ps[g.rnd.IntN(len(ps))])
+	g.located[ip] = cc
+	return ip
 }
 
 // subnet returns a /24 (or the whole network when smaller) inside one of the country's networks.

@@ -85,6 +85,14 @@ func TestGroundTruthMatchesEngine(t *testing.T) {
 			if count[Compromised] != 3 || count[BulkSender] != 2 || count[Traveller] == 0 || count[Mobile] == 0 {
 				t.Errorf("profiles = %v; want 3 compromised, 2 bulk, some travellers and mobile users", count)
 			}
+			if count[BruteForced] != 2 || count[StaleDevice] != 3 || count[NewCountry] != 2 || count[Familiar] != 2 {
+				t.Errorf("profiles = %v; want 2 brute-forced, 3 stale devices, 2 new-country users and 2 familiar travellers", count)
+			}
+			for u, p := range day.Profiles {
+				if want := map[Profile]incident.Rule{BruteForced: "brute_force", NewCountry: "new_country"}[p]; want != "" && !slices.Contains(got[u], want) {
+					t.Errorf("%s (%s): incidents %v; want %s among them", u, p, got[u], want)
+				}
+			}
 			if !slices.IsSortedFunc(day.Events, func(a, b event.Event) int { return a.Time.Compare(b.Time) }) {
 				t.Error("events are not ordered by time")
 			}

@@ -47,6 +47,10 @@ type Incident struct {
 	Messages24h   uint32    `json:"messages_24h"`
 	Recipients24h uint32    `json:"recipients_24h"`
 	Version       uint64    `json:"version"` // grows with every update; ReplacingMergeTree keeps the highest
+
+	// brute_force
+	Failures          uint32 `json:"failures"`           // failed untrusted logins in the window
+	DistinctPasswords uint32 `json:"distinct_passwords"` // distinct password hashes among them
 }
 
 // ID derives the deterministic incident id of (rule, user, window start), so a replay reproduces it.

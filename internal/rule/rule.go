@@ -26,9 +26,9 @@ const (
 	Open                    // the rule is evaluated and may open an incident
 )
 
-// Level is a rule's threshold: its default and the smallest value that makes sense.
+// Level is a rule's threshold: its default, the smallest value that makes sense and the largest (0: no bound).
 type Level struct {
-	Default, Min int
+	Default, Min, Max int
 }
 
 // Rule is one detection rule. The engine evaluates a rule after an event updated the window of the rule's key and
@@ -52,5 +52,5 @@ type Rule interface {
 // All returns the rules in evaluation order: when one event wakes several rules, their incidents come out in this
 // order.
 func All() []Rule {
-	return []Rule{SendVolume{}, MultiCountry{}}
+	return []Rule{SendVolume{}, MultiCountry{}, BruteForce{}, NewCountry{}}
 }

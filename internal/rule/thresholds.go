@@ -61,6 +61,8 @@ func (c *Config) Validate() error {
 			case domain && n == Off:
 			case n < rules[i].Level().Min:
 				errs = append(errs, fmt.Errorf("%s %s threshold %d: must be at least %d", where, name, n, rules[i].Level().Min))
+			case rules[i].Level().Max > 0 && n > rules[i].Level().Max:
+				errs = append(errs, fmt.Errorf("%s %s threshold %d: must be at most %d", where, name, n, rules[i].Level().Max))
 			}
 		}
 	}

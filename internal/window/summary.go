@@ -18,20 +18,21 @@ type Country struct {
 // Countries returns the distinct login countries in the window ending at the user's newest event, sorted by code.
 func (u *User) Countries() []Country {
 	var out []Country
-	for _, a := range u.addrs {
+	var buf [MaxAddrs + 1]addr
+	for _, a := range u.addrs(&buf) {
 		cc := string(a.cc[:])
 		i := slices.IndexFunc(out, func(c Country) bool { return c.Country == cc })
 		if i < 0 {
-			out = append(out, Country{Country: cc, First: time.Unix(int64(a.first), 0).UTC(), Last: time.Unix(int64(a.last), 0).UTC()})
+			out = append(out, Country{Country: cc, First: time.Unix(int64(a.first), 0).UTC(), Last: time.Unix(a.last, 0).UTC()})
 			i = len(out) - 1
 		}
 		c := &out[i]
-		c.IPs = append(c.IPs, a.addr())
+		c.IPs = append(c.IPs, a.ip)
 		c.Logins += int(a.logins)
 		if f := time.Unix(int64(a.first), 0).UTC(); f.Before(c.First) {
 			c.First = f
 		}
-		if l := time.Unix(int64(a.last), 0).UTC(); l.After(c.Last) {
+		if l := time.Unix(a.last, 0).UTC(); l.After(c.Last) {
 			c.Last = l
 		}
 	}
@@ -44,17 +45,15 @@ func (u *User) Countries() []Country {
 
 // CountryCount returns the number of distinct login countries in the window, without allocating.
 func (u *User) CountryCount() int {
+	var ccs [MaxAddrs + 1]uint32
+	seen := ccs[:0]
+	ar := u.addrRecs()
 	n := 0
-	for i, a := range u.addrs {
-		seen := false
-		for _, b := range u.addrs[:i] {
-			if b.cc == a.cc {
-				seen = true
-				break
-			}
-		}
-		if !seen {
+	for j := 0; j < len(ar); j += addrLen(ar[j:]) {
+		cc := ar[j+2] >> 16
+		if !slices.Contains(seen, cc) {
 			n++
+			seen = append(seen, cc) // on the stack up to MaxAddrs+1 countries
 		}
 	}
 	return n
@@ -65,16 +64,11 @@ func (u *User) Sent() (messages, recipients int) { return int(u.msgs), int(u.rcp
 
 // FirstSend returns the time of the oldest message in the window, or the zero time.
 func (u *User) FirstSend() time.Time {
-	if len(u.sends) == 0 {
-		return time.Time{}
+	ev := u.events()
+	for i := 0; 2*i < len(ev); i++ {
+		if k := recKind(ev[2*i+1]); k == kSend || k == kSendBig {
+			return time.Unix(recTime(u, ev, i), 0).UTC()
+		}
 	}
-	return time.Unix(int64(u.sends[0].t), 0).UTC()
-}
-
-func (a addr) addr() netip.Addr {
-	ip := netip.AddrFrom16(a.ip)
-	if a.v4 {
-		return ip.Unmap()
-	}
-	return ip
+	return time.Time{}
 }

@@ -97,8 +97,8 @@ func TestFoldingKeepsEveryCountry(t *testing.T) {
 			time.Sleep(time.Minute)
 		}
 		u.AddLogin(time.Now(), ipGB, "GB", nextID())
-		if len(u.addrs) > MaxAddrs {
-			t.Fatalf("%d addresses kept; want at most %d", len(u.addrs), MaxAddrs)
+		if n := len(u.addrs(new([MaxAddrs + 1]addr))); n > MaxAddrs {
+			t.Fatalf("%d addresses kept; want at most %d", n, MaxAddrs)
 		}
 		cs := u.Countries()
 		if len(cs) != 2 || cs[0].Country != "GB" || cs[1].Country != "US" {
@@ -191,8 +191,53 @@ func TestReplayedEventCountedOnce(t *testing.T) {
 		}
 		// Once the first copy has left the window, the ids are forgotten with it.
 		u.AddSend(start.Add(Span+time.Hour), 1, HashID("later"))
-		if len(u.ids) != 1 {
-			t.Errorf("%d ids kept after the window rolled; want 1", len(u.ids))
+		if n := len(u.events()) / 2; n != 1 {
+			t.Errorf("%d ids kept after the window rolled; want 1", n)
+		}
+	})
+}
+
+// Times are kept modulo 2^17 s (36.4 h) and recovered from the newest time: a user idle for longer than that, an
+// address in use for days and a message with more recipients than a record's value holds all stay exact.
+func TestCompactRecordsStayExact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var u User
+		start := time.Now().UTC().Truncate(time.Second)
+		u.AddSend(start, 100000, nextID())
+		u.AddSend(start, 3, nextID())
+		u.AddLogin(start, ipIE, "IE", nextID())
+		if m, r := u.Sent(); m != 2 || r != 100003 {
+			t.Fatalf("Sent() = %d, %d; want 2, 100003", m, r)
+		}
+		time.Sleep(40 * time.Hour) // longer than 2^17 s: the old records must expire, not wrap into the window
+		u.AddSend(time.Now(), 1, nextID())
+		if m, r := u.Sent(); m != 1 || r != 1 {
+			t.Fatalf("Sent() after 40 h idle = %d, %d; want 1, 1", m, r)
+		}
+		if n := u.CountryCount(); n != 0 {
+			t.Fatalf("CountryCount() after 40 h idle = %d; want 0", n)
+		}
+		// One address used every hour for three days keeps its first login time.
+		first := time.Now().UTC()
+		for range 72 {
+			u.AddLogin(time.Now(), ipIE, "IE", nextID())
+			time.Sleep(time.Hour)
+		}
+		cs := u.Countries()
+		if len(cs) != 1 || !cs[0].First.Equal(first) || !cs[0].Last.Equal(time.Now().UTC().Add(-time.Hour)) || cs[0].IPs[0] != ipIE {
+			t.Fatalf("Countries() after 72 hourly IE logins = %+v; want first %v, last an hour ago, %v", cs, first, ipIE)
+		}
+		if m, _ := u.Sent(); m != 0 {
+			t.Errorf("Sent() 72 h after the last message = %d; want 0", m)
+		}
+		// The big message leaves the window with its recipients.
+		u.AddSend(time.Now(), 5000, nextID())
+		time.Sleep(time.Hour)
+		u.AddSend(time.Now(), 2, nextID())
+		time.Sleep(24 * time.Hour)
+		u.AddSend(time.Now(), 7, nextID())
+		if m, r := u.Sent(); m != 1 || r != 7 {
+			t.Errorf("Sent() after the 5000-recipient message expired = %d, %d; want 1, 7", m, r)
 		}
 	})
 }
