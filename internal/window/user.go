@@ -25,6 +25,7 @@ type User struct {
 	msgs   uint32     // messages in sends
 	rcpts  uint32     // recipients in sends
 	ids    []seenID   // events counted in the window, ordered by time: a replayed event id counts once
+	travel travel     // the newest located login and the hop it ended (impossible_travel; travel.go)
 }
 
 // seenID is the 32-bit hash of an event id counted in the window, with the event's time. Two distinct ids of one
