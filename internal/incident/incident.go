@@ -47,6 +47,9 @@ type Incident struct {
 	Messages24h   uint32    `json:"messages_24h"`
 	Recipients24h uint32    `json:"recipients_24h"`
 	Version       uint64    `json:"version"` // grows with every update; ReplacingMergeTree keeps the highest
+
+	// impossible_travel
+	Travel *Travel `json:"travel,omitempty"` // the two logins and the speed between them; stored in detail
 }
 
 // ID derives the deterministic incident id of (rule, user, window start), so a replay reproduces it.
