@@ -51,7 +51,8 @@ type Config struct {
 	BatchSize          int
 	FlushInterval      time.Duration
 
-	GeoIPDB string
+	GeoIPDB     string
+	GeoIPCityDB []string // City files for impossible_travel (VIGIL_GEOIP_CITY_DB); empty: the rule is off unless GeoIPDB is a City file
 
 	ClickHouseAddr         string
 	ClickHouseDatabase     string
@@ -62,6 +63,7 @@ type Config struct {
 
 	MultiCountry  int
 	SendVolume    int
+	TravelKmh     int // impossible_travel threshold in km/h; 0 takes the rule's default
 	DomainRules   string
 	TrustedBucket string
 }
@@ -173,6 +175,9 @@ func (c *Config) Validate() error {
 	if c.ClickHouseStart != "auto" && c.ClickHouseStart != "never" {
 		errs = append(errs, fmt.Errorf("VIGIL_CLICKHOUSE_START %q: want auto or never", c.ClickHouseStart))
 	}
+	if len(c.GeoIPCityDB) > 2 {
+		errs = append(errs, fmt.Errorf("VIGIL_GEOIP_CITY_DB: %d files; want one City file, or DB-IP's IPv4 and IPv6 files", len(c.GeoIPCityDB)))
+	}
 	if _, err := c.OwnedPartitions(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_PARTITIONS: %w", err))
 	}
@@ -209,6 +214,9 @@ func (c *Config) Rules() (rule.Config, error) {
 		return rule.Config{}, fmt.Errorf("VIGIL_RULE_DOMAINS: %w", err)
 	}
 	r := rule.Config{Global: rule.Thresholds{"multi_country": c.MultiCountry, "send_volume": c.SendVolume}, Domains: domains}
+	if c.TravelKmh != 0 {
+		r.Global["impossible_travel"] = c.TravelKmh
+	}
 	return r, r.Validate()
 }
 

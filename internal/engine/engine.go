@@ -17,6 +17,13 @@ type Geo interface {
 	Country(ip netip.Addr) string
 }
 
+// Locator is a Geo that also places addresses on the map (a City database). When the Geo given to New is one,
+// successful untrusted logins are placed for impossible_travel; otherwise that rule never fires.
+type Locator interface {
+	Locate(ip netip.Addr) (window.Place, bool)
+	CityName(ip netip.Addr) string // called only for the two ends of a suspicious hop
+}
+
 // Trust tells whether an address is a trusted network for a user.
 type Trust interface {
 	Trusted(user, domain string, ip netip.Addr) bool
@@ -27,6 +34,7 @@ type Trust interface {
 type Engine struct {
 	rules     *rule.Table
 	geo       Geo
+	loc       Locator // nil without a City database
 	trust     func() Trust
 	users     map[string]*user
 	watermark int64 // newest event time processed, Unix seconds
@@ -45,7 +53,9 @@ type openIncident struct {
 // New returns an Engine running the rules of rule.All. trust is called for every event, so a live-updated set
 // applies at once.
 func New(rules *rule.Config, geo Geo, trust func() Trust) *Engine {
-	return &Engine{rules: rules.Compile(rule.All()), geo: geo, trust: trust, users: make(map[string]*user)}
+	e := &Engine{rules: rules.Compile(rule.All()), geo: geo, trust: trust, users: make(map[string]*user)}
+	e.loc, _ = geo.(Locator)
+	return e
 }
 
 // Process enriches one event, updates its user's window and appends any incident it opened or updated to incs.
@@ -69,6 +79,10 @@ func (e *Engine) Process(ev *event.Event, incs []incident.Incident) (event.Enric
 		u = e.user(ev.User)
 		if !u.AddLogin(ev.Time, ev.IP, rec.Country, window.HashID(ev.ID)) {
 			return rec, incs
+		}
+		if e.loc != nil {
+			p, ok := e.loc.Locate(ev.IP)
+			u.AddPlace(ev.Time, ev.IP, p, ok, e.loc.CityName)
 		}
 	case event.KindSend:
 		u = e.user(ev.User)
