@@ -18,7 +18,7 @@ type cities struct {
 }
 
 func (c cities) Locate(ip netip.Addr) (window.Place, bool) { p, ok := c.at[ip]; return p, ok }
-func (c cities) CityName(ip netip.Addr) string            { return c.at[ip].City }
+func (c cities) CityName(ip netip.Addr) string             { return c.at[ip].City }
 
 var cityGeo = cities{countries: geo, at: map[netip.Addr]window.Place{
 	gb:   {Lat: 51.5142, Lon: -0.0931, RadiusKm: 20, Country: "GB", City: "London"},
