@@ -53,6 +53,8 @@ type Options struct {
 	SendThreshold int       // the send_volume threshold the day is built around; default 500
 	LoginsPerUser int       // average successful logins per ordinary user; default 12
 	SendsPerUser  int       // average messages per ordinary user; default 6
+	Locate        Locator   // City data: adds the impossible_travel scenarios and truth (impossible_travel.go)
+	TravelKmh     int       // the impossible_travel threshold the truth is derived with; default 1000
 }
 
 // Trusted is a network the generated day expects to be marked as safe.
@@ -127,7 +129,7 @@ func Generate(o Options, networks []Network) (*Day, error) {
 		switch p {
 		case Mobile:
 			for range 5 + r.IntN(15) {
-				login(at(0, 1), g.addr(home), true, "activesync")
+				login(at(0, 1), g.near(home, homeIP, &o), true, "activesync")
 			}
 		case Traveller:
 			g.addr(vpnCountry) // drawn and discarded so that a seed keeps generating the same day
@@ -168,6 +170,11 @@ func Generate(o Options, networks []Network) (*Day, error) {
 		}
 	}
 	slices.SortStableFunc(d.Events, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
+	if o.Locate != nil {
+		if err := g.travellers(d, &o, start); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
