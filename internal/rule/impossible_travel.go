@@ -56,7 +56,11 @@ func (ImpossibleTravel) Evidence(inc incident.Incident, w *window.User) incident
 		return inc
 	}
 	login := func(f window.Fix) incident.TravelLogin {
-		return incident.TravelLogin{Time: f.Time, IP: f.IP.String(), Country: f.Country, City: f.City, Lat: f.Lat, Lon: f.Lon, RadiusKm: f.RadiusKm}
+		ip := "" // the window folded the address away (more than window.MaxAddrs addresses)
+		if f.IP.IsValid() {
+			ip = f.IP.String()
+		}
+		return incident.TravelLogin{Time: f.Time, IP: ip, Country: f.Country, City: f.City, Lat: f.Lat, Lon: f.Lon, RadiusKm: f.RadiusKm}
 	}
 	inc.Travel = &incident.Travel{
 		From: login(h.From), To: login(h.To),
@@ -68,7 +72,9 @@ func (ImpossibleTravel) Evidence(inc incident.Incident, w *window.User) incident
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	inc.IPs = nil
 	for _, a := range slices.Compact(addrs) {
-		inc.IPs = append(inc.IPs, a.String())
+		if a.IsValid() {
+			inc.IPs = append(inc.IPs, a.String())
+		}
 	}
 	inc.FirstSeen = h.From.Time
 	return inc

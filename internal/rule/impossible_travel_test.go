@@ -16,8 +16,9 @@ import (
 var (
 	ipLondon = netip.MustParseAddr("81.2.69.142")
 	ipSydney = netip.MustParseAddr("1.1.1.1")
-	london   = window.Place{Lat: 51.5142, Lon: -0.0931, RadiusKm: 20, Country: "GB"}
-	sydney   = window.Place{Lat: -33.8688, Lon: 151.209, RadiusKm: 20, Country: "AU"}
+	// On the grid of the window's stored coordinates (1/360° latitude, 1/180° longitude).
+	london = window.Place{Lat: 51.5, Lon: -0.1, RadiusKm: 20, Country: "GB"}
+	sydney = window.Place{Lat: -33.875, Lon: 151.2, RadiusKm: 20, Country: "AU"}
 )
 
 func cityOf(ip netip.Addr) string {
@@ -56,8 +57,8 @@ func TestImpossibleTravel(t *testing.T) {
 	want := incident.Incident{
 		FirstSeen: t0, Countries: []string{"AU", "GB"}, IPs: []string{"1.1.1.1", "81.2.69.142"}, Logins: 2, Messages24h: 1, Recipients24h: 3,
 		Travel: &incident.Travel{
-			From:       incident.TravelLogin{Time: t0, IP: "81.2.69.142", Country: "GB", City: "London", Lat: 51.5142, Lon: -0.0931, RadiusKm: 20},
-			To:         incident.TravelLogin{Time: t0.Add(3 * time.Hour), IP: "1.1.1.1", Country: "AU", City: "Sydney", Lat: -33.8688, Lon: 151.209, RadiusKm: 20},
+			From:       incident.TravelLogin{Time: t0, IP: "81.2.69.142", Country: "GB", City: "London", Lat: 51.5, Lon: -0.1, RadiusKm: 20},
+			To:         incident.TravelLogin{Time: t0.Add(3 * time.Hour), IP: "1.1.1.1", Country: "AU", City: "Sydney", Lat: -33.875, Lon: 151.2, RadiusKm: 20},
 			DistanceKm: h.DistanceKm, LeastKm: h.DistanceKm - 40, Seconds: 3 * 3600, SpeedKmh: (h.DistanceKm - 40) / 3,
 		},
 	}

@@ -1,7 +1,9 @@
 package window
 
 import (
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"net/netip"
 	"time"
 )
@@ -18,9 +20,6 @@ const (
 // earthRadiusKm is the mean radius of the Earth (IUGG).
 const earthRadiusKm = 6371.0088
 
-// coordScale is the fixed point of the stored coordinates: 1e-5 degree, about a metre.
-const coordScale = 1e5
-
 // Place is where a City database puts an address (geo.Location converts to it). RadiusKm is the accuracy radius.
 type Place struct {
 	Lat, Lon float64
@@ -32,7 +31,7 @@ type Place struct {
 // Fix is one located login of a hop.
 type Fix struct {
 	Time     time.Time
-	IP       netip.Addr
+	IP       netip.Addr // the zero Addr when the window no longer holds it (folded, see MaxAddrs)
 	Country  string
 	City     string // named when the hop is kept; "" when the database has no name
 	Lat, Lon float64
@@ -53,22 +52,56 @@ type Hop struct {
 	SpeedKmh int
 }
 
-// travel is the per-user state of impossible_travel: the newest located login (32 bytes) and the hop it ended,
-// kept only when the hop is a candidate (longer than HopMinKm and faster than HopMinKmh), which few are.
+// travel is the per-user state of impossible_travel, 24 bytes: the newest located login in 16 and a pointer to the
+// hop it ended, kept only when the hop is a candidate (longer than HopMinKm and faster than HopMinKmh), which few are.
+// The login's address is kept as a hash: the address itself is in the window's address list, where a kept hop
+// finds it.
 type travel struct {
-	ip       [16]byte
-	t        uint32
-	lat, lon int32 // coordScale fixed point
-	radius   uint16
-	cc       [2]byte
-	hop      *Hop
+	t      uint32 // Unix seconds
+	iph    uint32 // hashAddr of the address
+	lat    int16  // latScale fixed point
+	lon    int16  // lonScale fixed point
+	radius uint16 // km
+	cc     [2]byte
+	hop    *Hop
 }
 
-func (tr *travel) fix() Fix {
+// The fixed points of the stored coordinates fill an int16: 1/360 degree of latitude (300 m), 1/180 degree of
+// longitude (600 m at the equator), far below any accuracy radius.
+const (
+	latScale = 360
+	lonScale = 180
+)
+
+func (tr *travel) fix(ip netip.Addr) Fix {
 	return Fix{
-		Time: time.Unix(int64(tr.t), 0).UTC(), IP: netip.AddrFrom16(tr.ip).Unmap(), Country: string(tr.cc[:]),
-		Lat: float64(tr.lat) / coordScale, Lon: float64(tr.lon) / coordScale, RadiusKm: int(tr.radius),
+		Time: time.Unix(int64(tr.t), 0).UTC(), IP: ip, Country: string(tr.cc[:]),
+		Lat: float64(tr.lat) / latScale, Lon: float64(tr.lon) / lonScale, RadiusKm: int(tr.radius),
 	}
+}
+
+// hashAddr is a 32-bit hash of an address; it needs to tell apart only the few addresses of one user's country.
+func hashAddr(ip netip.Addr) uint32 {
+	b := ip.As16()
+	x := binary.LittleEndian.Uint64(b[:8]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(b[8:]), 29)
+	x *= 0x9e3779b97f4a7c15 // Fibonacci hashing: the high bits depend on every input bit
+	return uint32(x >> 32)
+}
+
+// addrOf finds the address of the window with hash h in country cc; the zero Addr when the window folded it away
+// (users with more than MaxAddrs addresses).
+func (u *User) addrOf(cc [2]byte, h uint32) netip.Addr {
+	for _, c := range u.Countries() {
+		if c.Country != string(cc[:]) {
+			continue
+		}
+		for _, ip := range c.IPs {
+			if hashAddr(ip) == h {
+				return ip
+			}
+		}
+	}
+	return netip.Addr{}
 }
 
 // AddPlace records where a login that AddLogin counted came from; call it right after AddLogin returned true, with
@@ -78,13 +111,14 @@ func (tr *travel) fix() Fix {
 func (u *User) AddPlace(t time.Time, ip netip.Addr, p Place, ok bool, name func(netip.Addr) string) {
 	tr := &u.travel
 	tr.hop = nil // the hop, if any, belongs to the login being added
-	if !ok || len(p.Country) != 2 || math.IsNaN(p.Lat) || math.IsNaN(p.Lon) {
+	if !ok || len(p.Country) != 2 || !(p.Lat >= -90 && p.Lat <= 90 && p.Lon >= -180 && p.Lon <= 180) {
 		return
 	}
 	ts := t.Unix()
+	ip = ip.Unmap()
 	cur := travel{
-		ip: ip.Unmap().As16(), t: uint32(ts),
-		lat: int32(math.Round(p.Lat * coordScale)), lon: int32(math.Round(p.Lon * coordScale)),
+		t: uint32(ts), iph: hashAddr(ip),
+		lat: int16(math.Round(p.Lat * latScale)), lon: int16(math.Round(p.Lon * lonScale)),
 		radius: uint16(min(max(p.RadiusKm, 0), math.MaxUint16)), cc: [2]byte{p.Country[0], p.Country[1]},
 	}
 	prev := *tr
@@ -93,21 +127,32 @@ func (u *User) AddPlace(t time.Time, ip netip.Addr, p Place, ok bool, name func(
 		return
 	}
 	from, to := prev, cur
-	if ts < int64(prev.t) { // delivered out of order: the hop runs from this login to the newer one
+	late := ts < int64(prev.t)
+	if late { // delivered out of order: the hop runs from this login to the newer one
 		from, to = cur, prev
 	} else {
 		*tr = cur
 	}
-	d := Distance(float64(from.lat)/coordScale, float64(from.lon)/coordScale, float64(to.lat)/coordScale, float64(to.lon)/coordScale)
+	d := Distance(float64(from.lat)/latScale, float64(from.lon)/lonScale, float64(to.lat)/latScale, float64(to.lon)/lonScale)
 	least := max(d-float64(from.radius)-float64(to.radius), 0)
 	sec := int64(to.t) - int64(from.t)
 	speed := least * 3600 / float64(max(sec, 1))
 	if int(least) <= HopMinKm || int(speed) <= HopMinKmh {
 		return
 	}
-	h := &Hop{From: from.fix(), To: to.fix(), DistanceKm: int(d), LeastKm: int(least), Seconds: sec, SpeedKmh: int(speed)}
+	other := u.addrOf(prev.cc, prev.iph)
+	fromIP, toIP := other, ip
+	if late {
+		fromIP, toIP = ip, other
+	}
+	h := &Hop{From: from.fix(fromIP), To: to.fix(toIP), DistanceKm: int(d), LeastKm: int(least), Seconds: sec, SpeedKmh: int(speed)}
 	if name != nil {
-		h.From.City, h.To.City = name(h.From.IP), name(h.To.IP)
+		if fromIP.IsValid() {
+			h.From.City = name(fromIP)
+		}
+		if toIP.IsValid() {
+			h.To.City = name(toIP)
+		}
 	}
 	tr.hop = h
 }
