@@ -6,6 +6,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/rule"
 	"github.com/vigil-ids/vigil/internal/window"
@@ -101,6 +104,34 @@ func TestImpossibleTravelOffPerDomain(t *testing.T) {
 		_, incs = e.Process(login("carol@example.org", au, true), incs)
 		if got := travelIncidents(incs); len(got) != 0 {
 			t.Errorf("impossible_travel switched off for example.org = %+v; want none", got)
+		}
+	})
+}
+
+// A replay gives the same impossible_travel incidents, evidence included; a redelivered login changes nothing.
+func TestImpossibleTravelReplay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var evs []*event.Event
+		evs = append(evs, login("erin@example.org", gb, true))
+		time.Sleep(time.Hour)
+		evs = append(evs, login("erin@example.org", au, true))
+		evs = append(evs, evs[1]) // redelivered
+		time.Sleep(time.Hour)
+		evs = append(evs, login("erin@example.org", gb, true))
+		run := func() []incident.Incident {
+			e := New(&rule.Config{Global: rule.Defaults}, cityGeo, func() Trust { return nil })
+			var incs []incident.Incident
+			for _, ev := range evs {
+				_, incs = e.Process(ev, incs)
+			}
+			return travelIncidents(incs)
+		}
+		first, second := run(), run()
+		if len(first) != 2 || first[0].ID != first[1].ID || first[1].Version != first[0].Version+1 {
+			t.Fatalf("incidents = %+v; want one incident updated once (the redelivery adds nothing)", first)
+		}
+		if diff := cmp.Diff(first, second); diff != "" {
+			t.Errorf("replay differs (-first +second):\n%s", diff)
 		}
 	})
 }
