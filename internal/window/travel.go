@@ -88,13 +88,11 @@ func hashAddr(ip netip.Addr) uint32 {
 	return uint32(x >> 32)
 }
 
-// addrOf finds the address of the window with hash h in country cc; the zero Addr when the window folded it away
-// (users with more than MaxAddrs addresses).
-func (u *User) addrOf(cc [2]byte, h uint32) netip.Addr {
+// addrOf finds the address of the window with hash h; the zero Addr when the window folded it away (users with more
+// than MaxAddrs addresses). Every country is searched: the window files addresses under the Country database's
+// country, which may differ from the City data's.
+func (u *User) addrOf(h uint32) netip.Addr {
 	for _, c := range u.Countries() {
-		if c.Country != string(cc[:]) {
-			continue
-		}
 		for _, ip := range c.IPs {
 			if hashAddr(ip) == h {
 				return ip
@@ -140,7 +138,7 @@ func (u *User) AddPlace(t time.Time, ip netip.Addr, p Place, ok bool, name func(
 	if int(least) <= HopMinKm || int(speed) <= HopMinKmh {
 		return
 	}
-	other := u.addrOf(prev.cc, prev.iph)
+	other := u.addrOf(prev.iph)
 	fromIP, toIP := other, ip
 	if late {
 		fromIP, toIP = ip, other

@@ -180,3 +180,16 @@ func BenchmarkAddPlace(b *testing.B) {
 		u.AddPlace(ts, ipGB, london, true, nil)
 	}
 }
+
+// The window files an address under the Country database's country; the City data may place it in another. The
+// hop still names the address.
+func TestHopAddressAcrossDatabases(t *testing.T) {
+	var u User
+	travelIDs++
+	u.AddLogin(t0, ipGB, "NL", travelIDs) // the Country database says NL, the City data London
+	u.AddPlace(t0, ipGB, london, true, nil)
+	placed(&u, t0.Add(time.Hour), ipAU, sydney, nil)
+	if h := u.Hop(); h == nil || h.From.IP != ipGB || h.From.Country != "GB" {
+		t.Errorf("Hop() = %+v; want from 81.2.69.142 placed in GB", h)
+	}
+}
