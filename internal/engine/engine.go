@@ -81,8 +81,7 @@ func (e *Engine) Process(ev *event.Event, incs []incident.Incident) (event.Enric
 			return rec, incs
 		}
 		if e.loc != nil {
-			p, ok := e.loc.Locate(ev.IP)
-			u.AddPlace(ev.Time, ev.IP, p, ok, e.loc.CityName)
+			u.PlaceLogin(ev.Time, ev.IP, e.loc.Locate, e.loc.CityName)
 		}
 	case event.KindSend:
 		u = e.user(ev.User)

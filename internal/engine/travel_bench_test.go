@@ -68,3 +68,48 @@ func BenchmarkMemoryPerUserCity(b *testing.B) {
 		runtime.KeepAlive(e)
 	}
 }
+
+// BenchmarkProcessCity runs one generated day (generated with the City data, as make demo does) through the engine
+// with VIGIL_GEOIP_DB alone ("country") and with the City files of VIGIL_GEOIP_CITY_DB ("city"), in the same run.
+func BenchmarkProcessCity(b *testing.B) {
+	path, city := os.Getenv("VIGIL_GEOIP_DB"), os.Getenv("VIGIL_GEOIP_CITY_DB")
+	if path == "" || city == "" {
+		b.Skip("needs VIGIL_GEOIP_DB and VIGIL_GEOIP_CITY_DB")
+	}
+	db, err := geodb.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	withCity, err := geodb.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer withCity.Close()
+	if err := withCity.OpenCity(strings.Split(city, ",")...); err != nil {
+		b.Fatal(err)
+	}
+	day, err := gen.Generate(gen.Options{Users: 20000, Seed: 42, Locate: benchCity{withCity}.Locate}, gen.Networks(db.Networks()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		g    Geo
+	}{{"country", db}, {"city", benchCity{withCity}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			e := New(&rule.Config{Global: rule.Defaults}, tc.g, func() Trust { return netset.NewSet(nil) })
+			var incs []incident.Incident
+			i := 0
+			for b.Loop() {
+				if i == len(day.Events) {
+					i = 0
+					e = New(&rule.Config{Global: rule.Defaults}, tc.g, func() Trust { return netset.NewSet(nil) })
+				}
+				_, incs = e.Process(&day.Events[i], incs[:0])
+				i++
+			}
+		})
+	}
+}

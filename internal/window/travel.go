@@ -155,6 +155,22 @@ func (u *User) AddPlace(t time.Time, ip netip.Addr, p Place, ok bool, name func(
 	tr.hop = h
 }
 
+// PlaceLogin is AddPlace for a login that AddLogin counted, looking its address up with locate only when it is not
+// the address of the newest located login of the last 24 hours: most logins come from the address of the previous
+// one, and a hop between one address and itself is no hop. (Two addresses whose 32-bit hashes collide are taken
+// for one.)
+func (u *User) PlaceLogin(t time.Time, ip netip.Addr, locate func(netip.Addr) (Place, bool), name func(netip.Addr) string) {
+	tr := &u.travel
+	ts := t.Unix()
+	if tr.t != 0 && int64(tr.t) > ts-spanSec && tr.iph == hashAddr(ip.Unmap()) {
+		tr.hop = nil
+		tr.t = max(tr.t, uint32(ts))
+		return
+	}
+	p, ok := locate(ip)
+	u.AddPlace(t, ip, p, ok, name)
+}
+
 // Hop returns the hop ended by the newest login AddPlace saw, when it is a candidate; nil otherwise.
 func (u *User) Hop() *Hop { return u.travel.hop }
 

@@ -193,3 +193,39 @@ func TestHopAddressAcrossDatabases(t *testing.T) {
 		t.Errorf("Hop() = %+v; want from 81.2.69.142 placed in GB", h)
 	}
 }
+
+// PlaceLogin looks an address up only when it differs from the newest located login's, and gives the same hops.
+func TestPlaceLoginSkipsRepeatedAddress(t *testing.T) {
+	lookups := 0
+	locate := func(ip netip.Addr) (Place, bool) {
+		lookups++
+		return map[netip.Addr]Place{ipGB: london, ipAU: sydney}[ip], ip == ipGB || ip == ipAU
+	}
+	var u User
+	login := func(at time.Time, ip netip.Addr, cc string) {
+		travelIDs++
+		if u.AddLogin(at, ip, cc, travelIDs) {
+			u.PlaceLogin(at, ip, locate, names)
+		}
+	}
+	login(t0, ipGB, "GB")
+	login(t0.Add(time.Minute), ipGB, "GB")
+	login(t0.Add(2*time.Minute), ipGB, "GB")
+	if lookups != 1 || u.Hop() != nil {
+		t.Fatalf("three logins from one address: %d lookups, hop %+v; want 1 lookup, no hop", lookups, u.Hop())
+	}
+	login(t0.Add(time.Hour), ipAU, "AU")
+	h := u.Hop()
+	if lookups != 2 || h == nil || h.From.IP != ipGB || !h.From.Time.Equal(t0.Add(2*time.Minute)) || h.Seconds != 3480 {
+		t.Fatalf("then Sydney: %d lookups, hop %+v; want 2 lookups, a hop from the last London login (58 min)", lookups, h)
+	}
+	login(t0.Add(61*time.Minute), ipAU, "AU")
+	if u.Hop() != nil {
+		t.Errorf("a second Sydney login kept hop %+v; want none", u.Hop())
+	}
+	// A day later the address is looked up again: the newest located login has left the window.
+	login(t0.Add(26*time.Hour), ipAU, "AU")
+	if lookups != 3 {
+		t.Errorf("lookups after a day = %d; want 3", lookups)
+	}
+}
