@@ -1,4 +1,5 @@
-// Package geo maps client addresses to ISO country codes from a GeoIP2/GeoLite2 Country or City database.
+// Package geo maps client addresses to ISO country codes from a GeoIP2/GeoLite2 Country or City database, and places
+// them on the map (coordinates and accuracy radius) from City data.
 package geo
 
 import (
