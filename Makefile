@@ -13,8 +13,9 @@ help: ## list the targets
 setup: ## install missing prerequisites (ClickHouse, Dovecot, Postfix, GeoIP sources, Go modules)
 	@scripts/setup.sh
 
-geoip: setup ## fetch the CC BY 4.0 GeoIP data and convert it to .cache/geoip/country.mmdb
+geoip: setup ## fetch the CC BY 4.0 GeoIP data: .cache/geoip/country.mmdb, DB-IP Lite City files
 	@scripts/fetch-geoip.sh
+	@scripts/fetch-geoip-city.sh
 
 chdb: setup ## fetch chDB (a current ClickHouse as a library) for the SQL check into .cache/chdb
 	@scripts/fetch-chdb.sh

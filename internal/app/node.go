@@ -90,6 +90,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer p.close()
 	p.sayMailOff(n.Out)
+	p.sayTravel(n.Out)
 	mux := http.NewServeMux()
 	p.register(mux)
 	httpapi.Ops(mux, reg, p.checks(store.Ping)...)
@@ -191,8 +192,9 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 	if store == nil {
 		return p, nil
 	}
-	if p.geo, err = geo.Open(cfg.GeoIPDB); err != nil {
-		return nil, fmt.Errorf("geoip database (VIGIL_GEOIP_DB; make geoip builds one): %w", err)
+	var located engine.Geo
+	if p.geo, located, err = openGeo(cfg); err != nil {
+		return nil, err
 	}
 	ts, err := trustkv.Open(ctx, p.js, trustOptions(cfg))
 	if err != nil {
@@ -203,7 +205,7 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 	if err != nil {
 		return nil, err
 	}
-	p.detector, err = detector.New(p.js, store, p.geo, func() engine.Trust { return p.trust.Set() }, dopts, logger, reg)
+	p.detector, err = detector.New(p.js, store, located, func() engine.Trust { return p.trust.Set() }, dopts, logger, reg)
 	return p, err
 }
 

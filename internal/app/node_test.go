@@ -33,6 +33,9 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(out.String(), "ingest-token") || strings.Contains(out.String(), token) {
 		t.Errorf("start-up output %q should name the token file and never print the token", out.String())
 	}
+	if !strings.Contains(out.String(), "impossible_travel off: VIGIL_GEOIP_DB is a GeoIP2-Country database") {
+		t.Errorf("start-up output %q should say impossible_travel is off with only a Country database", out.String())
+	}
 
 	now := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
 	body := strings.Join([]string{

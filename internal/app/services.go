@@ -73,6 +73,7 @@ func RunDetector(ctx context.Context, cfg *config.Config, logger *slog.Logger, o
 		return err
 	}
 	defer p.close()
+	p.sayTravel(out)
 	mux := http.NewServeMux()
 	httpapi.Ops(mux, x.reg, p.checks(x.store.Ping)...)
 	ln, err := net.Listen("tcp", cfg.DetectorAddr)

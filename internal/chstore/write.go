@@ -49,7 +49,10 @@ func (s *Store) Write(ctx context.Context, logins, sends []event.Enriched, incid
 		err := s.insert(ctx, "incidents", "incident_id, rule, user, domain, status, window_start, first_seen, last_seen, countries, ips, detail, logins, messages_24h, recipients_24h, version, failures, distinct_passwords", len(incidents), func(b driver.Batch) error {
 			for i := range incidents {
 				inc := &incidents[i]
-				detail, err := json.Marshal(inc.Detail)
+				detail, ok, err := travelDetail(inc)
+				if !ok {
+					detail, err = json.Marshal(inc.Detail)
+				}
 				if err != nil {
 					return err
 				}

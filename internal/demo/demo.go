@@ -54,13 +54,17 @@ func Demo(ctx context.Context, cfg *config.Config, o Options, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	defer db.Close()
 	nets := gen.Networks(db.Networks())
-	db.Close()
 	rules, err := cfg.Rules()
 	if err != nil {
 		return err
 	}
-	day, err := gen.Generate(gen.Options{Users: o.Users, Seed: o.Seed, SendThreshold: rules.Global["send_volume"]}, nets)
+	gopts := gen.Options{Users: o.Users, Seed: o.Seed, SendThreshold: rules.Global["send_volume"]}
+	if err := travelOptions(&gopts, db, cfg, rules, stdout); err != nil {
+		return err
+	}
+	day, err := gen.Generate(gopts, nets)
 	if err != nil {
 		return err
 	}
@@ -147,7 +151,7 @@ func profileSummary(day *gen.Day) string {
 		count[p]++
 	}
 	var parts []string
-	for _, p := range []gen.Profile{gen.Home, gen.Mobile, gen.Traveller, gen.Compromised, gen.BulkSender, gen.BruteForced, gen.StaleDevice, gen.NewCountry, gen.Familiar} {
+	for _, p := range []gen.Profile{gen.Home, gen.Mobile, gen.Traveller, gen.Compromised, gen.BulkSender, gen.BruteForced, gen.StaleDevice, gen.NewCountry, gen.Familiar, gen.ImpossibleTraveller, gen.Flyer} {
 		parts = append(parts, fmt.Sprintf("%d %s", count[p], p))
 	}
 	return strings.Join(parts, ", ")
@@ -164,6 +168,7 @@ func printIncidents(w io.Writer, incs []incident.Incident, day *gen.Day) {
 			i.Logins, i.Messages24h, i.FirstSeen.Format("01-02 15:04"), i.LastSeen.Format("01-02 15:04"), day.Profiles[i.User])
 	}
 	tw.Flush()
+	printTravel(w, incs)
 }
 
 // checkTruth compares the incidents with the generated ground truth and fails on any difference.
@@ -189,7 +194,7 @@ func checkTruth(w io.Writer, incs []incident.Incident, day *gen.Day) error {
 		slices.Sort(problems)
 		return fmt.Errorf("incidents differ from the generated ground truth:\n  %s", strings.Join(problems, "\n  "))
 	}
-	fmt.Fprintf(w, "\ndemo: %d incidents for exactly the %d accounts generated as compromised or bulk senders; none for travellers behind trusted networks\n", len(incs), len(day.Expected))
+	fmt.Fprintf(w, "\ndemo: %d incidents for exactly the %d accounts of the ground truth (compromised, bulk senders, flyers' two countries, impossible travel where the located logins imply it); none for travellers behind trusted networks\n", len(incs), len(day.Expected))
 	return nil
 }
 

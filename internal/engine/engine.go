@@ -17,6 +17,13 @@ type Geo interface {
 	Country(ip netip.Addr) string
 }
 
+// Locator is a Geo that also places addresses on the map (a City database). When the Geo given to New is one,
+// successful untrusted logins are placed for impossible_travel; otherwise that rule never fires.
+type Locator interface {
+	Locate(ip netip.Addr) (window.Place, bool)
+	CityName(ip netip.Addr) string // called only for the two ends of a suspicious hop
+}
+
 // Trust tells whether an address is a trusted network for a user.
 type Trust interface {
 	Trusted(user, domain string, ip netip.Addr) bool
@@ -27,6 +34,7 @@ type Trust interface {
 type Engine struct {
 	rules     *rule.Table
 	geo       Geo
+	loc       Locator // nil without a City database
 	trust     func() Trust
 	users     map[string]*user
 	watermark int64 // newest event time processed, Unix seconds
@@ -49,6 +57,7 @@ type openIncident struct {
 func New(rules *rule.Config, geo Geo, trust func() Trust) *Engine {
 	e := &Engine{geo: geo, trust: trust, users: make(map[string]*user)}
 	e.setRules(rules.Compile(rule.All()))
+	e.loc, _ = geo.(Locator)
 	return e
 }
 
@@ -91,6 +100,9 @@ func (e *Engine) Process(ev *event.Event, incs []incident.Incident) (event.Enric
 		}
 		if ev.Time.Unix() >= e.histFrom {
 			u.Learn(ev.Time, rec.Country, e.learnLogins(levels))
+		}
+		if e.loc != nil {
+			u.PlaceLogin(ev.Time, ev.IP, e.loc.Locate, e.loc.CityName)
 		}
 	case ev.Kind == event.KindSend:
 		u = e.user(ev.User)

@@ -57,6 +57,8 @@ type Options struct {
 	StaleDevices  int       // users with a device retrying a stale password all day; default max(2, Users/500)
 	NewCountries  int       // users past learning who log in from a new country; default max(2, Users/1000)
 	Familiar      int       // users past learning back in a country they visited while learning; default the same
+	Locate        Locator   // City data: adds the impossible_travel scenarios and truth (impossible_travel.go)
+	TravelKmh     int       // the impossible_travel threshold the truth is derived with; default 1000
 }
 
 // Trusted is a network the generated day expects to be marked as safe.
@@ -131,7 +133,7 @@ func Generate(o Options, networks []Network) (*Day, error) {
 		switch p {
 		case Mobile:
 			for range 5 + r.IntN(15) {
-				login(at(0, 1), g.addr(home), true, "activesync")
+				login(at(0, 1), g.near(home, homeIP, &o), true, "activesync")
 			}
 		case Traveller:
 			g.addr(vpnCountry) // drawn and discarded so that a seed keeps generating the same day
@@ -184,6 +186,11 @@ func Generate(o Options, networks []Network) (*Day, error) {
 	d.addNewCountry(o, g, start, extra)
 	slices.SortStableFunc(d.Events, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
 	d.expectNewCountries(g)
+	if o.Locate != nil {
+		if err := g.travellers(d, &o, start); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -310,4 +317,14 @@ func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
 		}
 	}
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// trusted reports whether e comes from a network the day marks as safe for its user.
+func (d *Day) trusted(e *event.Event) bool {
+	for _, t := range d.Trusted {
+		if t.Prefix.Contains(e.IP) && (t.Scope == "global" || t.Scope == "domain" && t.Subject == e.Domain || t.Scope == "user" && t.Subject == e.User) {
+			return true
+		}
+	}
+	return false
 }

@@ -96,12 +96,3 @@ func (d *Day) expectNewCountries(g *geoPool) {
 		}
 	}
 }
-
-func (d *Day) trusted(e *event.Event) bool {
-	for _, t := range d.Trusted {
-		if t.Prefix.Contains(e.IP) && (t.Scope == "global" || t.Scope == "domain" && t.Subject == e.Domain || t.Scope == "user" && t.Subject == e.User) {
-			return true
-		}
-	}
-	return false
-}

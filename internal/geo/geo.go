@@ -1,4 +1,5 @@
-// Package geo maps client addresses to ISO country codes from a GeoIP2/GeoLite2 Country or City database.
+// Package geo maps client addresses to ISO country codes from a GeoIP2/GeoLite2 Country or City database, and places
+// them on the map (coordinates and accuracy radius) from City data.
 package geo
 
 import (
@@ -19,6 +20,7 @@ type DB struct {
 	path string
 	r    *geoip2.Reader    // validates the database type, metadata
 	mm   *maxminddb.Reader // the same file, for allocation-free country lookups
+	city []cityFile        // City files for Locate (see city.go); may include mm itself
 }
 
 // Open opens a GeoIP2/GeoLite2 Country or City database, or one written by vigil geoip import.
@@ -43,7 +45,11 @@ func Open(path string) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("geoip database %s: %w", path, err)
 	}
-	return &DB{path: path, r: r, mm: mm}, nil
+	d := &DB{path: path, r: r, mm: mm}
+	if s, ok := cityType(t); ok && strings.Contains(t, "City") {
+		d.city = []cityFile{{path: path, r: mm, schema: s, v6: mm.Metadata.IPVersion == 6}}
+	}
+	return d, nil
 }
 
 // Country returns the upper-case ISO 3166-1 alpha-2 code of ip's country, or "" when unknown, private or
@@ -98,6 +104,11 @@ func (d *DB) Networks() iter.Seq2[netip.Prefix, string] {
 
 // Close releases the database.
 func (d *DB) Close() error {
+	for _, f := range d.city {
+		if f.r != d.mm {
+			f.r.Close()
+		}
+	}
 	d.mm.Close()
 	return d.r.Close()
 }

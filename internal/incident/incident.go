@@ -51,6 +51,8 @@ type Incident struct {
 	// brute_force
 	Failures          uint32 `json:"failures"`           // failed untrusted logins in the window
 	DistinctPasswords uint32 `json:"distinct_passwords"` // distinct password hashes among them
+	// impossible_travel
+	Travel *Travel `json:"travel,omitempty"` // the two logins and the speed between them; stored in detail
 }
 
 // ID derives the deterministic incident id of (rule, user, window start), so a replay reproduces it.

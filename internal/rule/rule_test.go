@@ -52,7 +52,7 @@ func TestParseDomains(t *testing.T) {
 
 func TestForAndValidate(t *testing.T) {
 	c := Config{Global: Defaults, Domains: map[string]Thresholds{"a.org": {"send_volume": 50}}}
-	if got := c.For("a.org"); !cmp.Equal(got, Thresholds{"brute_force": 8, "multi_country": 2, "new_country": 10, "send_volume": 50}) {
+	if got := c.For("a.org"); !cmp.Equal(got, Thresholds{"brute_force": 8, "multi_country": 2, "impossible_travel": 1000, "new_country": 10, "send_volume": 50}) {
 		t.Errorf("For(a.org) = %+v; want multi_country 2 inherited, send_volume 50", got)
 	}
 	if got := c.For("b.org"); !cmp.Equal(got, Defaults) {
@@ -78,7 +78,7 @@ func TestValidateNamesAndOff(t *testing.T) {
 		{"missing global takes default", Config{Global: Thresholds{"send_volume": 10}}, nil},
 		{"off globally", Config{Global: Thresholds{"multi_country": Off}}, []string{"global multi_country threshold -1: must be at least 2"}},
 		{"unknown rules", Config{Global: Thresholds{"brute": 3}, Domains: map[string]Thresholds{"a.org": {"spray": 2}}},
-			[]string{`global threshold for unknown rule "brute" (want brute_force or multi_country or new_country or send_volume)`, `domain a.org threshold for unknown rule "spray"`}},
+			[]string{`global threshold for unknown rule "brute" (want brute_force or impossible_travel or multi_country or new_country or send_volume)`, `domain a.org threshold for unknown rule "spray"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,9 +116,9 @@ func TestCompile(t *testing.T) {
 		domain string
 		want   map[incident.Rule]int
 	}{
-		{"other.org", map[incident.Rule]int{"brute_force": 8, "multi_country": 2, "new_country": 10, "send_volume": 100}},
-		{"a.org", map[incident.Rule]int{"brute_force": 8, "multi_country": 3, "new_country": 10, "send_volume": 100}},
-		{"b.org", map[incident.Rule]int{"brute_force": 8, "multi_country": 2, "new_country": 10, "send_volume": Off}},
+		{"other.org", map[incident.Rule]int{"brute_force": 8, "multi_country": 2, "new_country": 10, "send_volume": 100, "impossible_travel": 1000}},
+		{"a.org", map[incident.Rule]int{"brute_force": 8, "multi_country": 3, "new_country": 10, "send_volume": 100, "impossible_travel": 1000}},
+		{"b.org", map[incident.Rule]int{"brute_force": 8, "multi_country": 2, "new_country": 10, "send_volume": Off, "impossible_travel": 1000}},
 	} {
 		if diff := cmp.Diff(tt.want, levels(tt.domain)); diff != "" {
 			t.Errorf("Levels(%q) mismatch (-want +got):\n%s", tt.domain, diff)

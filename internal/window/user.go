@@ -28,6 +28,7 @@ type User struct {
 	recs   []uint32 // event records (2 words each), then address records (addrWords or addr6Words each)
 	msgs   uint32   // messages in the send records
 	rcpts  uint32   // recipients in the send records
+	travel travel   // the newest located login and the hop it ended (impossible_travel; travel.go)
 }
 
 // An event record is two words: the event id's hash (HashID), then the event time modulo 2^17 seconds (the window
