@@ -185,12 +185,12 @@ func Generate(o Options, networks []Network) (*Day, error) {
 	d.addBruteForce(o, g, start, extra)
 	d.addNewCountry(o, g, start, extra)
 	slices.SortStableFunc(d.Events, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
-	d.expectNewCountries(g)
 	if o.Locate != nil {
-		if err := g.travellers(d, &o, start); err != nil {
+		if err := g.travellers(d, &o, start, next); err != nil {
 			return nil, err
 		}
 	}
+	d.expectNewCountries(g) // from every login of the day, the travellers' too
 	return d, nil
 }
 

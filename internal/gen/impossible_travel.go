@@ -48,9 +48,9 @@ func (g *geoPool) near(cc string, at netip.Addr, o *Options) netip.Addr {
 	return randomIn(g.rnd, netip.PrefixFrom(at, 24)) // nothing near among the draws: the home address's /24
 }
 
-// travellers adds the impossible travellers and the flyers (max(2, Users/1000) of each) as users numbered after the
-// day's others, then derives the impossible_travel ground truth of every user.
-func (g *geoPool) travellers(d *Day, o *Options, start time.Time) error {
+// travellers adds the impossible travellers and the flyers (max(2, Users/1000) of each) as users numbered from base,
+// after the day's others, then derives the impossible_travel ground truth of every user.
+func (g *geoPool) travellers(d *Day, o *Options, start time.Time, base int) error {
 	r := g.rnd
 	if o.TravelKmh == 0 {
 		o.TravelKmh = 1000
@@ -61,7 +61,7 @@ func (g *geoPool) travellers(d *Day, o *Options, start time.Time) error {
 	}
 	for i := range 2 * n {
 		domain := o.Domains[i%len(o.Domains)]
-		user := fmt.Sprintf("user%05d@%s", o.Users+i, domain)
+		user := fmt.Sprintf("user%05d@%s", base+i, domain)
 		home := g.homes[r.IntN(len(g.homes))]
 		homeIP, homeAt, ok := g.placed(home, o)
 		if !ok {
