@@ -18,8 +18,9 @@ const FastAttempts = 10
 // attempt is one (user, hash) pair however often it is retried, so a device retrying one stale password all day
 // is one attempt; without a hash (log-sourced failures) an attempt is one (user, service) per minute of event
 // time, so a client retrying in a loop counts at most once a minute per service. It fires when either
-//   - the distinct hashed attempts in 24 hours reach the threshold (wforce's example: 90 distinct passwords per
-//     login in 24 h; here counted per address across users), or
+//   - the distinct hashed attempts in 24 hours beyond the first against each user reach the threshold (wforce's
+//     example: 90 distinct passwords per login in 24 h; here summed over the users tried from the address, so a
+//     sprayer trying one password per user is password_spray's, not this), or
 //   - FastAttempts distinct attempts, hashed or not, were first seen within 2 minutes (an attacker tries fast).
 //
 // Hashless failures never feed the 24-hour count: without a hash a slow attacker and a slowly polling stale device
@@ -42,7 +43,7 @@ func (BruteForceAddr) ThresholdFromConfig() bool { return false }
 
 // FiresAddr implements AddrRule.
 func (BruteForceAddr) FiresAddr(w *window.Addr, threshold int) bool {
-	if _, hashed := w.Attempts(); hashed >= threshold {
+	if _, hashed := w.Attempts(); hashed >= threshold && w.Depth() >= threshold {
 		return true
 	}
 	return w.FastAttempts() >= FastAttempts

@@ -33,7 +33,7 @@ type Addr struct {
 }
 
 type attempt struct {
-	h           uint32
+	h, u        uint32 // attempt and user hashes
 	first, last uint32
 	hashed      bool
 }
@@ -132,7 +132,7 @@ func (a *Addr) AddFailure(f Failure) bool {
 			a.attempts[i].first = min(a.attempts[i].first, t)
 			a.attempts[i].last = max(a.attempts[i].last, t)
 		case len(a.attempts) < MaxAddrAttempts:
-			a.attempts = appendTight(a.attempts, attempt{h: h, first: t, last: t, hashed: hashed})
+			a.attempts = appendTight(a.attempts, attempt{h: h, u: HashID(f.User), first: t, last: t, hashed: hashed})
 		}
 	}
 	if f.Target {
@@ -240,6 +240,21 @@ func (a *Addr) Attempts() (attempts, hashed int) {
 		}
 	}
 	return len(a.attempts), hashed
+}
+
+// Depth returns the hashed attempts beyond the first against each user: the passwords tried on a user after one
+// (a sprayer tries one or two per user, a brute-forcer many). It allocates; the rules call it only past the
+// threshold of hashed attempts.
+func (a *Addr) Depth() int {
+	users := map[uint32]struct{}{}
+	n := 0
+	for _, x := range a.attempts {
+		if x.hashed {
+			users[x.u] = struct{}{}
+			n++
+		}
+	}
+	return n - len(users)
 }
 
 // FastAttempts returns the distinct attempts first seen in the FastSpan ending at the key's newest event.
