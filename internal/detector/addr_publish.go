@@ -1,0 +1,106 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/retry"
+)
+
+// republisher copies the logins the address-keyed rules need from the user partitions to the address partitions:
+// every untrusted failed login, and an untrusted successful login when it is the user's first from that address
+// in the user's window (so the victim of a sprayer is seen without republishing every login). Messages are
+// collected as they are applied and published, and acknowledged by JetStream, before the batch that holds their
+// events is acknowledged: at least once, with the original event id as Nats-Msg-Id.
+type republisher struct {
+	js         jetstream.JetStream
+	partitions int
+	m          *addrMetrics
+
+	mu      sync.Mutex
+	pending []*nats.Msg
+}
+
+// known reports whether a login comes from an address the user logged in from successfully within the user's
+// window; it must be asked before the engine processes the login.
+func (d *Detector) known(ev *event.Event) bool {
+	return ev.Kind == event.KindLogin && d.eng.Known(ev.User, ev.IP)
+}
+
+// add collects the address partitions' copy of an applied event, if they need one.
+func (r *republisher) add(ev *event.Event, trusted, known bool) {
+	if ev.Kind != event.KindLogin || trusted || (ev.Success && known) {
+		return
+	}
+	slim := event.Slim(ev, known)
+	data, err := event.MarshalAddr(&slim)
+	if err != nil {
+		return // a decoded event always encodes
+	}
+	msg := &nats.Msg{Subject: natsbus.AddrSubject(event.AddrPartition(ev.IP, r.partitions)), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
+	r.mu.Lock()
+	r.pending = append(r.pending, msg)
+	r.mu.Unlock()
+}
+
+// publish publishes everything collected so far and waits for JetStream's acknowledgements, retrying failures
+// with backoff. It returns an error only when ctx ends first; the caller then must not acknowledge the events, so
+// they are delivered and republished again.
+func (r *republisher) publish(ctx context.Context) error {
+	r.mu.Lock()
+	msgs := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	backoff := retry.Backoff{Max: maxBackoff}
+	for len(msgs) > 0 {
+		failed, err := r.publishOnce(ctx, msgs)
+		r.m.republished.Add(float64(len(msgs) - len(failed)))
+		if len(failed) == 0 {
+			return nil
+		}
+		r.m.republishErrors.Inc()
+		if !retry.Sleep(ctx, backoff.Next()) {
+			return fmt.Errorf("republish %d logins by address: %w (last error: %w)", len(failed), ctx.Err(), err)
+		}
+		msgs = failed
+	}
+	return nil
+}
+
+func (r *republisher) publishOnce(ctx context.Context, msgs []*nats.Msg) ([]*nats.Msg, error) {
+	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	var failed []*nats.Msg
+	var last error
+	for i, m := range msgs {
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			failed, last = append(failed, m), err
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			failed, last = append(failed, msgs[i]), err
+		case <-wait.Done():
+			failed, last = append(failed, msgs[i]), errors.New("no acknowledgement within 10s")
+		}
+	}
+	return failed, last
+}
