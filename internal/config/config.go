@@ -64,6 +64,7 @@ type Config struct {
 	SendVolume    int
 	DomainRules   string
 	TrustedBucket string
+	PasswordSpray int // password_spray: distinct users failed from one address or prefix in 24h
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
@@ -209,6 +210,7 @@ func (c *Config) Rules() (rule.Config, error) {
 		return rule.Config{}, fmt.Errorf("VIGIL_RULE_DOMAINS: %w", err)
 	}
 	r := rule.Config{Global: rule.Thresholds{"multi_country": c.MultiCountry, "send_volume": c.SendVolume}, Domains: domains}
+	r.Global[rule.PasswordSprayName] = c.PasswordSpray
 	return r, r.Validate()
 }
 

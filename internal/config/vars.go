@@ -48,6 +48,7 @@ var Vars = []Var{
 	{"clickhouse-start", "VIGIL_CLICKHOUSE_START", "auto", "single node: auto = start a private clickhouse-server in DATA_DIR when none answers; never", func(c *Config) any { return &c.ClickHouseStart }},
 	{"rule-multi-country", "VIGIL_RULE_MULTI_COUNTRY", "2", "multi_country: distinct countries of untrusted successful logins in 24h", func(c *Config) any { return &c.MultiCountry }},
 	{"rule-send-volume", "VIGIL_RULE_SEND_VOLUME", "500", "send_volume: messages sent in 24h", func(c *Config) any { return &c.SendVolume }},
+	{"rule-password-spray", "VIGIL_RULE_PASSWORD_SPRAY", "20", "password_spray: distinct users failing from one address (or its /24, /64) in 24h", func(c *Config) any { return &c.PasswordSpray }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", "vigil_trusted", "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
 }
