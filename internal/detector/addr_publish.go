@@ -37,10 +37,10 @@ func (d *Detector) known(ev *event.Event) bool {
 
 // add collects the address partitions' copy of an applied event, if they need one.
 func (r *republisher) add(ev *event.Event, trusted, known bool) {
-	if ev.Kind != event.KindLogin || trusted || (ev.Success && known) {
+	slim, ok := event.ForAddr(ev, trusted, known)
+	if !ok {
 		return
 	}
-	slim := event.Slim(ev, known)
 	data, err := event.MarshalAddr(&slim)
 	if err != nil {
 		return // a decoded event always encodes

@@ -25,6 +25,16 @@ type AddrEvent struct {
 	Known bool `json:"known,omitempty"`
 }
 
+// ForAddr returns the address partitions' copy of an event, and whether they need one: every untrusted failed
+// login, and an untrusted successful login when it is the user's first from that address in the user's window
+// (known false), which is how the victim of a sprayer is seen without republishing every login.
+func ForAddr(e *Event, trusted, known bool) (AddrEvent, bool) {
+	if e.Kind != KindLogin || trusted || (e.Success && known) {
+		return AddrEvent{}, false
+	}
+	return Slim(e, known), true
+}
+
 // Slim returns the AddrEvent of a login.
 func Slim(e *Event, known bool) AddrEvent {
 	return AddrEvent{ID: e.ID, Time: e.Time, IP: e.IP, User: e.User, Domain: e.Domain, Service: e.Service, PWHash: e.PWHash, Success: e.Success, Known: known}

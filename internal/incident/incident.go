@@ -81,3 +81,11 @@ func ID(rule Rule, user string, windowStart time.Time) string {
 	h.Write([]byte(strconv.FormatInt(windowStart.UnixNano(), 10)))
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// Key is what the incident is about: its user, or for an address-keyed incident its address or prefix.
+func (i *Incident) Key() string {
+	if i.User == "" && i.Addr != nil {
+		return i.Addr.Key
+	}
+	return i.User
+}
