@@ -14,18 +14,23 @@ import (
 // AddrEngine holds the windows of the client addresses of one or more address partitions and runs the
 // address-keyed rules (rule.AddrRules) on them. Each login is counted under its address and under its /24 (IPv4)
 // or /64 (IPv6); a prefix raises an incident only when its failures come from at least two addresses (one
-// address is its own key's incident). It is not safe for concurrent use.
+// address is its own key's incident). A key is tracked from its first failure: successful logins are recorded
+// only at keys with failures in the window, so memory follows the failing addresses, not every user's addresses.
+// It is not safe for concurrent use.
 type AddrEngine struct {
-	rules     []rule.AddrRule
-	global    []int
-	domains   map[string][]int
-	keys      map[netip.Prefix]*addrKey
-	watermark int64
+	rules      []rule.AddrRule
+	global     []int
+	domains    map[string][]int
+	keys       map[netip.Prefix]*addrKey
+	single     map[netip.Prefix]netip.Addr // prefixes with failures from one address only, which has its own key
+	domainIdx  map[string]uint32           // interned domains of targeted users, index into domainName
+	domainName []string
+	watermark  int64
 }
 
 type addrKey struct {
 	window.Addr
-	open []openIncident // indexed by rule position; allocated for the few keys with an incident
+	open *[]openIncident // indexed by rule position; allocated for the few keys with an incident
 }
 
 // NewAddr returns an AddrEngine. Per-domain settings of the address rules only switch a rule off for that
@@ -34,7 +39,7 @@ type addrKey struct {
 // address half keeps its own level (rule.BruteForceAddr).
 func NewAddr(cfg *rule.Config) *AddrEngine {
 	rules := rule.AddrRules()
-	e := &AddrEngine{rules: rules, domains: map[string][]int{}, keys: map[netip.Prefix]*addrKey{}}
+	e := &AddrEngine{rules: rules, domains: map[string][]int{}, keys: map[netip.Prefix]*addrKey{}, single: map[netip.Prefix]netip.Addr{}}
 	e.global = make([]int, len(rules))
 	for i, r := range rules {
 		e.global[i] = r.Level().Default
@@ -83,7 +88,25 @@ func (e *AddrEngine) Process(ev *event.AddrEvent, incs []incident.Incident) []in
 	for _, key := range [2]netip.Prefix{netip.PrefixFrom(ip, ip.BitLen()), event.AddrPrefix(ip)} {
 		prefix := !key.IsSingleIP()
 		k := e.keys[key]
-		if k == nil {
+		switch {
+		case k != nil:
+		case ev.Success:
+			continue // a success matters only at a key with failures: memory follows the failing addresses
+		case prefix:
+			// While one address of a prefix fails, its own window holds all the prefix's would: the prefix gets a
+			// window, a copy of that address's, when a second address fails.
+			first, ok := e.single[key]
+			if !ok || first == ip {
+				e.single[key] = ip
+				continue
+			}
+			delete(e.single, key)
+			k = &addrKey{}
+			if src := e.keys[netip.PrefixFrom(first, first.BitLen())]; src != nil {
+				k.Addr = src.ClonePrefix(first)
+			}
+			e.keys[key] = k
+		default:
 			k = &addrKey{}
 			e.keys[key] = k
 		}
@@ -92,7 +115,7 @@ func (e *AddrEngine) Process(ev *event.AddrEvent, incs []incident.Incident) []in
 			changed = k.AddSuccess(ev.Time, ev.User)
 		} else {
 			changed = k.AddFailure(window.Failure{
-				Time: ev.Time, ID: window.HashID(ev.ID), User: ev.User, Domain: ev.Domain, Service: ev.Service,
+				Time: ev.Time, ID: window.HashID(ev.ID), User: ev.User, Domain: e.domain(ev.Domain), Service: rule.ServiceIndex(ev.Service),
 				PWHash: ev.PWHash, IP: ip, Attempt: use&rule.UseAttempts != 0, Target: use&rule.UseTargets != 0, TrackAddr: prefix,
 			})
 		}
@@ -117,10 +140,7 @@ func (e *AddrEngine) evaluate(k *addrKey, key netip.Prefix, ev *event.AddrEvent,
 	if !r.FiresAddr(&k.Addr, e.global[i]) {
 		return incs
 	}
-	if k.open == nil {
-		k.open = make([]openIncident, len(e.rules))
-	}
-	o := &k.open[i]
+	o := k.opened(i, len(e.rules))
 	if o.start.IsZero() || !k.Newest().Before(o.start.Add(window.Span)) {
 		if ev.Success {
 			return incs // a success only adds evidence (a victim) to an open incident
@@ -139,6 +159,9 @@ func (e *AddrEngine) evaluate(k *addrKey, key netip.Prefix, ev *event.AddrEvent,
 		Version:     o.version,
 	}
 	inc = r.AddrEvidence(inc, &k.Addr)
+	if d, ok := k.Domain(); ok && int(d) < len(e.domainName) {
+		inc.Domain = e.domainName[d]
+	}
 	if inc.FirstSeen.IsZero() || inc.FirstSeen.After(o.start) {
 		inc.FirstSeen = o.start
 	}
@@ -181,10 +204,7 @@ func (e *AddrEngine) Seed(inc incident.Incident) {
 		k = &addrKey{}
 		e.keys[key] = k
 	}
-	if k.open == nil {
-		k.open = make([]openIncident, len(e.rules))
-	}
-	o := &k.open[i]
+	o := k.opened(i, len(e.rules))
 	if inc.WindowStart.After(o.start) {
 		*o = openIncident{start: inc.WindowStart, version: inc.Version}
 	} else if inc.WindowStart.Equal(o.start) && inc.Version > o.version {
@@ -197,13 +217,51 @@ func (e *AddrEngine) Seed(inc incident.Incident) {
 func (e *AddrEngine) Evict() int {
 	now := time.Unix(e.watermark, 0)
 	for key, k := range e.keys {
-		if !k.Idle(now) || slices.ContainsFunc(k.open, func(o openIncident) bool { return active(o, now) }) {
+		if !k.Idle(now) || k.open != nil && slices.ContainsFunc(*k.open, func(o openIncident) bool { return active(o, now) }) {
 			continue
 		}
 		delete(e.keys, key)
 	}
+	for p, ip := range e.single {
+		if e.keys[netip.PrefixFrom(ip, ip.BitLen())] == nil {
+			delete(e.single, p)
+		}
+	}
 	return len(e.keys)
 }
 
-// Keys returns the number of addresses and prefixes tracked.
+// Keys returns the number of addresses and prefixes with a window.
 func (e *AddrEngine) Keys() int { return len(e.keys) }
+
+// maxDomains bounds the interned domains: domains come from user names, which an attacker chooses. Beyond it, a
+// target's domain is unknown ("" on the incident).
+const maxDomains = 1 << 16
+
+// domain interns a domain; index 0 is "".
+func (e *AddrEngine) domain(d string) uint32 {
+	if i, ok := e.domainIdx[d]; ok {
+		return i
+	}
+	if e.domainIdx == nil {
+		e.domainIdx, e.domainName = map[string]uint32{"": 0}, []string{""}
+		if d == "" {
+			return 0
+		}
+	}
+	if len(e.domainName) >= maxDomains {
+		return 0
+	}
+	i := uint32(len(e.domainName))
+	e.domainIdx[d] = i
+	e.domainName = append(e.domainName, d)
+	return i
+}
+
+// opened returns the open incident of rule i, allocating the key's table of n rules on first use.
+func (k *addrKey) opened(i, n int) *openIncident {
+	if k.open == nil {
+		s := make([]openIncident, n)
+		k.open = &s
+	}
+	return &(*k.open)[i]
+}

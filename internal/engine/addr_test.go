@@ -171,6 +171,7 @@ func TestBruteForceByAddress(t *testing.T) {
 func TestSharedAddressDoesNotSpray(t *testing.T) {
 	e := defaultsAddr()
 	var incs []incident.Incident
+	incs = e.Process(failure("early@example.org", nat, 0, "111"), incs) // the key is tracked from its first failure
 	for i := range 100 {
 		incs = e.Process(success(fmt.Sprintf("staff%03d@example.org", i), nat, time.Duration(i)*time.Minute), incs)
 	}
@@ -195,7 +196,7 @@ func TestPrefixKeys(t *testing.T) {
 			t.Fatalf("incidents = %d; want 1 for the prefix", len(got))
 		}
 		for _, inc := range got {
-			if inc.Rule != rule.PasswordSprayName || inc.IPs[0] != "203.0.113.0/24" || inc.Addr.Addresses != 20 || len(inc.IPs) != 21 {
+			if inc.Rule != rule.PasswordSprayName || inc.IPs[0] != "203.0.113.0/24" || inc.Addr.Addresses != 20 || len(inc.IPs) != 21 || inc.Addr.Targets != 20 || inc.Addr.Failures != 20 {
 				t.Errorf("incident = %+v %+v; want password_spray on 203.0.113.0/24 over 20 addresses", inc, inc.Addr)
 			}
 		}
@@ -281,5 +282,24 @@ func TestAddrReplayAndSeed(t *testing.T) {
 	}
 	if len(next) == 0 {
 		t.Fatal("no incident update after seed and replay")
+	}
+}
+
+// Successes at an address with no failure are not tracked: memory follows the failing addresses.
+func TestAddrSuccessOnlyKeysUntracked(t *testing.T) {
+	e := defaultsAddr()
+	for i := range 100 {
+		e.Process(success(fmt.Sprintf("u%d@example.org", i), netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), time.Duration(i)*time.Second), nil)
+	}
+	if n := e.Keys(); n != 0 {
+		t.Fatalf("keys after 100 successes and no failure = %d; want 0", n)
+	}
+	e.Process(failure("x@example.org", sprayer, time.Minute, "abc"), nil)
+	if n := e.Keys(); n != 1 {
+		t.Fatalf("keys after one failure = %d; want 1 (the address; its /24 only once a second address fails)", n)
+	}
+	e.Process(failure("y@example.org", sprayer.Next(), 2*time.Minute, "abc"), nil)
+	if n := e.Keys(); n != 3 {
+		t.Fatalf("keys after a second address of the /24 failed = %d; want 3", n)
 	}
 }

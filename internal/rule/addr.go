@@ -1,6 +1,9 @@
 package rule
 
 import (
+	"slices"
+
+	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/window"
 )
@@ -37,7 +40,8 @@ func AddrRules() []AddrRule {
 }
 
 // addrEvidence fills what every address-keyed incident carries: the key first in IPs (then, for a prefix, the
-// client addresses), the targeted users, victims, counts and services; FirstSeen is the oldest failure.
+// client addresses), the targeted users, victims, counts and services; FirstSeen is the oldest failure. The engine
+// sets the domain.
 func addrEvidence(inc *incident.Incident, w *window.Addr) {
 	attempts, hashed := w.Attempts()
 	ev := &incident.Addr{
@@ -51,12 +55,30 @@ func addrEvidence(inc *incident.Incident, w *window.Addr) {
 		Victims:   w.Victims(),
 		Successes: w.Successes(),
 		Addresses: max(w.Addresses(), 1),
-		Services:  w.Services(),
+		Services:  services(w.Services()),
 	}
 	inc.Addr = ev
 	for _, ip := range w.ClientAddrs() {
 		inc.IPs = append(inc.IPs, ip.String())
 	}
-	inc.Domain = w.Domain()
 	inc.FirstSeen = w.FirstFailure()
+}
+
+// ServiceIndex is the index of a service in event.Services that address windows keep; an unknown one is "other".
+func ServiceIndex(s string) uint8 {
+	if i := slices.Index(event.Services, s); i > 0 && i < 16 {
+		return uint8(i)
+	}
+	return 0
+}
+
+func services(mask uint16) []string {
+	var out []string
+	for i, s := range event.Services {
+		if i < 16 && mask&(1<<i) != 0 {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

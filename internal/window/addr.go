@@ -24,12 +24,17 @@ const (
 // zero value is an empty window. Addr is not safe for concurrent use.
 type Addr struct {
 	newest   int64
-	fails    []seenID // failed logins counted, ordered by time: a redelivered event counts once
+	fails    []failSeen // failed logins counted, ordered by time: a redelivered event counts once
 	attempts []attempt
 	targets  []target
 	success  []success
 	addrs    []addrSeen
-	services []serviceSeen
+}
+
+// failSeen is a counted failure: the hash of its event id, its time and its service.
+type failSeen struct {
+	t, h uint32
+	svc  uint8
 }
 
 type attempt struct {
@@ -39,8 +44,8 @@ type attempt struct {
 }
 
 type target struct {
-	user, domain string
-	last         uint32
+	user      string
+	last, dom uint32 // dom: the engine's index of the user's domain
 }
 
 type success struct {
@@ -53,16 +58,13 @@ type addrSeen struct {
 	last uint32
 }
 
-type serviceSeen struct {
-	name string
-	last uint32
-}
-
 // Failure is one failed login from the key, as the address engine hands it to the window.
 type Failure struct {
 	Time                  time.Time
 	ID                    uint32 // HashID of the event id
-	User, Domain, Service string
+	User                  string
+	Domain                uint32     // an index the caller keeps for the user's domain
+	Service               uint8      // an index the caller keeps for the service (at most 16 services)
 	PWHash                string     // Dovecot's hash of nonce, login and password; "" when the source has none
 	IP                    netip.Addr // the client address (a prefix key sees several)
 	Attempt, Target       bool       // whether it counts as a password attempt (brute_force) and a target (password_spray)
@@ -96,7 +98,6 @@ func (a *Addr) expireAddr(now int64) {
 	a.targets = dropOld(a.targets, cut, func(x target) uint32 { return x.last })
 	a.success = dropOld(a.success, cut, func(x success) uint32 { return x.last })
 	a.addrs = dropOld(a.addrs, cut, func(x addrSeen) uint32 { return x.last })
-	a.services = dropOld(a.services, cut, func(x serviceSeen) uint32 { return x.last })
 }
 
 func dropOld[T any](s []T, cut int64, last func(T) uint32) []T {
@@ -121,7 +122,7 @@ func (a *Addr) AddFailure(f Failure) bool {
 		return false
 	}
 	t := uint32(ts)
-	if !a.countFailure(ts, f.ID) {
+	if !a.countFailure(ts, f.ID, f.Service) {
 		return false
 	}
 	if f.Attempt {
@@ -141,7 +142,7 @@ func (a *Addr) AddFailure(f Failure) bool {
 		case i >= 0:
 			a.targets[i].last = max(a.targets[i].last, t)
 		case len(a.targets) < MaxAddrTargets:
-			a.targets = appendTight(a.targets, target{user: f.User, domain: f.Domain, last: t})
+			a.targets = appendTight(a.targets, target{user: f.User, dom: f.Domain, last: t})
 		}
 	}
 	if f.TrackAddr {
@@ -154,18 +155,13 @@ func (a *Addr) AddFailure(f Failure) bool {
 			a.addrs = appendTight(a.addrs, addrSeen{ip: ip, last: t})
 		}
 	}
-	if i := slices.IndexFunc(a.services, func(x serviceSeen) bool { return x.name == f.Service }); i >= 0 {
-		a.services[i].last = max(a.services[i].last, t)
-	} else if len(a.services) < 16 {
-		a.services = appendTight(a.services, serviceSeen{name: f.Service, last: t})
-	}
 	return true
 }
 
 // countFailure records the failure's id at ts and reports whether it was new. Beyond MaxAddrFailures ids the
 // failure is still applied to the distinct sets (which a duplicate cannot grow) but no longer counted.
-func (a *Addr) countFailure(ts int64, h uint32) bool {
-	lo, _ := slices.BinarySearchFunc(a.fails, ts-dupSlack, func(s seenID, t int64) int { return cmp.Compare(int64(s.t), t) })
+func (a *Addr) countFailure(ts int64, h uint32, svc uint8) bool {
+	lo, _ := slices.BinarySearchFunc(a.fails, ts-dupSlack, func(s failSeen, t int64) int { return cmp.Compare(int64(s.t), t) })
 	for i := lo; i < len(a.fails) && int64(a.fails[i].t) <= ts+dupSlack; i++ {
 		if a.fails[i].h == h {
 			return false
@@ -178,14 +174,18 @@ func (a *Addr) countFailure(ts int64, h uint32) bool {
 	for i > 0 && int64(a.fails[i-1].t) > ts {
 		i--
 	}
-	a.fails = slices.Insert(a.fails, i, seenID{t: uint32(ts), h: h})
+	if i == len(a.fails) {
+		a.fails = appendTight(a.fails, failSeen{t: uint32(ts), h: h, svc: svc})
+	} else {
+		a.fails = slices.Insert(a.fails, i, failSeen{t: uint32(ts), h: h, svc: svc})
+	}
 	return true
 }
 
 // attemptHash identifies a password attempt. With Dovecot's pwhash (which hashes the login with the password) an
 // attempt is one (user, hash) pair however often it is retried; without one it is a (user, service) per minute
 // of event time, so a client retrying in a loop counts once a minute.
-func attemptHash(user, service, pwhash string, ts int64) (uint32, bool) {
+func attemptHash(user string, service uint8, pwhash string, ts int64) (uint32, bool) {
 	h := uint64(14695981039346656037)
 	mix := func(s string) {
 		for i := 0; i < len(s); i++ {
@@ -200,7 +200,8 @@ func attemptHash(user, service, pwhash string, ts int64) (uint32, bool) {
 		mix(pwhash)
 		return uint32(h) ^ uint32(h>>32), true
 	}
-	mix(service)
+	h ^= uint64(service)
+	h *= 1099511628211
 	b := ts / hashlessBucket
 	for range 8 {
 		h ^= uint64(b & 0xff)
@@ -306,18 +307,18 @@ func (a *Addr) Users(max int) []string {
 	return out
 }
 
-// Domain returns the domain of every targeted user when they share one, else "".
-func (a *Addr) Domain() string {
+// Domain returns the domain index of every targeted user when they share one.
+func (a *Addr) Domain() (uint32, bool) {
 	if len(a.targets) == 0 {
-		return ""
+		return 0, false
 	}
-	d := a.targets[0].domain
+	d := a.targets[0].dom
 	for _, x := range a.targets[1:] {
-		if x.domain != d {
-			return ""
+		if x.dom != d {
+			return 0, false
 		}
 	}
-	return d
+	return d, true
 }
 
 // Victims returns the users who logged in successfully from the key at or after its oldest failure in the
@@ -366,12 +367,30 @@ func (a *Addr) ClientAddrs() []netip.Addr {
 	return out
 }
 
-// Services returns the services of the failures in the window, sorted.
-func (a *Addr) Services() []string {
-	out := make([]string, len(a.services))
-	for i, x := range a.services {
-		out[i] = x.name
+// Services returns the service indexes of the failures in the window as a bit set.
+func (a *Addr) Services() uint16 {
+	var m uint16
+	for _, f := range a.fails {
+		m |= 1 << (f.svc & 15)
 	}
-	slices.Sort(out)
-	return out
+	return m
+}
+
+// ClonePrefix returns a copy of an address's window to start the window of its prefix with, when a second address
+// of the prefix fails: until then the address's own window held everything the prefix's would have. ip is the
+// address.
+func (a *Addr) ClonePrefix(ip netip.Addr) Addr {
+	c := Addr{
+		newest:   a.newest,
+		fails:    slices.Clone(a.fails),
+		attempts: slices.Clone(a.attempts),
+		targets:  slices.Clone(a.targets),
+		success:  slices.Clone(a.success),
+	}
+	last := uint32(a.newest)
+	if len(a.fails) > 0 {
+		last = a.fails[len(a.fails)-1].t
+	}
+	c.addrs = []addrSeen{{ip: ip.Unmap(), last: last}}
+	return c
 }
