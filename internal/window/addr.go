@@ -60,15 +60,15 @@ type addrSeen struct {
 
 // Failure is one failed login from the key, as the address engine hands it to the window.
 type Failure struct {
-	Time                  time.Time
-	ID                    uint32 // HashID of the event id
-	User                  string
-	Domain                uint32     // an index the caller keeps for the user's domain
-	Service               uint8      // an index the caller keeps for the service (at most 16 services)
-	PWHash                string     // Dovecot's hash of nonce, login and password; "" when the source has none
-	IP                    netip.Addr // the client address (a prefix key sees several)
-	Attempt, Target       bool       // whether it counts as a password attempt (brute_force) and a target (password_spray)
-	TrackAddr             bool       // whether the key is a prefix, so its client addresses are remembered
+	Time            time.Time
+	ID              uint32 // HashID of the event id
+	User            string
+	Domain          uint32     // an index the caller keeps for the user's domain
+	Service         uint8      // an index the caller keeps for the service (at most 16 services)
+	PWHash          string     // Dovecot's hash of nonce, login and password; "" when the source has none
+	IP              netip.Addr // the client address (a prefix key sees several)
+	Attempt, Target bool       // whether it counts as a password attempt (brute_force) and a target (password_spray)
+	TrackAddr       bool       // whether the key is a prefix, so its client addresses are remembered
 }
 
 // Newest returns the newest event time seen for the key.
