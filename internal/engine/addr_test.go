@@ -303,3 +303,29 @@ func TestAddrSuccessOnlyKeysUntracked(t *testing.T) {
 		t.Fatalf("keys after a second address of the /24 failed = %d; want 3", n)
 	}
 }
+
+// brute_force=off for a domain switches its address half off for that domain's users; its configured level (the
+// per-user half's) does not change the address half's threshold.
+func TestAddrBruteForceOffPerDomain(t *testing.T) {
+	cfg := &rule.Config{Global: rule.Thresholds{rule.BruteForceName: 3}, Domains: map[string]rule.Thresholds{"quiet.example": {rule.BruteForceName: rule.Off}}}
+	e := NewAddr(cfg)
+	var incs []incident.Incident
+	for i := range 12 {
+		ev := failure("bob@quiet.example", sprayer, time.Duration(i)*5*time.Second, fmt.Sprintf("%03x", i))
+		ev.Domain = "quiet.example"
+		incs = e.Process(ev, incs)
+	}
+	if len(incs) != 0 {
+		t.Fatalf("12 fast passwords against a domain with brute_force=off: %+v; want none", incs)
+	}
+	for i := range 9 {
+		incs = e.Process(failure("bob@example.org", sprayer, time.Minute+time.Duration(i)*5*time.Second, fmt.Sprintf("%03x", i)), incs)
+	}
+	if len(incs) != 0 {
+		t.Fatalf("9 fast passwords (level 3 configured for the per-user half): %+v; want none below the fixed 10", incs)
+	}
+	incs = e.Process(failure("bob@example.org", sprayer, 2*time.Minute, "fff"), incs)
+	if len(incs) != 1 || incs[0].Rule != rule.BruteForceName || incs[0].Addr.Attempts != 10 {
+		t.Fatalf("after the 10th: %+v; want one brute_force counting example.org only", incs)
+	}
+}
