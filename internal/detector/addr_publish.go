@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,7 +63,15 @@ func (r *republisher) publish(ctx context.Context) error {
 	r.mu.Unlock()
 	backoff := retry.Backoff{Max: maxBackoff}
 	for len(msgs) > 0 {
-		failed, err := r.publishOnce(ctx, msgs)
+		var failed []*nats.Msg
+		var err error
+		for chunk := range slices.Chunk(msgs, maxInFlight) { // bounded acks in flight: the async publisher stalls beyond its limit
+			f, e := r.publishOnce(ctx, chunk)
+			failed = append(failed, f...)
+			if e != nil {
+				err = e
+			}
+		}
 		r.m.republished.Add(float64(len(msgs) - len(failed)))
 		if len(failed) == 0 {
 			return nil
@@ -75,6 +84,9 @@ func (r *republisher) publish(ctx context.Context) error {
 	}
 	return nil
 }
+
+// maxInFlight bounds the republished messages awaiting JetStream's acknowledgement.
+const maxInFlight = 4096
 
 func (r *republisher) publishOnce(ctx context.Context, msgs []*nats.Msg) ([]*nats.Msg, error) {
 	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
