@@ -100,7 +100,7 @@ func TestStaleDeviceNeverFires(t *testing.T) {
 			e := defaultsAddr()
 			var incs []incident.Incident
 			for at := time.Duration(0); at < 24*time.Hour; at += tt.every {
-				for _, svc := range []string{"imap", "submission"} { // mail and sending both retry
+				for _, svc := range []string{"imap", "pop3", "submission", "smtp", "activesync"} { // every service retries
 					ev := failure("alice@example.org", nat, at, tt.pwhash)
 					ev.Service, ev.Known, ev.ID = svc, tt.known, svc+ev.ID
 					incs = e.Process(ev, incs[:0])

@@ -57,7 +57,7 @@ type Incident struct {
 type Addr struct {
 	Key       string   `json:"key"`       // the address, or its /24 (IPv4) or /64 (IPv6) prefix
 	Failures  int      `json:"failures"`  // failed logins from the key in the window
-	Attempts  int      `json:"attempts"`  // distinct password attempts: distinct (user, pwhash); without a hash, per user, service and minute
+	Attempts  int      `json:"attempts"`  // distinct password attempts: distinct (user, pwhash); without a hash, per user and minute
 	Hashes    int      `json:"hashes"`    // distinct (user, pwhash) pairs among the attempts
 	Fast      int      `json:"fast"`      // distinct attempts first seen in the last 2 minutes of the window
 	Targets   int      `json:"targets"`   // distinct users with a failure from the key

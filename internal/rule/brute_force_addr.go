@@ -16,8 +16,8 @@ const FastAttempts = 10
 // BruteForceAddr is the address-keyed half of brute_force: one client address (or its /24, /64) tried many
 // passwords, across any users. What counts is distinct password attempts, not failures: with Dovecot's pwhash an
 // attempt is one (user, hash) pair however often it is retried, so a device retrying one stale password all day
-// is one attempt; without a hash (log-sourced failures) an attempt is one (user, service) per minute of event
-// time, so a client retrying in a loop counts at most once a minute per service. It fires when either
+// is one attempt; without a hash (log-sourced failures) an attempt is one user per minute of event
+// time, so a device retrying in a loop counts at most once a minute over all its services. It fires when either
 //   - the distinct hashed attempts in 24 hours beyond the first against each user reach the threshold (wforce's
 //     example: 90 distinct passwords per login in 24 h; here summed over the users tried from the address, so a
 //     sprayer trying one password per user is password_spray's, not this), or

@@ -16,7 +16,7 @@ const (
 	MaxAddrFailures = 1 << 16 // failed logins counted exactly per key; beyond, the count stops growing
 	MaxAddrAddrs    = 64      // distinct client addresses remembered per prefix key
 	FastSpan        = 2 * time.Minute
-	hashlessBucket  = 60 // seconds: a hashless failure of one user and service counts once per minute
+	hashlessBucket  = 60 // seconds: hashless failures of one user count once per minute
 )
 
 // Addr is the window of one client address or prefix: the failed logins from it across users, and the users who
@@ -126,7 +126,7 @@ func (a *Addr) AddFailure(f Failure) bool {
 		return false
 	}
 	if f.Attempt {
-		h, hashed := attemptHash(f.User, f.Service, f.PWHash, ts)
+		h, hashed := attemptHash(f.User, f.PWHash, ts)
 		i := slices.IndexFunc(a.attempts, func(x attempt) bool { return x.h == h && x.hashed == hashed })
 		switch {
 		case i >= 0:
@@ -183,9 +183,9 @@ func (a *Addr) countFailure(ts int64, h uint32, svc uint8) bool {
 }
 
 // attemptHash identifies a password attempt. With Dovecot's pwhash (which hashes the login with the password) an
-// attempt is one (user, hash) pair however often it is retried; without one it is a (user, service) per minute
-// of event time, so a client retrying in a loop counts once a minute.
-func attemptHash(user string, service uint8, pwhash string, ts int64) (uint32, bool) {
+// attempt is one (user, hash) pair however often it is retried; without one it is a user per minute of event
+// time, so a device retrying in a loop, over however many services, counts once a minute.
+func attemptHash(user, pwhash string, ts int64) (uint32, bool) {
 	h := uint64(14695981039346656037)
 	mix := func(s string) {
 		for i := 0; i < len(s); i++ {
@@ -200,8 +200,6 @@ func attemptHash(user string, service uint8, pwhash string, ts int64) (uint32, b
 		mix(pwhash)
 		return uint32(h) ^ uint32(h>>32), true
 	}
-	h ^= uint64(service)
-	h *= 1099511628211
 	b := ts / hashlessBucket
 	for range 8 {
 		h ^= uint64(b & 0xff)
