@@ -329,3 +329,35 @@ func TestAddrBruteForceOffPerDomain(t *testing.T) {
 		t.Fatalf("after the 10th: %+v; want one brute_force counting example.org only", incs)
 	}
 }
+
+// The address window rolls: a day later the old targets are gone, and a new spray opens a new incident.
+func TestAddrWindowRolls(t *testing.T) {
+	e := defaultsAddr()
+	var incs []incident.Incident
+	for i := range 20 {
+		incs = e.Process(failure(fmt.Sprintf("u%02d@example.org", i), sprayer, time.Duration(i)*time.Minute, "abc"), incs)
+	}
+	first := latest(incs)
+	if len(first) != 1 {
+		t.Fatalf("incidents = %d; want 1", len(first))
+	}
+	next := e.Process(failure("late@example.org", sprayer, 25*time.Hour, "abc"), nil)
+	if len(next) != 0 {
+		t.Fatalf("one failure a day later: %+v; want none (the old targets rolled off)", next)
+	}
+	for i := range 19 {
+		next = e.Process(failure(fmt.Sprintf("v%02d@example.org", i), sprayer, 25*time.Hour+time.Duration(i+1)*time.Minute, "abc"), next)
+	}
+	got := latest(next)
+	if len(got) != 1 {
+		t.Fatalf("a new spray a day later: %d incidents; want 1", len(got))
+	}
+	for id, inc := range got {
+		if _, old := first[id]; old || inc.Addr.Targets != 20 {
+			t.Errorf("new spray: id %s (reused: %v) targets %d; want a new id and 20 targets", id, old, inc.Addr.Targets)
+		}
+	}
+	if n := e.Evict(); n != 1 {
+		t.Errorf("keys after Evict = %d; want 1 (the active address)", n)
+	}
+}
