@@ -64,7 +64,7 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 			}
 		}
 	}
-	any := func(genUser) bool { return true }
+	anyone := func(genUser) bool { return true }
 	untrusted := func(ip netip.Addr) bool {
 		for _, t := range d.Trusted {
 			if t.Prefix.Contains(ip) {
@@ -75,7 +75,7 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 	}
 
 	// The sprayer, abroad for its victim.
-	victim := draw(any)
+	victim := draw(anyone)
 	sprayer := g.addr(g.foreign(victim.home))
 	for !untrusted(sprayer) {
 		sprayer = g.addr(g.foreign(victim.home))
@@ -87,7 +87,7 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 	t := at(0.5, 0.55)
 	targets := []genUser{victim}
 	for range 39 {
-		targets = append(targets, draw(any))
+		targets = append(targets, draw(anyone))
 	}
 	r.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
 	for _, u := range targets {
@@ -107,7 +107,7 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 	d.Expected[forcer.String()] = []incident.Rule{ruleBruteForce}
 	d.Profiles[forcer.String()] = BruteForcer
 	for range 8 {
-		u := draw(any)
+		u := draw(anyone)
 		first := r.IntN(4096)
 		for k := range 5 {
 			fail(u, at(0.2, 0.6), forcer, pick(r, "imap", "submission"), fmt.Sprintf("%03x", (first+k*7)%4096))
@@ -116,7 +116,7 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 
 	// Stale devices: never an incident, with the hash or without it.
 	for k := range max(4, o.Users/1000) {
-		u := draw(any)
+		u := draw(anyone)
 		d.Profiles[u.user] = StaleDevice
 		pwhash := ""
 		if k%2 == 0 {
