@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,8 +190,10 @@ func (a *addrSide) replay(ctx context.Context, p int, startTime time.Time, floor
 		if meta.Sequence.Stream > floor {
 			return nil
 		}
-		if event.UnmarshalAddr(msg.Data(), &ev) == nil {
-			incs = a.eng.Process(&ev, incs[:0])
+		for line := range bytes.Lines(msg.Data()) {
+			if event.UnmarshalAddr(bytes.TrimSuffix(line, []byte{'\n'}), &ev) == nil {
+				incs = a.eng.Process(&ev, incs[:0])
+			}
 		}
 		if meta.Sequence.Stream == floor || meta.NumPending == 0 {
 			return nil
@@ -251,16 +254,22 @@ func (a *addrSide) process(ctx context.Context, in <-chan delivery) error {
 				continue
 			}
 			a.applied[dv.partition] = meta.Sequence.Stream
-			if err := event.UnmarshalAddr(dv.msg.Data(), &ev); err != nil {
-				a.d.deadLetter(ctx, dv, err.Error())
-				continue
-			}
-			a.m.events.Inc()
-			incs = a.eng.Process(&ev, incs[:0])
-			for _, inc := range incs {
-				if old, ok := pending[inc.ID]; !ok || inc.Version > old.Version {
-					pending[inc.ID] = inc
+			var bad error
+			for line := range bytes.Lines(dv.msg.Data()) {
+				if err := event.UnmarshalAddr(bytes.TrimSuffix(line, []byte{'\n'}), &ev); err != nil {
+					bad = err
+					continue
 				}
+				a.m.events.Inc()
+				incs = a.eng.Process(&ev, incs[:0])
+				for _, inc := range incs {
+					if old, ok := pending[inc.ID]; !ok || inc.Version > old.Version {
+						pending[inc.ID] = inc
+					}
+				}
+			}
+			if bad != nil { // the good lines are applied; the message is kept with the reason
+				a.d.deadLetter(ctx, dv, bad.Error())
 			}
 			if msgs >= a.d.opts.BatchSize {
 				flushT.Stop()

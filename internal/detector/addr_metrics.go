@@ -16,7 +16,7 @@ func newAddrMetrics(reg prometheus.Registerer) *addrMetrics {
 	f := promauto.With(reg)
 	return &addrMetrics{
 		republished: f.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_detector_addr_republished_total", Help: "Logins republished to the address partitions (failures and first successes from an address).",
+			Name: "vigil_detector_addr_republished_total", Help: "Messages republished to the address partitions (each up to 1,000 failures and first successes from an address).",
 		}),
 		republishErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detector_addr_republish_errors_total", Help: "Republish rounds with failed publishes (each is retried).",

@@ -40,6 +40,15 @@ func Slim(e *Event, known bool) AddrEvent {
 	return AddrEvent{ID: e.ID, Time: e.Time, IP: e.IP, User: e.User, Domain: e.Domain, Service: e.Service, PWHash: e.PWHash, Success: e.Success, Known: known}
 }
 
+// AppendAddr appends an AddrEvent and a newline to b: a republished message holds several, one per line.
+func AppendAddr(b []byte, e *AddrEvent) ([]byte, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return b, err
+	}
+	return append(append(b, data...), '\n'), nil
+}
+
 // MarshalAddr encodes an AddrEvent.
 func MarshalAddr(e *AddrEvent) ([]byte, error) { return json.Marshal(e) }
 

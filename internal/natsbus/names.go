@@ -33,8 +33,7 @@ const (
 	AuditSubjectPrefix = "vigil.audit."
 
 	// AddrStream holds the logins republished by address for the address-keyed rules (see internal/rule's doc):
-	// its own stream, so the user partitions' filter vigil.events.*.<p> never matches them and the original event
-	// id can be their Nats-Msg-Id without colliding with the event's own.
+	// its own stream, so the user partitions' filter vigil.events.*.<p> never matches them.
 	AddrStream = "VIGIL_ADDR"
 	// AddrSubjectPrefix starts the address partitions' subjects: vigil.addr.<partition>.
 	AddrSubjectPrefix = "vigil.addr."

@@ -24,13 +24,16 @@
 // that engine is single-owner, lock-free and deterministic on replay, with incident ids derived from (rule,
 // "addr:"+key, window start); the window opens with the event that first satisfies the rule in the address
 // stream's order, which a replay repeats. Password-hash rules would use the same scheme with their own partitions.
-// The republish is an at-least-once JetStream publish with the original event id as Nats-Msg-Id, acknowledged by
-// JetStream before the user-partition batch holding the event is acknowledged; address windows count an event id
-// once and otherwise read only distinct sets (attempts, users), so redelivery does not double-count.
+// The republish is at least once: the copies are grouped into one message per address partition and batch (up to
+// 1,000 logins, newline-separated, since a JetStream message costs far more than its bytes) and acknowledged by
+// JetStream before the user-partition batch holding their events is acknowledged. The Nats-Msg-Id is a hash of
+// the message's event ids (a retried publish is deduplicated); a copy republished after a redelivery is grouped
+// differently, and the address windows count an event id once and otherwise read only distinct sets (attempts,
+// users), so redelivery does not double-count.
 //
 // The address subjects are a stream of their own rather than vigil.events.addr.<p> (the first plan): the user
-// partitions' filter vigil.events.*.<p> would match vigil.events.addr.<p>, and the event id, already the
-// Nats-Msg-Id of the original event in VIGIL_EVENTS, would make the republished copy a duplicate there.
+// partitions' filter vigil.events.*.<p> would match vigil.events.addr.<p>, and the copies need their own
+// retention and deduplication window.
 //
 // Alternatives rejected: querying ClickHouse for per-address counts (seconds of latency, load that grows with
 // traffic, and not exact under ingest lag); broadcasting failures to every instance (N-fold traffic and memory, and
