@@ -42,24 +42,22 @@ func Slim(e *Event, known bool) AddrEvent {
 
 // AppendAddr appends an AddrEvent and a newline to b: a republished message holds several, one per line.
 func AppendAddr(b []byte, e *AddrEvent) ([]byte, error) {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return b, err
-	}
-	return append(append(b, data...), '\n'), nil
+	return append(appendAddrJSON(b, e), '\n'), nil
 }
 
 // MarshalAddr encodes an AddrEvent.
-func MarshalAddr(e *AddrEvent) ([]byte, error) { return json.Marshal(e) }
+func MarshalAddr(e *AddrEvent) ([]byte, error) { return appendAddrJSON(nil, e), nil }
 
 // UnmarshalAddr decodes and checks an AddrEvent.
 func UnmarshalAddr(data []byte, e *AddrEvent) error {
 	if len(data) > MaxEncodedLength {
 		return fmt.Errorf("address event: %d bytes, more than %d", len(data), MaxEncodedLength)
 	}
-	*e = AddrEvent{}
-	if err := json.Unmarshal(data, e); err != nil {
-		return fmt.Errorf("address event: %w", err)
+	if !decodeAddrFast(data, e) {
+		*e = AddrEvent{}
+		if err := json.Unmarshal(data, e); err != nil {
+			return fmt.Errorf("address event: %w", err)
+		}
 	}
 	switch {
 	case e.ID == "" || len(e.ID) > MaxIDLen:
