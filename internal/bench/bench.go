@@ -158,6 +158,9 @@ func Bench(ctx context.Context, cfg *config.Config, o Options, stdout, stderr io
 	if err := js.DeleteStream(ctx, natsbus.DefaultStream); err != nil {
 		return err
 	}
+	if err := resetAddr(ctx, js); err != nil {
+		return err
+	}
 	if _, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{}); err != nil {
 		return err
 	}
@@ -421,7 +424,10 @@ func drained(ctx context.Context, js jetstream.JetStream, n int) (bool, error) {
 			return false, nil
 		}
 	}
-	return true, names.Err()
+	if err := names.Err(); err != nil {
+		return false, err
+	}
+	return addrDrained(ctx, js)
 }
 
 func benchDetector(ctx context.Context, js jetstream.JetStream, store detector.Store, g engine.Geo, n int, logger *slog.Logger) (time.Duration, error) {

@@ -7,25 +7,36 @@ import (
 	"github.com/vigil-ids/vigil/internal/incident"
 )
 
-// travelDetail marshals an impossible_travel incident's detail column: its two logins (incident.Travel) as a JSON
-// object, where multi_country keeps a JSON array of countries. ok is false for incidents without travel evidence.
-func travelDetail(inc *incident.Incident) (detail []byte, ok bool, err error) {
-	if inc.Travel == nil {
-		return nil, false, nil
+// detailJSON is an incident's detail column: the evidence of an address-keyed incident or the two logins of an
+// impossible_travel one (JSON objects), or the per-country list of the others (a JSON array).
+func detailJSON(inc *incident.Incident) ([]byte, error) {
+	switch {
+	case inc.Addr != nil:
+		return json.Marshal(inc.Addr)
+	case inc.Travel != nil:
+		return json.Marshal(inc.Travel)
 	}
-	detail, err = json.Marshal(inc.Travel)
-	return detail, true, err
+	return json.Marshal(inc.Detail)
 }
 
-// parseTravelDetail fills inc.Travel from the detail column of an impossible_travel incident; ok is false for
-// other rules.
-func parseTravelDetail(inc *incident.Incident, detail string) (ok bool, err error) {
-	if inc.Rule != incident.ImpossibleTravel {
-		return false, nil
+// parseDetail reads a detail column back into inc, whose Rule is set.
+func parseDetail(detail string, inc *incident.Incident) error {
+	if detail == "" || detail == "null" {
+		return nil
 	}
-	inc.Travel = &incident.Travel{}
-	if err := json.Unmarshal([]byte(detail), inc.Travel); err != nil {
-		return true, fmt.Errorf("incident %s travel detail: %w", inc.ID, err)
+	var err error
+	switch {
+	case inc.Rule == incident.ImpossibleTravel:
+		inc.Travel = &incident.Travel{}
+		err = json.Unmarshal([]byte(detail), inc.Travel)
+	case detail[0] == '{':
+		inc.Addr = &incident.Addr{}
+		err = json.Unmarshal([]byte(detail), inc.Addr)
+	default:
+		err = json.Unmarshal([]byte(detail), &inc.Detail)
 	}
-	return true, nil
+	if err != nil {
+		return fmt.Errorf("incident %s detail: %w", inc.ID, err)
+	}
+	return nil
 }

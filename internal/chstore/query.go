@@ -2,7 +2,6 @@ package chstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"time"
@@ -31,14 +30,8 @@ func (s *Store) Incidents(ctx context.Context, since time.Time) ([]incident.Inci
 		}
 		inc.Rule = incident.Rule(rule)
 		inc.WindowStart, inc.FirstSeen, inc.LastSeen = inc.WindowStart.UTC(), inc.FirstSeen.UTC(), inc.LastSeen.UTC()
-		if ok, err := parseTravelDetail(&inc, detail); ok {
-			if err != nil {
-				return nil, err
-			}
-		} else if detail != "" && detail != "null" {
-			if err := json.Unmarshal([]byte(detail), &inc.Detail); err != nil {
-				return nil, fmt.Errorf("incident %s detail: %w", inc.ID, err)
-			}
+		if err := parseDetail(detail, &inc); err != nil {
+			return nil, err
 		}
 		out = append(out, inc)
 	}

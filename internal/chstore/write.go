@@ -2,7 +2,6 @@ package chstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -49,10 +48,7 @@ func (s *Store) Write(ctx context.Context, logins, sends []event.Enriched, incid
 		err := s.insert(ctx, "incidents", "incident_id, rule, user, domain, status, window_start, first_seen, last_seen, countries, ips, detail, logins, messages_24h, recipients_24h, version, failures, distinct_passwords", len(incidents), func(b driver.Batch) error {
 			for i := range incidents {
 				inc := &incidents[i]
-				detail, ok, err := travelDetail(inc)
-				if !ok {
-					detail, err = json.Marshal(inc.Detail)
-				}
+				detail, err := detailJSON(inc)
 				if err != nil {
 					return err
 				}

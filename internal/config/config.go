@@ -71,6 +71,7 @@ type Config struct {
 	TravelKmh     int // impossible_travel threshold in km/h; 0 takes the rule's default
 	DomainRules   string
 	TrustedBucket string
+	PasswordSpray int // password_spray: distinct users failed from one address or prefix in 24h
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
@@ -248,6 +249,7 @@ func (c *Config) Rules() (rule.Config, error) {
 	if c.TravelKmh != 0 {
 		r.Global["impossible_travel"] = c.TravelKmh
 	}
+	r.Global[rule.PasswordSprayName] = c.PasswordSpray
 	return r, r.Validate()
 }
 

@@ -56,6 +56,7 @@ var Vars = []Var{
 	{"rule-brute-force", "VIGIL_RULE_BRUTE_FORCE", "8", "brute_force: distinct passwords failing against one user in 24h, or unhashed failures from unfamiliar networks in 120s or from as many networks (2-16)", func(c *Config) any { return &c.BruteForce }},
 	{"rule-new-country", "VIGIL_RULE_NEW_COUNTRY", "10", "new_country: logins of the learning period, which ends after 14 days at the latest (1-15)", func(c *Config) any { return &c.NewCountry }},
 	{"rule-impossible-travel", "VIGIL_RULE_IMPOSSIBLE_TRAVEL", "1000", "impossible_travel: km/h two logins more than 500 km apart (less both accuracy radii) must imply; needs City data", func(c *Config) any { return &c.TravelKmh }},
+	{"rule-password-spray", "VIGIL_RULE_PASSWORD_SPRAY", "20", "password_spray: distinct users failing from one address (or its /24, /64) in 24h", func(c *Config) any { return &c.PasswordSpray }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", trustkv.DefaultBucket, "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
 }

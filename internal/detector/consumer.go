@@ -101,7 +101,7 @@ func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int)
 // in flight, all at or below it, change nothing. The caller has committed everything before from.
 // It keeps c, which holds the pin of group mode, unless the consumer had to be created again.
 func (d *Detector) restart(ctx context.Context, stream jetstream.Stream, p int, c jetstream.Consumer, from uint64) (jetstream.Consumer, error) {
-	cfg := d.consumerConfig(p)
+	cfg := c.CachedInfo().Config // a user or an address partition's consumer
 	backoff := retry.Backoff{Max: maxBackoff}
 	for {
 		_, err := stream.ResetConsumerToSequence(ctx, cfg.Durable, from)

@@ -43,6 +43,7 @@ type Detector struct {
 	ready     chan struct{}
 	once      sync.Once
 	commitErr atomic.Pointer[error] // the last commit's error; nil once a commit succeeds
+	addr      *addrSide             // the address partitions (addr_consume.go) and the republisher feeding them
 }
 
 // maxBackoff bounds the wait between two commit attempts, so commits resume within a few seconds of ClickHouse
@@ -81,6 +82,7 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 		ready:   make(chan struct{}),
 	}
 	d.eng = engine.New(&d.opts.Rules, geo, trust)
+	d.addr = newAddrSide(d, reg)
 	d.pending = make(map[int]prometheus.Gauge, len(d.opts.Owned)) // resolved once per partition, not per message
 	for _, p := range d.opts.Owned {
 		d.pending[p] = d.m.pending.WithLabelValues(strconv.Itoa(p))
@@ -128,6 +130,10 @@ func (d *Detector) Run(ctx context.Context) error {
 	for p := range floors {
 		d.own(p)
 	}
+	runAddr, err := d.addr.start(ctx, stream)
+	if err != nil {
+		return err
+	}
 
 	deliveries := make(chan delivery, 2*d.opts.BatchSize)
 	g, gctx := errgroup.WithContext(ctx)
@@ -144,6 +150,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	free <- newBatch()
 	g.Go(func() error { return d.process(gctx, stream, deliveries, commits, free) })
 	g.Go(func() error { return d.commit(gctx, commits, free) })
+	g.Go(func() error { return runAddr(gctx) })
 	if !d.opts.Group {
 		d.once.Do(func() { close(d.ready) })
 	}
@@ -270,7 +277,9 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 		d.deadLetter(ctx, dv, err.Error()) // the batch's ack of a later message covers it too
 		return incs
 	}
+	known := d.known(&ev)
 	rec, incs := d.eng.Process(&ev, incs)
+	d.addr.rep.add(&ev, rec.Trusted, known)
 	d.m.events.WithLabelValues(string(ev.Kind)).Inc()
 	if ev.Kind == event.KindLogin {
 		b.logins = append(b.logins, rec)
@@ -318,6 +327,9 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 		if !retry.Sleep(ctx, wait) {
 			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
 		}
+	}
+	if err := d.addr.rep.publish(ctx); err != nil {
+		return err // not acknowledged: redelivered and republished after a restart
 	}
 	d.m.batchRows.Observe(float64(b.rows()))
 	for _, m := range b.last {

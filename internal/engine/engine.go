@@ -199,7 +199,7 @@ func (e *Engine) incident(u *user, ev *event.Event, i int) incident.Incident {
 // Incidents of rules this engine does not run are ignored.
 func (e *Engine) Seed(inc incident.Incident) {
 	i := slices.IndexFunc(e.rules.Rules, func(r rule.Rule) bool { return r.Name() == inc.Rule })
-	if i < 0 || e.rules.Rules[i].Key() != rule.KeyUser {
+	if i < 0 || e.rules.Rules[i].Key() != rule.KeyUser || inc.Addr != nil { // brute_force by address shares the name
 		return
 	}
 	o := e.user(inc.User).opened(i, len(e.rules.Rules))

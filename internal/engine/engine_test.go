@@ -208,3 +208,12 @@ func TestReplayedEventsCountedOnce(t *testing.T) {
 		}
 	})
 }
+
+// An address-keyed incident sharing a user-keyed rule's name is not seeded as a user (its user is empty).
+func TestSeedIgnoresAddressIncidents(t *testing.T) {
+	e := newEngine(&rule.Config{Global: rule.Defaults}, nil)
+	e.Seed(incident.Incident{Rule: incident.MultiCountry, WindowStart: time.Now(), Version: 3, Addr: &incident.Addr{Key: "203.0.113.9"}})
+	if n := e.Users(); n != 0 {
+		t.Fatalf("users after seeding an address incident = %d; want 0", n)
+	}
+}

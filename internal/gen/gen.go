@@ -74,7 +74,7 @@ type Day struct {
 	Events   []event.Event // ordered by time
 	Trusted  []Trusted
 	Profiles map[string]Profile
-	Expected map[string][]incident.Rule // the incidents a correct detector raises, by user
+	Expected map[string][]incident.Rule // the incidents a correct detector raises, by user (by address for address-keyed rules)
 }
 
 // Generate builds a day from the given located networks (at least two countries with several networks each).
@@ -97,6 +97,7 @@ func Generate(o Options, networks []Network) (*Day, error) {
 	vpn := g.subnet(vpnCountry)
 	d.Trusted = append(d.Trusted, Trusted{Scope: "domain", Subject: vpnDomain, Prefix: vpn, Description: "corporate VPN exit (" + vpnCountry + ")"})
 
+	var users []genUser // for the address scenarios (password_spray.go)
 	for i := range o.Users {
 		domain := o.Domains[i%len(o.Domains)]
 		user := fmt.Sprintf("user%05d@%s", i, domain)
@@ -114,6 +115,7 @@ func Generate(o Options, networks []Network) (*Day, error) {
 			p = Mobile
 		}
 		d.Profiles[user] = p
+		users = append(users, genUser{user: user, domain: domain, home: home, homeIP: homeIP, profile: p})
 		login := func(t time.Time, ip netip.Addr, ok bool, svc string) {
 			d.add(event.Event{Kind: event.KindLogin, Time: t, User: user, Domain: domain, IP: ip, Service: svc, Success: ok, Source: "mx1." + domain})
 		}
@@ -184,6 +186,7 @@ func Generate(o Options, networks []Network) (*Day, error) {
 	}
 	d.addBruteForce(o, g, start, extra)
 	d.addNewCountry(o, g, start, extra)
+	d.addressAttacks(g, o, start, users)
 	slices.SortStableFunc(d.Events, func(a, b event.Event) int { return a.Time.Compare(b.Time) })
 	if o.Locate != nil {
 		if err := g.travellers(d, &o, start, next); err != nil {

@@ -58,11 +58,15 @@ func TestGroundTruthMatchesEngine(t *testing.T) {
 			e := engine.New(&rule.Config{Global: rule.Defaults}, prefixGeo(nets), func() engine.Trust { return prefixTrust(day.Trusted) })
 			got := map[string][]incident.Rule{}
 			var incs []incident.Incident
+			addrs := engine.NewAddr(&rule.Config{Global: rule.Defaults})
 			for i := range day.Events {
-				_, incs = e.Process(&day.Events[i], incs[:0])
+				known := e.Known(day.Events[i].User, day.Events[i].IP)
+				var rec event.Enriched
+				rec, incs = e.Process(&day.Events[i], incs[:0])
+				incs = republish(addrs, &rec, known, incs)
 				for _, inc := range incs {
-					if !slices.Contains(got[inc.User], inc.Rule) {
-						got[inc.User] = append(got[inc.User], inc.Rule)
+					if !slices.Contains(got[inc.Key()], inc.Rule) {
+						got[inc.Key()] = append(got[inc.Key()], inc.Rule)
 					}
 				}
 			}

@@ -53,7 +53,28 @@ type Incident struct {
 	DistinctPasswords uint32 `json:"distinct_passwords"` // distinct password hashes among them
 	// impossible_travel
 	Travel *Travel `json:"travel,omitempty"` // the two logins and the speed between them; stored in detail
+	// password_spray and brute_force by address: the evidence of an address-keyed incident, stored as its detail.
+	Addr *Addr `json:"addr,omitempty"`
 }
+
+// Addr is the evidence of an incident keyed on a client address or its prefix (password_spray, brute_force by
+// address). Such an incident leaves User empty and carries the key first in IPs; this is its detail.
+type Addr struct {
+	Key       string   `json:"key"`       // the address, or its /24 (IPv4) or /64 (IPv6) prefix
+	Failures  int      `json:"failures"`  // failed logins from the key in the window
+	Attempts  int      `json:"attempts"`  // distinct password attempts: distinct (user, pwhash); without a hash, per user and minute
+	Hashes    int      `json:"hashes"`    // distinct (user, pwhash) pairs among the attempts
+	Fast      int      `json:"fast"`      // distinct attempts first seen in the last 2 minutes of the window
+	Targets   int      `json:"targets"`   // distinct users with a failure from the key
+	Users     []string `json:"users"`     // the targeted users, sorted (at most MaxAddrUsers)
+	Victims   []string `json:"victims"`   // users who then logged in successfully from the key, sorted
+	Successes int      `json:"successes"` // distinct users with a successful login from the key
+	Addresses int      `json:"addresses"` // distinct client addresses of the failures (more than one only for a prefix)
+	Services  []string `json:"services"`  // services of the failures, sorted
+}
+
+// MaxAddrUsers bounds the targeted users listed on an address-keyed incident; Targets has the full count.
+const MaxAddrUsers = 200
 
 // ID derives the deterministic incident id of (rule, user, window start), so a replay reproduces it.
 func ID(rule Rule, user string, windowStart time.Time) string {
@@ -64,4 +85,12 @@ func ID(rule Rule, user string, windowStart time.Time) string {
 	h.Write([]byte{0})
 	h.Write([]byte(strconv.FormatInt(windowStart.UnixNano(), 10)))
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Key is what the incident is about: its user, or for an address-keyed incident its address or prefix.
+func (i *Incident) Key() string {
+	if i.User == "" && i.Addr != nil {
+		return i.Addr.Key
+	}
+	return i.User
 }

@@ -32,6 +32,16 @@ const (
 	// AuditSubjectPrefix starts the subjects audit records are published on: vigil.audit.<action>.
 	AuditSubjectPrefix = "vigil.audit."
 
+	// AddrStream holds the logins republished by address for the address-keyed rules (see internal/rule's doc):
+	// its own stream, so the user partitions' filter vigil.events.*.<p> never matches them.
+	AddrStream = "VIGIL_ADDR"
+	// AddrSubjectPrefix starts the address partitions' subjects: vigil.addr.<partition>.
+	AddrSubjectPrefix = "vigil.addr."
+	// AddrSubjects is the subject filter of the address stream.
+	AddrSubjects = AddrSubjectPrefix + ">"
+	// AddrConsumerPrefix starts the names of the address partitions' durable consumers: vigil-addr-p<partition>.
+	AddrConsumerPrefix = "vigil-addr-"
+
 	// DetectorConsumerPrefix starts the names of the detectors' durable consumers: vigil-detector-p<partition>.
 	DetectorConsumerPrefix = "vigil-detector-"
 	// DetectorGroupBucket is the KV bucket where detectors in group mode keep their membership leases.
@@ -62,3 +72,9 @@ func IncidentSubject(rule string) string { return IncidentSubjectPrefix + rule }
 
 // AuditSubject returns the subject audit records of an action are published on.
 func AuditSubject(action string) string { return AuditSubjectPrefix + action }
+
+// AddrSubject returns the subject of address partition p.
+func AddrSubject(p int) string { return AddrSubjectPrefix + strconv.Itoa(p) }
+
+// AddrConsumer returns the durable consumer name of address partition p, like vigil-addr-p007.
+func AddrConsumer(p int) string { return fmt.Sprintf("%sp%03d", AddrConsumerPrefix, p) }

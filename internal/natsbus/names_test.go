@@ -27,6 +27,10 @@ func TestNames(t *testing.T) {
 		{DLQSubjects, "vigil.dlq.>"},
 		{DLQEvents, "vigil.dlq.events"},
 		{DetectorConsumer(7), "vigil-detector-p007"},
+		{AddrStream, "VIGIL_ADDR"},
+		{AddrSubjects, "vigil.addr.>"},
+		{AddrSubject(5), "vigil.addr.5"},
+		{AddrConsumer(5), "vigil-addr-p005"},
 	} {
 		if got, want := tt[0], tt[1]; got != want {
 			t.Errorf("got %q; want %q", got, want)

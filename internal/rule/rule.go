@@ -52,5 +52,5 @@ type Rule interface {
 // All returns the rules in evaluation order: when one event wakes several rules, their incidents come out in this
 // order.
 func All() []Rule {
-	return []Rule{SendVolume{}, MultiCountry{}, BruteForce{}, NewCountry{}, ImpossibleTravel{}}
+	return []Rule{SendVolume{}, MultiCountry{}, BruteForce{}, NewCountry{}, ImpossibleTravel{}, PasswordSpray{}}
 }
