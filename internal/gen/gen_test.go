@@ -89,8 +89,8 @@ func TestGroundTruthMatchesEngine(t *testing.T) {
 			if count[Compromised] != 3 || count[BulkSender] != 2 || count[Traveller] == 0 || count[Mobile] == 0 {
 				t.Errorf("profiles = %v; want 3 compromised, 2 bulk, some travellers and mobile users", count)
 			}
-			if count[BruteForced] != 2 || count[StaleDevice] != 3 || count[NewCountry] != 2 || count[Familiar] != 2 {
-				t.Errorf("profiles = %v; want 2 brute-forced, 3 stale devices, 2 new-country users and 2 familiar travellers", count)
+			if count[BruteForced] != 2 || count[StaleDevice] < 3 || count[NewCountry] != 2 || count[Familiar] != 2 {
+				t.Errorf("profiles = %v; want 2 brute-forced, at least 3 stale devices, 2 new-country users and 2 familiar travellers", count)
 			}
 			for u, p := range day.Profiles {
 				if want := map[Profile]incident.Rule{BruteForced: "brute_force", NewCountry: "new_country"}[p]; want != "" && !slices.Contains(got[u], want) {

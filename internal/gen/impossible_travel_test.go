@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/rule"
 	"github.com/vigil-ids/vigil/internal/window"
@@ -71,11 +72,15 @@ func TestTravelGroundTruthMatchesEngine(t *testing.T) {
 			e := engine.New(&rule.Config{Global: rule.Defaults}, g, func() engine.Trust { return prefixTrust(day.Trusted) })
 			got := map[string][]incident.Rule{}
 			var incs []incident.Incident
+			addrs := engine.NewAddr(&rule.Config{Global: rule.Defaults})
 			for i := range day.Events {
-				_, incs = e.Process(&day.Events[i], incs[:0])
+				known := e.Known(day.Events[i].User, day.Events[i].IP)
+				var rec event.Enriched
+				rec, incs = e.Process(&day.Events[i], incs[:0])
+				incs = republish(addrs, &rec, known, incs)
 				for _, inc := range incs {
-					if !slices.Contains(got[inc.User], inc.Rule) {
-						got[inc.User] = append(got[inc.User], inc.Rule)
+					if !slices.Contains(got[inc.Key()], inc.Rule) {
+						got[inc.Key()] = append(got[inc.Key()], inc.Rule)
 					}
 					if inc.Rule == incident.ImpossibleTravel && (inc.Travel == nil || inc.Travel.SpeedKmh <= 1000 || inc.Travel.LeastKm <= 500) {
 						t.Errorf("%s: impossible_travel evidence %+v; want a hop over 500 km above 1,000 km/h", inc.User, inc.Travel)
