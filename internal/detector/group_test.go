@@ -79,23 +79,28 @@ func (m *member) kill() {
 	m.done <- nil // for the cleanup
 }
 
-// groupEvents is a day of events whose incidents are opened before and updated after the kill.
-func groupEvents() (first, second []event.Event) {
+// groupPhases is a day of events in phases that each touch every user, so every partition: incidents are opened
+// before the kill and updated after it.
+func groupPhases() [][]event.Event {
+	ph := make([][]event.Event, 5)
 	for u := range 320 {
 		name := fmt.Sprintf("grp%03d@example.org", u)
-		first = append(first, login(name, ipGB, time.Duration(u)*time.Second, true))
+		at := time.Duration(u) * time.Second
+		ph[0] = append(ph[0], login(name, ipGB, at, true))
 		for i := range 3 {
-			first = append(first, send(name, time.Duration(u+i)*time.Second, 2))
+			ph[1] = append(ph[1], send(name, at+time.Duration(i+1)*time.Second, 2))
 		}
 		if u%5 == 0 {
-			first = append(first, login(name, ipUS, time.Hour+time.Duration(u)*time.Second, true))
+			ph[1] = append(ph[1], login(name, ipUS, time.Hour+at, true))
 		}
-		second = append(second, send(name, 2*time.Hour, 1))
+		ph[2] = append(ph[2], send(name, 2*time.Hour+at, 1))
 		if u%3 == 0 {
-			second = append(second, login(name, ipAU, 3*time.Hour+time.Duration(u)*time.Second, true))
+			ph[3] = append(ph[3], login(name, ipAU, 3*time.Hour+at, true))
 		}
+		ph[3] = append(ph[3], send(name, 4*time.Hour+at, 1))
+		ph[4] = append(ph[4], send(name, 5*time.Hour+at, 1))
 	}
-	return first, second
+	return ph
 }
 
 func (e *env) publishTo(pub *natsbus.Publisher, evs []event.Event) {
@@ -127,26 +132,63 @@ func union(ms ...*member) map[int]bool {
 	return out
 }
 
-// TestGroupMemberKilledMidStream runs three detectors in group mode, kills the one owning the most partitions while
-// events are published, and checks that the survivors take its partitions over (windows rebuilt before live work),
-// that every event is committed, and that the incidents and their evidence equal a single detector's over the same
-// events.
+// spread waits until the members' assignments cover every partition once, each member with some.
+func spread(t *testing.T, ms ...*member) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("the group to spread the partitions over %d members", len(ms)), func() bool {
+		n := 0
+		seen := map[int]bool{}
+		for _, m := range ms {
+			a := m.d.Assigned()
+			if len(a) == 0 {
+				return false
+			}
+			for _, p := range a {
+				seen[p] = true
+			}
+			n += len(a)
+		}
+		return n == groupPartitions && len(seen) == groupPartitions
+	})
+}
+
+// ownAssigned waits until each member owns (has taken over and rebuilt) exactly what it is assigned.
+func ownAssigned(t *testing.T, ms ...*member) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, "each member to own what it is assigned", func() bool {
+		for _, m := range ms {
+			if !slices.Equal(m.d.Owned(), m.d.Assigned()) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestGroupMemberKilledMidStream runs detectors in group mode: two start, a third joins mid-stream (partitions
+// move to it with their windows), then the one owning the most partitions is killed while events are published.
+// The survivors must take its partitions over (windows rebuilt before live work), every event must be committed,
+// and the incidents and their evidence must equal a single detector's over the same events.
 func TestGroupMemberKilledMidStream(t *testing.T) {
-	first, second := groupEvents()
+	ph := groupPhases()
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("VIGIL_TEST_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
 	t.Logf("seed %d (repeat with VIGIL_TEST_SEED=%d)", seed, seed)
-	cut := int(seed % uint64(len(second))) // how much of the second part is published before the kill
+	cut := int(seed % uint64(len(ph[3]))) // how much of phase 3 is published before the kill
+	total := uint64(0)
+	for _, p := range ph {
+		total += uint64(len(p))
+	}
 
 	// The reference: one detector owning every partition.
 	ref := setup(t)
 	refPub := natsbus.NewPublisher(ref.js, groupPartitions, prometheus.NewRegistry())
-	ref.publishTo(refPub, first)
-	ref.publishTo(refPub, second)
+	for _, p := range ph {
+		ref.publishTo(refPub, p)
+	}
 	refDet := ref.startMember(t, "", 0)
-	total := uint64(len(first) + len(second))
 	testenv.Eventually(t, 60*time.Second, "the single detector to commit every event", func() bool {
 		return ref.count("SELECT count() FROM logins FINAL")+ref.count("SELECT count() FROM sends FINAL") == total
 	})
@@ -162,59 +204,43 @@ func TestGroupMemberKilledMidStream(t *testing.T) {
 	e := setup(t)
 	pub := natsbus.NewPublisher(e.js, groupPartitions, prometheus.NewRegistry())
 	const ttl = 6 * time.Second // the default
-	ms := []*member{e.startMember(t, "m1", ttl), e.startMember(t, "m2", ttl), e.startMember(t, "m3", ttl)}
-	testenv.Eventually(t, 30*time.Second, "the group to spread the partitions over the three members", func() bool {
-		n := 0
-		seen := map[int]bool{}
-		for _, m := range ms {
-			a := m.d.Assigned()
-			if len(a) == 0 {
-				return false
-			}
-			for _, p := range a {
-				seen[p] = true
-			}
-			n += len(a)
-		}
-		return n == groupPartitions && len(seen) == groupPartitions
-	})
-	e.publishTo(pub, first)
-	testenv.Eventually(t, 30*time.Second, "each member to own what it is assigned", func() bool {
-		for _, m := range ms {
-			if !slices.Equal(m.d.Owned(), m.d.Assigned()) {
-				return false
-			}
-		}
-		return true
-	})
+	ms := []*member{e.startMember(t, "m1", ttl), e.startMember(t, "m2", ttl)}
+	spread(t, ms...)
+	e.publishTo(pub, ph[0])
+	ownAssigned(t, ms...)
+	ms = append(ms, e.startMember(t, "m3", ttl)) // joins: m1 and m2 hand partitions with windows over
+	spread(t, ms...)
+	e.publishTo(pub, ph[1])
+	ownAssigned(t, ms...)
 	for _, m := range ms {
 		t.Logf("before the kill: %s owns %v", m.name, m.d.Owned())
 	}
 	if n := pendingSeries(t, ms...); n != groupPartitions {
 		t.Errorf("%d vigil_detector_consumer_pending series over the members; want one per partition, %d", n, groupPartitions)
 	}
-	e.publishTo(pub, second[:cut])
+	e.publishTo(pub, ph[2])
+	e.publishTo(pub, ph[3][:cut])
 	victim := slices.MaxFunc(ms, func(a, b *member) int { return len(a.d.Owned()) - len(b.d.Owned()) })
 	moved := victim.d.Owned()
-	if len(moved) == 0 {
-		t.Fatal("no member owns a partition")
-	}
 	killAt := time.Now()
 	victim.kill()
 	survivors := slices.DeleteFunc(slices.Clone(ms), func(m *member) bool { return m == victim })
-	go e.publishTo(pub, second[cut:]) // live work while the partitions move
+	go func() { // live work while the partitions move; phase 4 reaches every partition
+		e.publishTo(pub, ph[3][cut:])
+		e.publishTo(pub, ph[4])
+	}()
 	testenv.Eventually(t, 30*time.Second, "the survivors to own and have rebuilt every partition", func() bool {
 		return len(union(survivors...)) == groupPartitions
 	})
 	failover := time.Since(killAt)
-	if n := pendingSeries(t, survivors...); n != groupPartitions {
-		t.Errorf("%d vigil_detector_consumer_pending series over the survivors; want one per partition, %d", n, groupPartitions)
-	}
 	t.Logf("killed %s owning %v; the survivors owned and had rebuilt them %s after the kill", victim.name, moved, failover.Round(time.Millisecond))
 	testenv.Eventually(t, 60*time.Second, "every event committed", func() bool {
 		return e.count("SELECT count() FROM logins FINAL")+e.count("SELECT count() FROM sends FINAL") == total
 	})
 	waitDrained(t, e.js)
+	if n := pendingSeries(t, survivors...); n != groupPartitions {
+		t.Errorf("%d vigil_detector_consumer_pending series over the survivors; want one per partition, %d", n, groupPartitions)
+	}
 	// Version counts the updates a detector wrote; replaying after a takeover writes some again, so it may be higher.
 	if diff := cmp.Diff(want, incidentsOf(t, e), cmpopts.IgnoreFields(incident.Incident{}, "Version")); diff != "" {
 		t.Errorf("incidents after the kill differ from a single detector's (-single +group):\n%s", diff)
