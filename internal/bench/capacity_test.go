@@ -171,7 +171,7 @@ func BenchmarkCapacity(b *testing.B) {
 // BenchmarkDetectorMemory1M is the detector's memory per tracked user at one million users, the same load as
 // bin/vigil bench's smaller run (a generated day, through the wire format into one engine).
 //
-//	VIGIL_GEOIP_DB=$PWD/.cache/geoip/country.mmdb go test -run '^$' -bench DetectorMemory1M -benchtime 1x -timeout 30m ./internal/bench
+//	VIGIL_GEOIP_DB=$PWD/.cache/geoip/country.mmdb go test -run '^$' -bench DetectorMemory1M -benchtime 1x -timeout 60m ./internal/bench
 func BenchmarkDetectorMemory1M(b *testing.B) {
 	db, err := geo.Open(geoDB(b))
 	if err != nil {

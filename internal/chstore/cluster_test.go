@@ -110,7 +110,7 @@ func TestClusterWriteThroughOneReadThroughOther(t *testing.T) {
 	}
 	other := stores[1]
 	// The second replica's own tables receive the rows by replication (not only its Distributed table reading the first).
-	testenv.Eventually(t, 30*time.Second, "rows replicated to replica 2", func() bool {
+	testenv.Eventually(t, 90*time.Second, "rows replicated to replica 2", func() bool {
 		return count(t, other, "SELECT count() FROM logins"+LocalSuffix) == 50 && count(t, other, "SELECT count() FROM incidents"+LocalSuffix) == 1
 	})
 	got, err := other.LastLogins(ctx, "u1@example.org", 100)
@@ -163,7 +163,7 @@ func TestClusterRetriedInsertStoredOnce(t *testing.T) {
 	batch("b") // a different batch is stored
 	for i, s := range stores {
 		// Without FINAL and before any merge: the replicated table dropped the retried block by its hash.
-		testenv.Eventually(t, 30*time.Second, fmt.Sprintf("replica %d holds 40 rows", i+1), func() bool {
+		testenv.Eventually(t, 90*time.Second, fmt.Sprintf("replica %d holds 40 rows", i+1), func() bool {
 			return count(t, s, "SELECT count() FROM logins"+LocalSuffix) == 40
 		})
 		if n := count(t, s, "SELECT count() FROM logins"); n != 40 {
@@ -179,7 +179,7 @@ func TestClusterRetriedInsertStoredOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testenv.Eventually(t, 30*time.Second, "replica 2 reads bob's login once", func() bool {
+	testenv.Eventually(t, 90*time.Second, "replica 2 reads bob's login once", func() bool {
 		return count(t, stores[1], "SELECT count() FROM logins FINAL WHERE user = 'bob@example.org'") == 1 &&
 			count(t, stores[1], "SELECT count() FROM logins"+LocalSuffix+" WHERE user = 'bob@example.org'") >= 1
 	})
