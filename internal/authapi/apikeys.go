@@ -8,7 +8,7 @@ import (
 )
 
 // Scopes an API key can carry.
-var scopes = []string{"read", "allowlist", "accounts"}
+var scopes = []string{"read", "allowlist", "accounts", ScopeMailbox2FA}
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if p.account.Role == RoleViewer {
@@ -26,7 +26,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	for _, sc := range req.Scopes {
 		if !slices.Contains(scopes, sc) || (sc != "read" && p.account.Role != RoleAdmin) {
-			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, allowlist, accounts (the last two for admins)")
+			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, allowlist, accounts, mailbox-2fa (all but read for admins)")
 		}
 	}
 	key := randomToken("vk_")

@@ -115,6 +115,8 @@ type Server struct {
 	cache   allowCache
 
 	recoverySets atomic.Int64 // sets of recovery codes generated (each costs ten argon2id hashes)
+
+	public []publicRoute // MountPublic: served before the allow list
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -183,6 +185,9 @@ func (s *Server) WithOps(ops http.Handler) http.Handler {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops http.Handler) {
+	if s.servePublic(w, r) {
+		return
+	}
 	ip := s.ips.ClientIP(r)
 	l, err := s.currentAllowlist(r.Context())
 	if err != nil { // fail closed
