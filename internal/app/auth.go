@@ -47,6 +47,9 @@ func authKey(cfg *config.Config, createIn string) ([]byte, error) {
 func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, key []byte, store *chstore.Store, logger *slog.Logger, reg prometheus.Registerer) (*authapi.Server, *audit.Auditor, error) {
 	aud := audit.New(js.Conn(), natsbus.NewPublisher(js, cfg.Partitions, nil), store, logger, reg, audit.Options{})
 	s, err := authapi.New(ctx, js, key, authOptions(cfg), aud, logger, reg)
+	if err == nil {
+		err = mountMailbox2FA(ctx, cfg, js, key, s, store, aud, logger, reg)
+	}
 	return s, aud, err
 }
 

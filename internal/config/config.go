@@ -64,6 +64,17 @@ type Config struct {
 	SendVolume    int
 	DomainRules   string
 	TrustedBucket string
+
+	// Mailbox-user 2FA (internal/mailbox2fa); off while Mailbox2FAURL is empty.
+	Mailbox2FAURL      string
+	Mailbox2FASMTP     string
+	Mailbox2FAFrom     string
+	Mailbox2FALinkTTL  time.Duration
+	Mailbox2FAQRTTL    time.Duration
+	Mailbox2FACodeTTL  time.Duration
+	Mailbox2FAIssuers  string
+	Mailbox2FAPolicy   string
+	Mailbox2FAPolicies string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
@@ -194,6 +205,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.Logger(io.Discard); err != nil {
+		errs = append(errs, err)
+	}
+	if _, _, err := c.Mailbox2FA(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -129,7 +129,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(h.srv.Close)
 	h.svc, err = New(ctx, js, testKey, Options{PublicURL: h.srv.URL, SMTPAddr: mail.RelayAddr, MailFrom: "vigil@vigil-test.localdomain", Password: cheap, UserLimit: 30, Now: h.clock.Now,
 		Issuers: map[string]string{"example.org": "Example Mail"}, Policies: map[string]Policy{"strict.example": PolicyRequired}},
-		Deps{Gate: auth, Suspicion: Incidents{Store: store}, Events: h.rec}, logger, prometheus.NewRegistry())
+		Deps{Gate: auth, Suspicion: store, Events: h.rec}, logger, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

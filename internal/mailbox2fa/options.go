@@ -80,6 +80,12 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// Check validates a copy of the options with the defaults applied (for configuration checks at start-up).
+func (o Options) Check() error {
+	o.setDefaults()
+	return o.Validate()
+}
+
 // Validate reports every problem of the options at once.
 func (o *Options) Validate() error {
 	var errs []error
