@@ -350,9 +350,21 @@ func (s *Service) emailCode(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := s.sendCode(r.Context(), user); err != nil {
+		return err
+	}
+	s.m.events.WithLabelValues("email_code_sent").Inc()
+	s.d.Gate.Record(r, "mailbox_2fa_email_code_sent", c.Actor, user, "success", "", "")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// sendCode creates the user's next e-mailed code (rate-limited) and mails it to the recovery address. The code is
+// never logged.
+func (s *Service) sendCode(ctx context.Context, user string) error {
 	now := s.opts.Now()
 	var code, to string
-	_, err = s.st.update(r.Context(), user, func(st *State) error {
+	_, err := s.st.update(ctx, user, func(st *State) error {
 		if st.EmailSecret == nil || st.Recovery == "" || (!st.Email && st.Pending == nil) {
 			return httpapi.Errorf(http.StatusConflict, "no_email_method", "this user has no e-mailed codes")
 		}
@@ -379,12 +391,9 @@ func (s *Service) emailCode(w http.ResponseWriter, r *http.Request) error {
 	}
 	body := fmt.Sprintf("Your verification code for %s is %s\r\n\r\nIt works once and expires in %s. Nobody from us will ever ask you for it.\r\n",
 		user, code, s.opts.CodeTTL)
-	if err := s.d.Mailer.Send(r.Context(), to, "Your verification code", body); err != nil {
+	if err := s.d.Mailer.Send(ctx, to, "Your verification code", body); err != nil {
 		return &httpapi.Error{Status: http.StatusBadGateway, Code: "mail_failed", Message: "the code could not be sent", Err: err}
 	}
-	s.m.events.WithLabelValues("email_code_sent").Inc()
-	s.d.Gate.Record(r, "mailbox_2fa_email_code_sent", c.Actor, user, "success", "", "")
-	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
 

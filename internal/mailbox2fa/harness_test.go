@@ -75,7 +75,8 @@ var (
 	testKey   = bytes.Repeat([]byte{9}, 32)
 	cheap     = password.Params{MemoryKiB: 64, Time: 1, Threads: 1}
 	mailUsers = map[string]string{"alice@example.org": "pw-alice", "bob@example.org": "pw-bob", "carol@example.org": "pw-carol",
-		"dave@example.org": "pw-dave", "alice@recovery.example": "pw-rec", "erin@strict.example": "pw-erin"}
+		"dave@example.org": "pw-dave", "alice@recovery.example": "pw-rec", "erin@strict.example": "pw-erin",
+		"frank@example.org": "pw-frank", "frank@recovery.example": "pw-frank-rec"}
 )
 
 type harness struct {

@@ -1,9 +1,12 @@
 package mailbox2fa
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +119,43 @@ func TestMailbox2FA(t *testing.T) {
 		}
 	})
 
+	t.Run("e-mailed codes only, for a user without an authenticator app", func(t *testing.T) {
+		h.t = t
+		const frank, rec = "frank@example.org", "frank@recovery.example"
+		h.do("POST", "/v1/mailbox-2fa/"+frank+"/enroll", h.key, `{"recovery_address":"frank@recovery.example","email_codes":true}`, 202, nil)
+		_, qr := h.page("GET", linkRE.FindString(h.mailbox(frank, 1)), nil)
+		m := regexp.MustCompile(`action="(/mailbox-2fa/enroll/[A-Za-z0-9_-]{43})/email-code"`).FindStringSubmatch(qr)
+		if m == nil || !strings.Contains(qr, "f***@recovery.example") {
+			t.Fatalf("QR page offers no e-mailed codes (masked recovery address):\n%s", qr)
+		}
+		if st, form := h.page("POST", m[1]+"/email-code", nil); st != 200 || !strings.Contains(form, `name="email_code"`) {
+			t.Fatalf("send code from the page = %d:\n%s", st, form)
+		}
+		code := codeRE.FindStringSubmatch(h.mailbox(rec, 1))
+		if code == nil {
+			t.Fatal("no code in the mail to the recovery address")
+		}
+		if st, _ := h.page("POST", m[1], url.Values{"email_code": {"000000"}}); st != 401 {
+			t.Errorf("wrong e-mailed code on the page = %d; want 401", st)
+		}
+		st, done := h.page("POST", m[1], url.Values{"email_code": {code[1]}})
+		if st != 200 || len(backupRE.FindAllString(done, -1)) != 10 {
+			t.Fatalf("confirm with the e-mailed code = %d:\n%s", st, done)
+		}
+		if s := h.status(frank); !s.Enrolled || !slices.Equal(s.Methods, []string{"email", "backup_code"}) {
+			t.Errorf("status = %+v; want enrolled with email and backup_code", s)
+		}
+		h.clock.Advance(2 * time.Minute)
+		h.do("POST", "/v1/mailbox-2fa/"+frank+"/email-code", h.key, "", 202, nil)
+		code = codeRE.FindStringSubmatch(h.mailbox(rec, 2))
+		if st, _ := h.verify(frank, fmt.Sprintf(`{"email_code":%q}`, code[1])); st != 200 {
+			t.Errorf("e-mailed code = %d; want 200", st)
+		}
+		if st, _ := h.verify(frank, fmt.Sprintf(`{"code":%q}`, code[1])); st != 401 {
+			t.Errorf("the e-mailed code as a TOTP code = %d; want 401", st)
+		}
+	})
+
 	t.Run("link and QR page expire", func(t *testing.T) {
 		h.t = t
 		h.do("POST", "/v1/mailbox-2fa/bob@example.org/enroll", h.key, `{}`, 202, nil)
@@ -164,6 +204,15 @@ func TestMailbox2FA(t *testing.T) {
 		h.writeIncident(alice, "resolved", 2)
 		if h.status(alice).StepUpRequired {
 			t.Error("step_up_required after the incident was resolved")
+		}
+	})
+
+	t.Run("step-up while a block_login decision is pending", func(t *testing.T) {
+		h.t = t
+		h.svc.d.Decisions = pendingDecision{user: alice}
+		defer func() { h.svc.d.Decisions = nil }()
+		if !h.status(alice).StepUpRequired {
+			t.Error("step_up_required false while a block_login decision is pending")
 		}
 	})
 
@@ -252,4 +301,11 @@ func TestMailbox2FA(t *testing.T) {
 			t.Error("disable not applied or not audited")
 		}
 	})
+}
+
+// pendingDecision stands in for issue 12's decisions (which do not exist yet): one user has a pending block_login.
+type pendingDecision struct{ user string }
+
+func (p pendingDecision) BlockLoginPending(_ context.Context, user string) (bool, error) {
+	return user == p.user, nil
 }

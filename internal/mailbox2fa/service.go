@@ -118,6 +118,7 @@ func (s *Service) mount(g Gate) {
 	pages := http.NewServeMux()
 	pages.Handle("GET /mailbox-2fa/enroll/{token}", h(s.openLink))
 	pages.Handle("POST /mailbox-2fa/enroll/{token}", h(s.confirm))
+	pages.Handle("POST /mailbox-2fa/enroll/{token}/email-code", h(s.pageEmailCode))
 	g.MountPublic("/mailbox-2fa/", pages)
 }
 
