@@ -152,8 +152,14 @@ func (h *harness) login() {
 // do sends a JSON request and checks the status; out (if not nil) receives the JSON answer.
 func (h *harness) do(method, path, token, body string, want int, out any) {
 	h.t.Helper()
-	if got := h.call(method, path, token, body, out); got != want {
-		h.t.Fatalf("%s %s = %d; want %d", method, path, got, want)
+	var raw json.RawMessage
+	got := h.call(method, path, token, body, &raw)
+	if got != want {
+		log, _ := os.ReadFile(h.mail.PostfixLog)
+		h.t.Fatalf("%s %s = %d %s; want %d\npostfix log:\n%s", method, path, got, raw, want, log)
+	}
+	if out != nil && len(raw) > 0 {
+		json.Unmarshal(raw, out)
 	}
 }
 

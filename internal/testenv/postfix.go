@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -128,8 +129,18 @@ dovecot   unix  - n n - - pipe
 	}
 	t.Cleanup(func() { stopPID(p.PID) })
 	waitListen(t, p.SubmissionAddr, p.LogPath)
-	if p.RelayAddr != "" {
-		waitListen(t, p.RelayAddr, p.LogPath)
+	if p.RelayAddr != "" { // a connection alone is not enough: wait until smtpd greets
+		waitFor(t, "an SMTP greeting on "+p.RelayAddr, func() bool {
+			c, err := net.DialTimeout("tcp", p.RelayAddr, 200*time.Millisecond)
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			b := make([]byte, 4)
+			_, err = io.ReadFull(c, b)
+			return err == nil && string(b[:3]) == "220"
+		}, p.LogPath)
 	}
 	return p
 }
