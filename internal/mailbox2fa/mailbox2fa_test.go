@@ -81,6 +81,9 @@ func TestMailbox2FA(t *testing.T) {
 			}
 		}
 		h.do("GET", "/v1/mailbox-2fa/not-an-address", h.key, "", 400, nil)
+		if s := h.status("alice%40example.org"); !s.Enrolled {
+			t.Error("status of alice%40example.org (the @ escaped, as PHP's rawurlencode sends it) is not alice's")
+		}
 		h.do("GET", "/v1/mailbox-2fa/"+alice, "", "", 401, nil)
 	})
 
