@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/mailbox2fa"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/secretbox"
 )
@@ -140,6 +141,9 @@ func (a *Admin) CreateAccount(ctx context.Context, username, password, role stri
 func (a *Admin) RotateKey(ctx context.Context, newKeyFile string) (int, error) {
 	newKey, err := secretbox.LoadKey("", newKeyFile)
 	if err != nil {
+		return 0, err
+	}
+	if _, err := mailbox2fa.RotateKey(ctx, a.js, a.key, newKey); err != nil { // before the new key is recorded
 		return 0, err
 	}
 	return authapi.RotateKey(ctx, a.js, a.key, newKey)
