@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/console"
 	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/mailbox2fa"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/secretbox"
 	"github.com/vigil-ids/vigil/internal/trustkv"
@@ -55,6 +56,9 @@ func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, ke
 	}
 	o.Console = authapi.Console{History: store, Trust: ts}
 	s, err := authapi.New(ctx, js, key, o, aud, logger, reg)
+	if err == nil {
+		err = mountMailbox2FA(ctx, cfg, js, key, s, store, aud, logger, reg)
+	}
 	return s, aud, err
 }
 
@@ -150,6 +154,9 @@ func (a *Admin) CreateAccount(ctx context.Context, username, password, role stri
 func (a *Admin) RotateKey(ctx context.Context, newKeyFile string) (int, error) {
 	newKey, err := secretbox.LoadKey("", newKeyFile)
 	if err != nil {
+		return 0, err
+	}
+	if _, err := mailbox2fa.RotateKey(ctx, a.js, a.key, newKey); err != nil { // before the new key is recorded
 		return 0, err
 	}
 	return authapi.RotateKey(ctx, a.js, a.key, newKey)

@@ -135,3 +135,18 @@ func (a *Auditor) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// MailboxSecondFactor queues a login event (service webmail) for a mailbox user's second-factor result, so the
+// detector sees second-factor failures too.
+func (a *Auditor) MailboxSecondFactor(user string, ip netip.Addr, ok bool, at time.Time) {
+	e, err := event.New(event.Event{Kind: event.KindLogin, Time: at.UTC(), User: user, IP: ip, Service: "webmail", Success: ok, Source: "vigil-mailbox-2fa"}, time.Now())
+	if err != nil {
+		return
+	}
+	select {
+	case a.logins <- e:
+	default:
+		a.dropped.WithLabelValues("mailbox_2fa").Inc()
+		a.logger.Warn("mailbox 2fa event dropped: queue full")
+	}
+}

@@ -8,7 +8,7 @@ import (
 )
 
 // Scopes an API key can carry.
-var scopes = []string{"read", "allowlist", "accounts", "incidents", "trusted"}
+var scopes = []string{"read", "allowlist", "accounts", "incidents", "trusted", ScopeMailbox2FA}
 
 // subAdminScopes are the scopes a sub-admin's key may carry (reviews and trusted networks within its domains).
 var subAdminScopes = []string{"read", "incidents", "trusted"}
@@ -29,7 +29,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	for _, sc := range req.Scopes {
 		if !slices.Contains(scopes, sc) || (!slices.Contains(subAdminScopes, sc) && p.account.Role != RoleAdmin) {
-			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, incidents, trusted, allowlist, accounts (the last two for admins)")
+			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, incidents, trusted, allowlist, accounts, mailbox-2fa (the last three for admins)")
 		}
 	}
 	key := randomToken("vk_")

@@ -119,6 +119,7 @@ type Server struct {
 
 	reviews jetstream.KeyValue // incident reviews (review.go)
 	cm      *consoleMetrics
+	public []publicRoute // MountPublic: served before the allow list
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.
@@ -194,6 +195,9 @@ func (s *Server) WithConsole(ops, console http.Handler) http.Handler {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, ops, console http.Handler) {
+	if s.servePublic(w, r) {
+		return
+	}
 	ip := s.ips.ClientIP(r)
 	l, err := s.currentAllowlist(r.Context())
 	if err != nil { // fail closed

@@ -72,6 +72,17 @@ type Config struct {
 	DomainRules   string
 	TrustedBucket string
 	PasswordSpray int // password_spray: distinct users failed from one address or prefix in 24h
+
+	// Mailbox-user 2FA (internal/mailbox2fa); off while Mailbox2FAURL is empty.
+	Mailbox2FAURL      string
+	Mailbox2FASMTP     string
+	Mailbox2FAFrom     string
+	Mailbox2FALinkTTL  time.Duration
+	Mailbox2FAQRTTL    time.Duration
+	Mailbox2FACodeTTL  time.Duration
+	Mailbox2FAIssuers  string
+	Mailbox2FAPolicy   string
+	Mailbox2FAPolicies string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
@@ -217,6 +228,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.Logger(io.Discard); err != nil {
+		errs = append(errs, err)
+	}
+	if _, _, err := c.Mailbox2FA(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -59,6 +59,15 @@ var Vars = []Var{
 	{"rule-password-spray", "VIGIL_RULE_PASSWORD_SPRAY", "20", "password_spray: distinct users failing from one address (or its /24, /64) in 24h", func(c *Config) any { return &c.PasswordSpray }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", trustkv.DefaultBucket, "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
+	{"mailbox-2fa-url", "VIGIL_MAILBOX_2FA_URL", "", "mailbox-user 2FA: public base URL of the e-mailed enrollment links, like https://vigil.example.org (empty: mailbox 2FA off)", func(c *Config) any { return &c.Mailbox2FAURL }},
+	{"mailbox-2fa-smtp", "VIGIL_MAILBOX_2FA_SMTP", "127.0.0.1:25", "mailbox-user 2FA: SMTP relay (host:port, no authentication) for enrollment mails and e-mailed codes", func(c *Config) any { return &c.Mailbox2FASMTP }},
+	{"mailbox-2fa-from", "VIGIL_MAILBOX_2FA_FROM", "", "mailbox-user 2FA: sender address (empty: vigil@ the host of VIGIL_MAILBOX_2FA_URL)", func(c *Config) any { return &c.Mailbox2FAFrom }},
+	{"mailbox-2fa-link-ttl", "VIGIL_MAILBOX_2FA_LINK_TTL", "24h", "mailbox-user 2FA: lifetime of a single-use enrollment link", func(c *Config) any { return &c.Mailbox2FALinkTTL }},
+	{"mailbox-2fa-qr-ttl", "VIGIL_MAILBOX_2FA_QR_TTL", "10m", "mailbox-user 2FA: lifetime of the QR page once the link is opened", func(c *Config) any { return &c.Mailbox2FAQRTTL }},
+	{"mailbox-2fa-code-ttl", "VIGIL_MAILBOX_2FA_CODE_TTL", "10m", "mailbox-user 2FA: lifetime of an e-mailed code", func(c *Config) any { return &c.Mailbox2FACodeTTL }},
+	{"mailbox-2fa-issuers", "VIGIL_MAILBOX_2FA_ISSUERS", "", "mailbox-user 2FA: issuer shown in authenticator apps per domain, like example.org=Example Mail (others: VIGIL_AUTH_ISSUER)", func(c *Config) any { return &c.Mailbox2FAIssuers }},
+	{"mailbox-2fa-policy", "VIGIL_MAILBOX_2FA_POLICY", "optional", "mailbox-user 2FA: default policy of a domain: required, optional or off", func(c *Config) any { return &c.Mailbox2FAPolicy }},
+	{"mailbox-2fa-policies", "VIGIL_MAILBOX_2FA_POLICIES", "", "mailbox-user 2FA: policy per domain, like example.org=required,example.net=off", func(c *Config) any { return &c.Mailbox2FAPolicies }},
 }
 
 // Reference renders Vars as the Markdown table of the README's configuration reference.

@@ -28,6 +28,7 @@ type Dovecot struct {
 	IMAPAddr   string // host:port of IMAP
 	LogPath    string // log_path: "Login:" and "auth failed" lines
 	AuthSocket string // auth unix_listener for smtpd_sasl_path
+	ConfigPath string // dovecot.conf, for dovecot-lda (Postfix delivery)
 	PID        int
 	Dir        string
 }
@@ -93,9 +94,20 @@ service auth {
   unix_listener %[3]s {
     mode = 0666
   }
+  unix_listener auth-userdb {
+    mode = 0666
+  }
+}
+postmaster_address = postmaster@vigil-test.localdomain
+protocol lda {
+  log_path = %[1]s/lda.log
+  info_log_path = %[1]s/lda.log
 }
 %[4]s`, dir, port, d.AuthSocket, policy)
 	writeFile(t, filepath.Join(dir, "dovecot.conf"), conf)
+	d.ConfigPath = filepath.Join(dir, "dovecot.conf")
+	writeFile(t, filepath.Join(dir, "lda.log"), "")
+	os.Chmod(filepath.Join(dir, "lda.log"), 0o666) // dovecot-lda runs as nobody
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "dovecot.conf"), "-F")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	out, err := os.Create(filepath.Join(dir, "dovecot.out"))

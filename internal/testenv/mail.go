@@ -19,11 +19,13 @@ type MailOptions struct {
 	PolicyURL     string            // Dovecot auth_policy_server_url; "" disables the policy client
 	PolicyHeader  string            // e.g. "X-API-Key: token"
 	PostfixPolicy string            // check_policy_service address, like 127.0.0.1:10040; "" disables it
+	Deliver       bool              // Postfix delivers into the Dovecot mailboxes (users named user@domain) instead of discarding
 }
 
 // Mail is a running pair: Dovecot (IMAP and SASL for Postfix) and Postfix (submission with XCLIENT).
 type Mail struct {
 	IMAPAddr, SubmissionAddr string
+	RelayAddr                string // with Deliver: unauthenticated SMTP relay for 127.0.0.0/8
 	DovecotLog, PostfixLog   string
 	Dovecot                  *Dovecot
 	Postfix                  *Postfix
@@ -34,8 +36,12 @@ type Mail struct {
 func StartMail(t testing.TB, o MailOptions) *Mail {
 	t.Helper()
 	d := StartDovecot(t, DovecotOptions{Users: o.Users, PolicyURL: o.PolicyURL, PolicyHeader: o.PolicyHeader})
-	p := StartPostfix(t, PostfixOptions{SASLPath: d.AuthSocket, PolicyAddr: o.PostfixPolicy})
-	return &Mail{IMAPAddr: d.IMAPAddr, SubmissionAddr: p.SubmissionAddr, DovecotLog: d.LogPath, PostfixLog: p.LogPath, Dovecot: d, Postfix: p}
+	po := PostfixOptions{SASLPath: d.AuthSocket, PolicyAddr: o.PostfixPolicy}
+	if o.Deliver {
+		po.DeliverTo = d.ConfigPath
+	}
+	p := StartPostfix(t, po)
+	return &Mail{IMAPAddr: d.IMAPAddr, SubmissionAddr: p.SubmissionAddr, RelayAddr: p.RelayAddr, DovecotLog: d.LogPath, PostfixLog: p.LogPath, Dovecot: d, Postfix: p}
 }
 
 // deployFile returns a file under deploy/ with each old text replaced by its new one (pairs), failing the test

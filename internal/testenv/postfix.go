@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -17,11 +18,13 @@ import (
 type PostfixOptions struct {
 	SASLPath   string // Dovecot's auth socket (Dovecot.AuthSocket); required: submission needs SMTP AUTH
 	PolicyAddr string // check_policy_service inet:<PolicyAddr> at end of data; "" leaves it off
+	DeliverTo  string // a Dovecot's dovecot.conf: every message is delivered there with dovecot-lda, not discarded
 }
 
 // Postfix is a running private Postfix instance (postfix -c DIR) accepting submissions on 127.0.0.1.
 type Postfix struct {
 	SubmissionAddr string // host:port of the submission service (SMTP AUTH, XCLIENT from 127.0.0.0/8)
+	RelayAddr      string // with DeliverTo: host:port of an unauthenticated relay for 127.0.0.0/8 (like port 25)
 	LogPath        string // maillog_file: client=, qmgr and SASL failure lines
 	ConfigDir      string
 	PID            int // the master process
@@ -96,6 +99,19 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 `, port)
+	if o.DeliverTo != "" { // later settings override the discard transport above
+		relayPort := freePort(t)
+		p.RelayAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(relayPort))
+		mainCF += "mynetworks = 127.0.0.0/8\ndefault_transport = dovecot\nrelay_transport = dovecot\ndovecot_destination_recipient_limit = 1\n"
+		masterCF += fmt.Sprintf(`127.0.0.1:%d inet n - n - - smtpd
+  -o syslog_name=postfix/relay
+  -o smtpd_sasl_auth_enable=no
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+dovecot   unix  - n n - - pipe
+  flags=DRhu user=nobody:nogroup argv=/usr/lib/dovecot/dovecot-lda -c %s -f ${sender} -d ${recipient}
+`, relayPort, o.DeliverTo)
+	}
 	writeFile(t, filepath.Join(dir, "main.cf"), mainCF)
 	writeFile(t, filepath.Join(dir, "master.cf"), masterCF)
 	if out, err := exec.Command(bin, "-c", dir, "start").CombinedOutput(); err != nil {
@@ -113,6 +129,19 @@ postlog   unix-dgram n - n - 1 postlogd
 	}
 	t.Cleanup(func() { stopPID(p.PID) })
 	waitListen(t, p.SubmissionAddr, p.LogPath)
+	if p.RelayAddr != "" { // a connection alone is not enough: wait until smtpd greets
+		waitFor(t, "an SMTP greeting on "+p.RelayAddr, func() bool {
+			c, err := net.DialTimeout("tcp", p.RelayAddr, 200*time.Millisecond)
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			b := make([]byte, 4)
+			_, err = io.ReadFull(c, b)
+			return err == nil && string(b[:3]) == "220"
+		}, p.LogPath)
+	}
 	return p
 }
 

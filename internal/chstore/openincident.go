@@ -1,0 +1,26 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vigil-ids/vigil/internal/incident"
+)
+
+// OpenIncident returns the id of the user's newest incident whose current version (FINAL) has status open, or ""
+// (mailbox 2FA's step-up). There is no incident review store yet: an incident counts while its status is open.
+func (s *Store) OpenIncident(ctx context.Context, user string) (string, error) {
+	rows, err := s.conn.Query(ctx, `SELECT incident_id FROM `+s.opts.Database+`.incidents FINAL
+		WHERE user = ? AND status = ? ORDER BY last_seen DESC LIMIT 1`, user, incident.StatusOpen)
+	if err != nil {
+		return "", fmt.Errorf("query open incidents: %w", err)
+	}
+	defer rows.Close()
+	var id string
+	if rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return "", fmt.Errorf("scan incident: %w", err)
+		}
+	}
+	return id, rows.Err()
+}
