@@ -137,3 +137,21 @@ func TestConsoleMarkSafe(t *testing.T) {
 		t.Errorf("audited = %v", audited)
 	}
 }
+
+// FuzzSafePrefix: any input is refused or gives a canonical range of an allowed width.
+func FuzzSafePrefix(f *testing.F) {
+	for _, s := range []string{"198.51.100.7/24", "2001:db8::/48", "::ffff:1.2.3.4/120", "1.2.3.4/17", "1.2.3.4/16", "", "/", "1.2.3.4/033"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := safePrefix(s)
+		if err != nil {
+			return
+		}
+		b := p.Bits()
+		ok := p == p.Masked() && (p.Addr().Is4() && (b == 32 || b == 17 || (b >= 22 && b <= 31)) || p.Addr().Is6() && !p.Addr().Is4In6() && (b == 128 || (b >= 32 && b <= 64)))
+		if !ok {
+			t.Errorf("safePrefix(%q) = %v; not an allowed canonical range", s, p)
+		}
+	})
+}

@@ -3,20 +3,25 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
+	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
 // BenchmarkConsoleQueries loads 10,000,000 logins of 100,000 users and 100,000 incidents (10,000 of them reviewed)
 // and measures, over 300 queries each, the incident page (newest 50, all and status=open) and a random user's Last
 // Logins (newest 50), reporting p50 and p99 in milliseconds next to a SELECT 1 round trip (the baseline).
 // Run: go test -run '^$' -bench ConsoleQueries -benchtime 1x ./internal/chstore
+// With VIGIL_BENCH_CONSOLE_DB naming a database already loaded that way (on VIGIL_TEST_CLICKHOUSE_ADDR), the load
+// is skipped.
 func BenchmarkConsoleQueries(b *testing.B) {
 	const (
 		users     = 100_000
@@ -24,13 +29,31 @@ func BenchmarkConsoleQueries(b *testing.B) {
 		incidents = 100_000
 		batch     = 200_000
 	)
-	s := open(b)
 	ctx := context.Background()
+	user := func(i int) string { return fmt.Sprintf("user%d@domain%d.example", i, i%500) }
 	seed := time.Now().UnixNano()
 	b.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	var s *Store
+	if db := os.Getenv("VIGIL_BENCH_CONSOLE_DB"); db != "" {
+		var err error
+		if s, err = Open(ctx, Options{Addr: testenv.ClickHouse(b), Database: db}, slog.New(slog.DiscardHandler), nil); err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		s = open(b)
+		load(b, s, rng, user, users, logins, incidents, batch)
+	}
+	measureQueries(b, s, rng, user, users)
+}
+
+func load(b *testing.B, s *Store, rng *rand.Rand, user func(int) string, users, logins, incidents, batch int) {
+	ctx := context.Background()
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	user := func(i int) string { return fmt.Sprintf("user%06d@domain%03d.example", i, i%500) }
 	start := time.Now()
 	rows := make([]event.Enriched, 0, batch)
 	for i := range logins {
@@ -66,6 +89,10 @@ func BenchmarkConsoleQueries(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("loaded %d logins, %d incidents, %d reviews in %v", logins, incidents, len(reviews), time.Since(start).Round(time.Second))
+}
+
+func measureQueries(b *testing.B, s *Store, rng *rand.Rand, user func(int) string, users int) {
+	ctx := context.Background()
 
 	measure := func(name string, q func(i int) error) (p50, p99 float64) {
 		var ds []time.Duration
