@@ -183,8 +183,11 @@ func TestCSRF(t *testing.T) {
 	if code := add(url.Values{"csrf": {otherTok}}); code != http.StatusForbidden {
 		t.Errorf("another session's token: POST = %d; want 403", code)
 	}
-	if code := add(url.Values{"csrf": {tok}}, "Origin", "http://vigil.test"); code != http.StatusSeeOther {
-		t.Errorf("valid token: POST = %d; want 303", code)
+	if code := add(url.Values{"csrf": {tok}}, "Origin", "https://admin.example", "X-Forwarded-Host", "admin.example"); code != http.StatusSeeOther {
+		t.Errorf("valid token through a proxy that rewrites Host: POST = %d; want 303", code)
+	}
+	if code := add(url.Values{"csrf": {tok}}, "Origin", "http://vigil.test"); code != http.StatusBadRequest {
+		t.Errorf("valid token, the same range again: POST = %d; want 400 (a duplicate, past the CSRF check)", code)
 	}
 }
 

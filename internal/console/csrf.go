@@ -51,7 +51,8 @@ func checkCSRF(r *http.Request) bool {
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		// behind a proxy that rewrites Host, the host the browser used is in X-Forwarded-Host (a form cannot set it)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) && !strings.EqualFold(u.Host, r.Header.Get("X-Forwarded-Host")) {
 			return false
 		}
 	}
