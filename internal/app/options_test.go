@@ -9,7 +9,7 @@ import (
 )
 
 func TestDetectorOptionsFromConfig(t *testing.T) {
-	cfg := &config.Config{Partitions: 8, DetectorPartitions: "0-2,5", BatchSize: 64, FlushInterval: time.Second, MultiCountry: 3, SendVolume: 100}
+	cfg := &config.Config{Partitions: 8, DetectorPartitions: "0-2,5", BatchSize: 64, FlushInterval: time.Second, MultiCountry: 3, SendVolume: 100, BruteForce: 8, NewCountry: 10, PasswordSpray: 20}
 	o, err := detectorOptions(cfg)
 	if err != nil {
 		t.Fatalf("detectorOptions: %v", err)
@@ -27,7 +27,7 @@ func TestDetectorOptionsFromConfig(t *testing.T) {
 }
 
 func TestDetectorGroupOptionsFromConfig(t *testing.T) {
-	cfg := &config.Config{Partitions: 8, BatchSize: 64, FlushInterval: time.Second, MultiCountry: 2, SendVolume: 500, DetectorGroup: "on", DetectorGroupTTL: 4 * time.Second}
+	cfg := &config.Config{Partitions: 8, BatchSize: 64, FlushInterval: time.Second, MultiCountry: 2, SendVolume: 500, BruteForce: 8, NewCountry: 10, PasswordSpray: 20, DetectorGroup: "on", DetectorGroupTTL: 4 * time.Second}
 	o, err := detectorOptions(cfg)
 	if err != nil {
 		t.Fatalf("detectorOptions: %v", err)

@@ -119,7 +119,7 @@ type Server struct {
 
 	reviews jetstream.KeyValue // incident reviews (review.go)
 	cm      *consoleMetrics
-	public []publicRoute // MountPublic: served before the allow list
+	public  []publicRoute // MountPublic: served before the allow list
 }
 
 // ErrKeyMismatch is a start-up error: the configured VIGIL_AUTH_KEY is not the key the secrets were sealed with.

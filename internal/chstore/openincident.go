@@ -7,11 +7,13 @@ import (
 	"github.com/vigil-ids/vigil/internal/incident"
 )
 
+var qOpenIncident = register("open incident of a user", `SELECT incident_id FROM {db}.incidents FINAL
+	WHERE user = ? AND status = ? ORDER BY last_seen DESC LIMIT 1`, "alice@example.org", incident.StatusOpen)
+
 // OpenIncident returns the id of the user's newest incident whose current version (FINAL) has status open, or ""
 // (mailbox 2FA's step-up). There is no incident review store yet: an incident counts while its status is open.
 func (s *Store) OpenIncident(ctx context.Context, user string) (string, error) {
-	rows, err := s.conn.Query(ctx, `SELECT incident_id FROM `+s.opts.Database+`.incidents FINAL
-		WHERE user = ? AND status = ? ORDER BY last_seen DESC LIMIT 1`, user, incident.StatusOpen)
+	rows, err := s.conn.Query(ctx, s.sql(qOpenIncident), user, incident.StatusOpen)
 	if err != nil {
 		return "", fmt.Errorf("query open incidents: %w", err)
 	}

@@ -54,6 +54,10 @@ func (a *addrSide) start(ctx context.Context, events jetstream.Stream) (func(con
 		return nil, fmt.Errorf("detector: %w", err)
 	}
 	a.stream = stream
+	if a.d.opts.Group {
+		// The address partitions follow the static ranges (Options.Owned); group mode does not assign them yet.
+		a.d.logger.Warn("the address-keyed rules (brute_force by address, password_spray) do not run in detector group mode yet; set VIGIL_DETECTOR_PARTITIONS to run them")
+	}
 	consumers := make(map[int]jetstream.Consumer, len(a.d.opts.Owned))
 	floors := make(map[int]uint64, len(a.d.opts.Owned))
 	for _, p := range a.d.opts.Owned {
