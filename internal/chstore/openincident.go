@@ -8,10 +8,14 @@ import (
 )
 
 var qOpenIncident = register("open incident of a user", `SELECT incident_id FROM {db}.incidents FINAL
-	WHERE user = ? AND status = ? ORDER BY last_seen DESC LIMIT 1`, "alice@example.org", incident.StatusOpen)
+	WHERE user = ? AND status = ? AND incident_id NOT IN (
+		SELECT incident_id FROM (SELECT incident_id, argMax(status, revision) AS shown FROM {db}.incident_reviews
+			GROUP BY incident_id) WHERE shown = 'resolved')
+	ORDER BY last_seen DESC LIMIT 1`, "alice@example.org", incident.StatusOpen)
 
 // OpenIncident returns the id of the user's newest incident whose current version (FINAL) has status open, or ""
-// (mailbox 2FA's step-up). There is no incident review store yet: an incident counts while its status is open.
+// (mailbox 2FA's step-up). An incident an admin resolved in the console (its newest review in the incident_reviews
+// mirror) no longer counts.
 func (s *Store) OpenIncident(ctx context.Context, user string) (string, error) {
 	rows, err := s.conn.Query(ctx, s.sql(qOpenIncident), user, incident.StatusOpen)
 	if err != nil {
