@@ -248,13 +248,15 @@ func pick(r *rand.Rand, s ...string) string { return s[r.IntN(len(s))] }
 type geoPool struct {
 	rnd     *rand.Rand
 	located map[netip.Addr]string // every address addr drew, with its country
+	used    map[netip.Prefix]bool // the /24 of every address and subnet drawn
+	kept    map[netip.Prefix]bool // /24s reserved by isolated for one attacker: no other draw lands there
 	byCC    map[string][]netip.Prefix
 	homes   []string // the largest countries: where users live
 	others  []string
 }
 
 func newGeoPool(networks []Network, r *rand.Rand) (*geoPool, error) {
-	g := &geoPool{rnd: r, byCC: map[string][]netip.Prefix{}, located: map[netip.Addr]string{}}
+	g := &geoPool{rnd: r, byCC: map[string][]netip.Prefix{}, located: map[netip.Addr]string{}, used: map[netip.Prefix]bool{}, kept: map[netip.Prefix]bool{}}
 	for _, n := range networks {
 		if n.Prefix.Addr().Is4() && n.Prefix.Bits() <= 24 && n.Prefix.Bits() >= 8 && len(n.Country) == 2 {
 			g.byCC[n.Country] = append(g.byCC[n.Country], n.Prefix.Masked())
@@ -295,18 +297,46 @@ func (g *geoPool) foreign(home string) string {
 func (g *geoPool) addr(cc string) netip.Addr {
 	ps := g.byCC[cc]
 	ip := randomIn(g.rnd, ps[g.rnd.IntN(len(ps))])
+	for k := 0; g.kept[slash24(ip)] && k < 1000; k++ { // another scenario's attacker has this /24 to itself
+		ip = randomIn(g.rnd, ps[g.rnd.IntN(len(ps))])
+	}
 	g.located[ip] = cc
+	g.used[slash24(ip)] = true
 	return ip
 }
+
+// isolated returns an address of cc in a /24 no address drawn so far is in, and reserves that /24 so no later
+// draw lands there: the address-keyed rules, which count a /24 as one key once a second address of it fails, see
+// only this attacker's failures there, and the ground truth can be derived from what the attacker alone did. When
+// the country has no free /24 left among many draws it falls back to an ordinary address.
+func (g *geoPool) isolated(cc string) netip.Addr {
+	ps := g.byCC[cc]
+	for range 10000 {
+		ip := randomIn(g.rnd, ps[g.rnd.IntN(len(ps))])
+		if p := slash24(ip); !g.used[p] {
+			g.used[p], g.kept[p] = true, true
+			g.located[ip] = cc
+			return ip
+		}
+	}
+	return g.addr(cc)
+}
+
+func slash24(ip netip.Addr) netip.Prefix { return netip.PrefixFrom(ip, 24).Masked() }
 
 // subnet returns a /24 (or the whole network when smaller) inside one of the country's networks.
 func (g *geoPool) subnet(cc string) netip.Prefix {
 	ps := g.byCC[cc]
-	p := ps[g.rnd.IntN(len(ps))]
-	if p.Bits() >= 24 {
-		return p
+	var s netip.Prefix
+	for k := 0; k == 0 || g.kept[s] && k < 1000; k++ { // not in an attacker's reserved /24
+		p := ps[g.rnd.IntN(len(ps))]
+		s = p
+		if p.Bits() < 24 {
+			s = netip.PrefixFrom(randomIn(g.rnd, p), 24).Masked()
+		}
 	}
-	return netip.PrefixFrom(randomIn(g.rnd, p), 24).Masked()
+	g.used[s] = true
+	return s
 }
 
 func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {

@@ -75,9 +75,9 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 
 	// The sprayer, abroad for its victim.
 	victim := draw(anyone)
-	sprayer := g.addr(g.foreign(victim.home))
+	sprayer := g.isolated(g.foreign(victim.home)) // a /24 of its own: only its failures there
 	for !untrusted(sprayer) {
-		sprayer = g.addr(g.foreign(victim.home))
+		sprayer = g.isolated(g.foreign(victim.home))
 	}
 	d.Expected[sprayer.String()] = []incident.Rule{ruleSpray}
 	d.Profiles[sprayer.String()] = Sprayer
@@ -99,9 +99,9 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 	d.add(event.Event{Kind: event.KindLogin, Time: t.Add(10 * time.Minute), User: victim.user, Domain: victim.domain, IP: sprayer, Service: "imap", Success: true, Source: "mx1." + victim.domain})
 
 	// The brute-forcer: 5 passwords for each of 8 users, hours apart.
-	forcer := g.addr(g.others[r.IntN(len(g.others))])
+	forcer := g.isolated(g.others[r.IntN(len(g.others))])
 	for !untrusted(forcer) || forcer == sprayer {
-		forcer = g.addr(g.others[r.IntN(len(g.others))])
+		forcer = g.isolated(g.others[r.IntN(len(g.others))])
 	}
 	d.Expected[forcer.String()] = []incident.Rule{ruleBruteForce}
 	d.Profiles[forcer.String()] = BruteForcer
@@ -137,9 +137,9 @@ func (d *Day) addressAttacks(g *geoPool, o Options, start time.Time, users []gen
 	if eligible < 60 {
 		return
 	}
-	office := g.addr(cc)
+	office := g.isolated(cc)
 	for !untrusted(office) || office == sprayer || office == forcer {
-		office = g.addr(cc)
+		office = g.isolated(cc)
 	}
 	for k := range 60 {
 		u := draw(func(u genUser) bool { return u.home == cc })
