@@ -4,14 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // The admin console's queries: incidents with their review status, a user's logins, the audit log. Every filter is
-// bound as a "?" parameter (quoted client-side by the driver); nothing from a request is spliced into SQL text.
+// bound as a "?" parameter of a registered query (quoted client-side by the driver); nothing from a request is spliced into SQL text.
 
 // IncidentFilter selects incidents for the console. Zero fields do not filter.
 type IncidentFilter struct {
@@ -47,68 +47,95 @@ type IncidentRow struct {
 	Detail        json.RawMessage `json:"evidence,omitempty"` // the rule's evidence JSON (GetIncident only)
 }
 
-// where collects conditions and their arguments.
-type where struct {
-	conds []string
-	args  []any
-}
+// noDomain stands in the domain list of a scope that allows no domain: ClickHouse 18.16 cannot type an empty array
+// literal in has(), and no domain contains "<".
+const noDomain = "<none>"
 
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-// inDomains limits rows to domains; an empty (non-nil) list matches nothing (ClickHouse 18.16 cannot type an empty
-// array literal in has()).
-func (w *where) inDomains(domains []string) {
-	if len(domains) == 0 {
-		w.add("0")
-		return
+// domainScope returns the arguments of domainCond: every domain when domains is nil, otherwise only these (none when
+// the list is empty).
+func domainScope(domains []string) (all int, list []string) {
+	switch {
+	case domains == nil:
+		return 1, []string{noDomain}
+	case len(domains) == 0:
+		return 0, []string{noDomain}
 	}
-	w.add("has(?, domain)", domains)
+	return 0, domains
 }
 
-func (w *where) sql() string {
-	if len(w.conds) == 0 {
-		return ""
+// domainCond limits rows to a scope; its arguments come from domainScope.
+const domainCond = "(? = 1 OR has(?, domain))"
+
+// Bounds standing in for a zero From or To (DateTime holds 1970 to 2106).
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Date(2105, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+func fromOrMin(t time.Time) time.Time {
+	if t.IsZero() {
+		return minTime
 	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
+	return t.UTC()
+}
+
+func toOrMax(t time.Time) time.Time {
+	if t.IsZero() {
+		return maxTime
+	}
+	return t.UTC()
 }
 
 const incidentColumns = "incident_id, rule, user, domain, status, window_start, first_seen, last_seen, countries, ips, logins, messages_24h, recipients_24h, version"
 
-// incidentSource is the FROM clause joining the newest evidence version of each incident (filtered on the columns a
-// new version never changes) with its newest review revision, and the arguments of its placeholders. Conditions on
-// columns that change between versions (times, status) are applied outside, after FINAL has picked the newest. It
-// reads only the columns the filters and the order need, so sorting 100,000 incidents stays cheap.
-func (s *Store) incidentSource(f IncidentFilter) (string, *where, []any) {
-	db := s.opts.Database
-	inner := &where{}
-	if f.Rule != "" {
-		inner.add("rule = ?", f.Rule)
-	}
-	if f.Domain != "" {
-		inner.add("domain = ?", f.Domain)
-	}
-	if f.Domains != nil {
-		inner.inDomains(f.Domains)
-	}
-	if f.User != "" {
-		inner.add("position(user, ?) > 0", f.User)
-	}
-	from := "(SELECT incident_id, rule, status, first_seen, last_seen FROM " + db + ".incidents FINAL" + inner.sql() + ") ANY LEFT JOIN " +
-		"(SELECT incident_id, argMax(status, revision) AS review_status FROM " + db + ".incident_reviews GROUP BY incident_id) USING incident_id"
-	outer := &where{}
-	if !f.From.IsZero() {
-		outer.add("last_seen >= ?", f.From.UTC())
-	}
-	if !f.To.IsZero() {
-		outer.add("first_seen <= ?", f.To.UTC())
-	}
-	if f.Status != "" {
-		outer.add("if(review_status = '', status, review_status) = ?", f.Status)
-	}
-	return from, outer, inner.args
+// incidentSource is the FROM clause and WHERE of the console's incident queries: the newest evidence version of each
+// incident (filtered on the columns a new version never changes) joined with its newest review revision. Conditions
+// on columns that change between versions (times, status) are applied outside, after FINAL has picked the newest. It
+// reads only the columns the filters and the order need, so sorting 100,000 incidents stays cheap. Every filter is
+// always present; a zero filter field binds a value that matches everything (incidentArgs).
+const incidentSource = "(SELECT incident_id, rule, status, first_seen, last_seen FROM {db}.incidents FINAL" +
+	" WHERE (? = '' OR rule = ?) AND (? = '' OR domain = ?) AND " + domainCond + " AND (? = '' OR position(user, ?) > 0)) AS i" +
+	" ANY LEFT JOIN (SELECT incident_id, argMax(status, revision) AS review_status FROM {db}.incident_reviews GROUP BY incident_id) AS r USING incident_id" +
+	" WHERE last_seen >= ? AND first_seen <= ? AND (? = '' OR if(review_status = '', status, review_status) = ?)"
+
+// incidentArgs returns the arguments of incidentSource for f.
+func incidentArgs(f IncidentFilter) []any {
+	all, list := domainScope(f.Domains)
+	return []any{f.Rule, f.Rule, f.Domain, f.Domain, all, list, f.User, f.User, fromOrMin(f.From), toOrMax(f.To), f.Status, f.Status}
+}
+
+var exampleIncidentArgs = incidentArgs(IncidentFilter{Rule: "spray", Domain: "example.org", User: "alice", Domains: []string{"example.org"},
+	From: exampleTime, To: exampleTime, Status: "open"})
+
+var (
+	qConsoleCountIncidents = register("console count incidents", "SELECT count() FROM "+incidentSource, exampleIncidentArgs...)
+	qConsoleIncidentPage   = register("console incident page", "SELECT incident_id, review_status FROM "+incidentSource+
+		" ORDER BY last_seen DESC, incident_id DESC LIMIT ?, ?", append(slices.Clone(exampleIncidentArgs), 0, 50)...)
+	qConsoleIncidentRows = register("console incident rows", "SELECT "+incidentColumns+", '' FROM {db}.incidents FINAL"+
+		" WHERE incident_id IN (SELECT arrayJoin(?))", []string{"i1", "i2"})
+	qConsoleIncident = register("console incident", "SELECT "+incidentColumns+", review_status, detail FROM (SELECT "+incidentColumns+
+		", detail FROM {db}.incidents FINAL WHERE incident_id = ? AND "+domainCond+") AS i ANY LEFT JOIN (SELECT incident_id,"+
+		" argMax(status, revision) AS review_status FROM {db}.incident_reviews WHERE incident_id = ? GROUP BY incident_id)"+
+		" AS r USING incident_id LIMIT 1", "i1", 0, []string{"example.org"}, "i1")
+	qConsoleSummary = register("console incident summary", "SELECT if(review_status = '', status, review_status) AS shown, rule,"+
+		" review_status = '' AS unreviewed, count() FROM "+incidentSource+" GROUP BY shown, rule, unreviewed", exampleIncidentArgs...)
+	// LIMIT 1 BY event_id instead of FINAL: a redelivered login is the same row (same time), and the primary key
+	// (user, event_id) narrows the read to the user's granules without merging every part's range (about 3x faster
+	// with 10 million rows).
+	qConsoleUserLogins = register("console user logins", "SELECT event_id, time, user, domain, ip, country, service, success, trusted, source"+
+		" FROM {db}.logins WHERE user = ? AND "+domainCond+" AND time >= ? AND time < ?"+
+		" ORDER BY time DESC, event_id DESC LIMIT 1 BY event_id LIMIT ?, ?",
+		"alice@example.org", 0, []string{"example.org"}, exampleTime, exampleTime, 0, 50)
+	auditWhere         = " WHERE (? = '' OR actor = ?) AND (? = '' OR action = ?) AND (? = '' OR position(target, ?) > 0) AND time >= ? AND time < ?"
+	exampleAuditArgs   = auditArgs(AuditFilter{Actor: "admin", Action: "login", Target: "alice", From: exampleTime, To: exampleTime})
+	qConsoleAuditCount = register("console count audit log", "SELECT count() FROM {db}.audit_log FINAL"+auditWhere, exampleAuditArgs...)
+	qConsoleAuditLog   = register("console audit log", "SELECT event_id, time, action, actor, client_ip, target, result, before, after"+
+		" FROM {db}.audit_log FINAL"+auditWhere+" ORDER BY time DESC, event_id DESC LIMIT ?, ?", append(slices.Clone(exampleAuditArgs), 0, 50)...)
+)
+
+// auditArgs returns the arguments of auditWhere for f.
+func auditArgs(f AuditFilter) []any {
+	return []any{f.Actor, f.Actor, f.Action, f.Action, f.Target, f.Target, fromOrMin(f.From), toOrMax(f.To)}
 }
 
 // ListIncidents returns one page of incidents, newest evidence first, and the number of all that match. The page's
@@ -117,14 +144,12 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	from, outer, args := s.incidentSource(f)
-	args = append(args, outer.args...)
+	args := incidentArgs(f)
 	var total uint64
-	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+from+outer.sql(), args...).Scan(&total); err != nil {
+	if err := s.conn.QueryRow(ctx, s.sql(qConsoleCountIncidents), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count incidents: %w", err)
 	}
-	rows, err := s.conn.Query(ctx, "SELECT incident_id, review_status FROM "+from+outer.sql()+
-		" ORDER BY last_seen DESC, incident_id DESC LIMIT ?, ?", append(args, f.Offset, f.Limit)...)
+	rows, err := s.conn.Query(ctx, s.sql(qConsoleIncidentPage), append(args, f.Offset, f.Limit)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("query incidents: %w", err)
 	}
@@ -147,8 +172,7 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 	if len(ids) == 0 {
 		return out, total, nil
 	}
-	rows, err = s.conn.Query(ctx, "SELECT "+incidentColumns+", '' FROM "+s.opts.Database+
-		".incidents FINAL WHERE incident_id IN (SELECT arrayJoin(?))", ids)
+	rows, err = s.conn.Query(ctx, s.sql(qConsoleIncidentRows), ids)
 	if err != nil {
 		return nil, 0, fmt.Errorf("query incidents: %w", err)
 	}
@@ -201,16 +225,8 @@ func scanIncident(rows driver.Rows, detail bool) (IncidentRow, error) {
 // GetIncident returns the newest version of one incident with its evidence, or ok false when there is none (or it
 // is outside domains, when domains is not nil).
 func (s *Store) GetIncident(ctx context.Context, id string, domains []string) (r IncidentRow, ok bool, err error) {
-	db := s.opts.Database
-	inner := &where{}
-	inner.add("incident_id = ?", id)
-	if domains != nil {
-		inner.inDomains(domains)
-	}
-	q := "SELECT " + incidentColumns + ", review_status, detail FROM (SELECT " + incidentColumns + ", detail FROM " + db + ".incidents FINAL" +
-		inner.sql() + ") ANY LEFT JOIN (SELECT incident_id, argMax(status, revision) AS review_status FROM " + db +
-		".incident_reviews WHERE incident_id = ? GROUP BY incident_id) USING incident_id LIMIT 1"
-	rows, err := s.conn.Query(ctx, q, append(inner.args, id)...)
+	all, list := domainScope(domains)
+	rows, err := s.conn.Query(ctx, s.sql(qConsoleIncident), id, all, list, id)
 	if err != nil {
 		return r, false, fmt.Errorf("query incident: %w", err)
 	}
@@ -233,11 +249,8 @@ type IncidentSummary struct {
 // SummarizeIncidents counts the incidents that match f (Status, Limit and Offset are ignored).
 func (s *Store) SummarizeIncidents(ctx context.Context, f IncidentFilter) (IncidentSummary, error) {
 	f.Status = ""
-	from, outer, args := s.incidentSource(f)
-	args = append(args, outer.args...)
 	sum := IncidentSummary{ByStatus: map[string]uint64{}, ByRule: map[string]uint64{}}
-	rows, err := s.conn.Query(ctx, "SELECT if(review_status = '', status, review_status) AS shown, rule, review_status = '' AS unreviewed, count() FROM "+
-		from+outer.sql()+" GROUP BY shown, rule, unreviewed", args...)
+	rows, err := s.conn.Query(ctx, s.sql(qConsoleSummary), incidentArgs(f)...)
 	if err != nil {
 		return sum, fmt.Errorf("summarize incidents: %w", err)
 	}
@@ -314,22 +327,8 @@ func (s *Store) UserLogins(ctx context.Context, f LoginFilter) ([]LoginRow, erro
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	w := &where{}
-	w.add("user = ?", f.User)
-	if f.Domains != nil {
-		w.inDomains(f.Domains)
-	}
-	if !f.From.IsZero() {
-		w.add("time >= ?", f.From.UTC())
-	}
-	if !f.To.IsZero() {
-		w.add("time < ?", f.To.UTC())
-	}
-	// LIMIT 1 BY event_id instead of FINAL: a redelivered login is the same row (same time), and the primary key
-	// (user, event_id) narrows the read to the user's granules without merging every part's range (about 3x faster
-	// with 10 million rows).
-	rows, err := s.conn.Query(ctx, "SELECT event_id, time, user, domain, ip, country, service, success, trusted, source FROM "+
-		s.opts.Database+".logins"+w.sql()+" ORDER BY time DESC, event_id DESC LIMIT 1 BY event_id LIMIT ?, ?", append(w.args, f.Offset, f.Limit)...)
+	all, list := domainScope(f.Domains)
+	rows, err := s.conn.Query(ctx, s.sql(qConsoleUserLogins), f.User, all, list, fromOrMin(f.From), toOrMax(f.To), f.Offset, f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("query logins: %w", err)
 	}
@@ -378,29 +377,12 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, uint
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	w := &where{}
-	if f.Actor != "" {
-		w.add("actor = ?", f.Actor)
-	}
-	if f.Action != "" {
-		w.add("action = ?", f.Action)
-	}
-	if f.Target != "" {
-		w.add("position(target, ?) > 0", f.Target)
-	}
-	if !f.From.IsZero() {
-		w.add("time >= ?", f.From.UTC())
-	}
-	if !f.To.IsZero() {
-		w.add("time < ?", f.To.UTC())
-	}
-	table := s.opts.Database + ".audit_log FINAL"
+	args := auditArgs(f)
 	var total uint64
-	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+table+w.sql(), w.args...).Scan(&total); err != nil {
+	if err := s.conn.QueryRow(ctx, s.sql(qConsoleAuditCount), args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count audit rows: %w", err)
 	}
-	rows, err := s.conn.Query(ctx, "SELECT event_id, time, action, actor, client_ip, target, result, before, after FROM "+table+w.sql()+
-		" ORDER BY time DESC, event_id DESC LIMIT ?, ?", append(w.args, f.Offset, f.Limit)...)
+	rows, err := s.conn.Query(ctx, s.sql(qConsoleAuditLog), append(args, f.Offset, f.Limit)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("query audit log: %w", err)
 	}
