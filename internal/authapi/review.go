@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
 // Statuses an incident is shown with.
@@ -163,7 +164,7 @@ func (s *Server) ReviewIncident(ctx context.Context, r *http.Request, p *princip
 	} else {
 		n, err = s.reviews.Update(ctx, id, data, seen)
 	}
-	if isConflict(err) {
+	if natsbus.IsKVConflict(err) {
 		return nil, errStale
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/allowlist"
 	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/totp"
 )
 
@@ -158,7 +159,7 @@ func (s *store) updateAccount(ctx context.Context, username string, fn func(*Acc
 		}
 		data, _ := json.Marshal(a)
 		if _, err := s.accounts.Update(ctx, accountKey(username), data, rev); err != nil {
-			if isConflict(err) {
+			if natsbus.IsKVConflict(err) {
 				continue
 			}
 			return nil, err
@@ -166,11 +167,6 @@ func (s *store) updateAccount(ctx context.Context, username string, fn func(*Acc
 		return a, nil
 	}
 	return nil, errConflict
-}
-
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) || errors.Is(err, jetstream.ErrKeyExists)
 }
 
 func (s *store) createAccount(ctx context.Context, a *Account) error {
@@ -222,7 +218,7 @@ func (s *store) updateAllowlist(ctx context.Context, fn func(*allowlist.List) er
 			_, err = s.config.Update(ctx, keyAllowlist, data, rev)
 		}
 		if err != nil {
-			if isConflict(err) {
+			if natsbus.IsKVConflict(err) {
 				continue
 			}
 			return nil, nil, err

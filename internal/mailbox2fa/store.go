@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/totp"
 )
 
@@ -120,7 +121,7 @@ func (s *store) update(ctx context.Context, user string, fn func(*State) error) 
 			_, err = s.users.Update(ctx, userKey(user), data, rev)
 		}
 		if err != nil {
-			if isConflict(err) {
+			if natsbus.IsKVConflict(err) {
 				continue
 			}
 			return nil, err
@@ -128,11 +129,6 @@ func (s *store) update(ctx context.Context, user string, fn func(*State) error) 
 		return st, nil
 	}
 	return nil, errConflict
-}
-
-func isConflict(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) || errors.Is(err, jetstream.ErrKeyExists)
 }
 
 func (s *store) putLink(ctx context.Context, tok string, l link) error {
