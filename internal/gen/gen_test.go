@@ -46,6 +46,44 @@ func (t prefixTrust) Trusted(user, domain string, ip netip.Addr) bool {
 	return false
 }
 
+// matchGroundTruth runs the user and address engines over day, as the detector does, and reports every difference
+// between the incidents raised and day.Expected; check, when not nil, sees every incident. It returns the rules
+// raised per key.
+func matchGroundTruth(t *testing.T, day *Day, geo engine.Geo, check func(incident.Incident)) map[string][]incident.Rule {
+	t.Helper()
+	e := engine.New(&rule.Config{Global: rule.Defaults}, geo, func() engine.Trust { return prefixTrust(day.Trusted) })
+	addrs := engine.NewAddr(&rule.Config{Global: rule.Defaults})
+	got := map[string][]incident.Rule{}
+	var incs []incident.Incident
+	for i := range day.Events {
+		known := e.Known(day.Events[i].User, day.Events[i].IP)
+		var rec event.Enriched
+		rec, incs = e.Process(&day.Events[i], incs[:0])
+		incs = republish(addrs, &rec, known, incs)
+		for _, inc := range incs {
+			if !slices.Contains(got[inc.Key()], inc.Rule) {
+				got[inc.Key()] = append(got[inc.Key()], inc.Rule)
+			}
+			if check != nil {
+				check(inc)
+			}
+		}
+	}
+	for u, rules := range day.Expected {
+		slices.Sort(rules)
+		slices.Sort(got[u])
+		if !slices.Equal(rules, got[u]) {
+			t.Errorf("%s (%s): incidents %v; want %v", u, day.Profiles[u], got[u], rules)
+		}
+	}
+	for u, rules := range got {
+		if _, ok := day.Expected[u]; !ok {
+			t.Errorf("%s (%s): unexpected incidents %v", u, day.Profiles[u], rules)
+		}
+	}
+	return got
+}
+
 // TestGroundTruthMatchesEngine runs the engine over a generated day: it must raise exactly the expected incidents.
 // Seed 4 has a dictionary brute forcer fast enough for the address half of brute_force as well.
 func TestGroundTruthMatchesEngine(t *testing.T) {
@@ -56,33 +94,7 @@ func TestGroundTruthMatchesEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := engine.New(&rule.Config{Global: rule.Defaults}, prefixGeo(nets), func() engine.Trust { return prefixTrust(day.Trusted) })
-			got := map[string][]incident.Rule{}
-			var incs []incident.Incident
-			addrs := engine.NewAddr(&rule.Config{Global: rule.Defaults})
-			for i := range day.Events {
-				known := e.Known(day.Events[i].User, day.Events[i].IP)
-				var rec event.Enriched
-				rec, incs = e.Process(&day.Events[i], incs[:0])
-				incs = republish(addrs, &rec, known, incs)
-				for _, inc := range incs {
-					if !slices.Contains(got[inc.Key()], inc.Rule) {
-						got[inc.Key()] = append(got[inc.Key()], inc.Rule)
-					}
-				}
-			}
-			for u, rules := range day.Expected {
-				slices.Sort(rules)
-				slices.Sort(got[u])
-				if !slices.Equal(rules, got[u]) {
-					t.Errorf("%s (%s): incidents %v; want %v", u, day.Profiles[u], got[u], rules)
-				}
-			}
-			for u, rules := range got {
-				if _, ok := day.Expected[u]; !ok {
-					t.Errorf("%s (%s): unexpected incidents %v", u, day.Profiles[u], rules)
-				}
-			}
+			got := matchGroundTruth(t, day, prefixGeo(nets), nil)
 			count := map[Profile]int{}
 			for _, p := range day.Profiles {
 				count[p]++

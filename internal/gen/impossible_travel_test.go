@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-ids/vigil/internal/engine"
-	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
-	"github.com/vigil-ids/vigil/internal/rule"
 	"github.com/vigil-ids/vigil/internal/window"
 )
 
@@ -69,36 +66,11 @@ func TestTravelGroundTruthMatchesEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e := engine.New(&rule.Config{Global: rule.Defaults}, g, func() engine.Trust { return prefixTrust(day.Trusted) })
-			got := map[string][]incident.Rule{}
-			var incs []incident.Incident
-			addrs := engine.NewAddr(&rule.Config{Global: rule.Defaults})
-			for i := range day.Events {
-				known := e.Known(day.Events[i].User, day.Events[i].IP)
-				var rec event.Enriched
-				rec, incs = e.Process(&day.Events[i], incs[:0])
-				incs = republish(addrs, &rec, known, incs)
-				for _, inc := range incs {
-					if !slices.Contains(got[inc.Key()], inc.Rule) {
-						got[inc.Key()] = append(got[inc.Key()], inc.Rule)
-					}
-					if inc.Rule == incident.ImpossibleTravel && (inc.Travel == nil || inc.Travel.SpeedKmh <= 1000 || inc.Travel.LeastKm <= 500) {
-						t.Errorf("%s: impossible_travel evidence %+v; want a hop over 500 km above 1,000 km/h", inc.User, inc.Travel)
-					}
+			matchGroundTruth(t, day, g, func(inc incident.Incident) {
+				if inc.Rule == incident.ImpossibleTravel && (inc.Travel == nil || inc.Travel.SpeedKmh <= 1000 || inc.Travel.LeastKm <= 500) {
+					t.Errorf("%s: impossible_travel evidence %+v; want a hop over 500 km above 1,000 km/h", inc.User, inc.Travel)
 				}
-			}
-			for u, rules := range day.Expected {
-				slices.Sort(rules)
-				slices.Sort(got[u])
-				if !slices.Equal(rules, got[u]) {
-					t.Errorf("%s (%s): incidents %v; want %v", u, day.Profiles[u], got[u], rules)
-				}
-			}
-			for u, rules := range got {
-				if _, ok := day.Expected[u]; !ok {
-					t.Errorf("%s (%s): unexpected incidents %v", u, day.Profiles[u], rules)
-				}
-			}
+			})
 			count := map[Profile]int{}
 			for u, p := range day.Profiles {
 				count[p]++
