@@ -6,6 +6,8 @@ import (
 
 // The City records are decoded by hand (mmdbdata.CursorUnmarshaler) rather than by reflection: only the
 // coordinates, the radius and the country code are read, every other field is skipped, and no name is decoded.
+// The map loop is written out in each decoder on purpose: one helper taking a closure per map made a lookup
+// allocate 6 to 9 times instead of once (BenchmarkLocate, -benchmem).
 
 // UnmarshalMaxMindDBCursor reads ip-location-db's flat record (country_code, latitude, longitude, ...).
 func (r *flatLoc) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
