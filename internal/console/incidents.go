@@ -70,6 +70,15 @@ type incidentRow struct {
 	Evidence      json.RawMessage `json:"evidence"`
 }
 
+// Subject is what the incident is about: its user, or for an address-keyed rule (user empty) the address or
+// network, which comes first in its IPs.
+func (r incidentRow) Subject() string {
+	if r.User == "" && len(r.IPs) > 0 {
+		return r.IPs[0]
+	}
+	return r.User
+}
+
 type incidentsData struct {
 	Filter     url.Values
 	Rows       []incidentRow
@@ -198,7 +207,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 	}
 	d := &incidentData{Incident: res.Incident, Evidence: layoutEvidence(res.Incident.Evidence), Reviews: res.History, Revision: res.Revision,
 		Logins: res.Logins, Reasons: resolveReasons}
-	p.Title = "Incident: " + d.Incident.User
+	p.Title = "Incident: " + d.Incident.Subject()
 	p.Data = d
 	c.render(w, status, "incident", p)
 	return nil
