@@ -81,16 +81,18 @@ const System = "vigil"
 
 // Decision is one action on one subject, in force from CreatedAt until ExpiresAt unless lifted.
 type Decision struct {
-	ID         string    `json:"id"`
-	Kind       Kind      `json:"kind"`
-	Subject    string    `json:"subject"`
-	Domain     string    `json:"domain,omitempty"` // the user's domain; empty for networks
-	Action     Action    `json:"action"`
-	Delay      int       `json:"delay_seconds,omitempty"` // tarpit only: seconds, 1..MaxDelay
-	IncidentID string    `json:"incident_id,omitempty"`   // the incident that caused it; empty for an admin's own
-	Rule       string    `json:"rule,omitempty"`          // the incident's rule
-	IPs        []string  `json:"ips,omitempty"`           // the cause's client addresses, for lifting by trusted range
-	Reason     string    `json:"reason"`
+	ID         string   `json:"id"`
+	Kind       Kind     `json:"kind"`
+	Subject    string   `json:"subject"`
+	Domain     string   `json:"domain,omitempty"` // the user's domain; empty for networks
+	Action     Action   `json:"action"`
+	Delay      int      `json:"delay_seconds,omitempty"` // tarpit only: seconds, 1..MaxDelay
+	IncidentID string   `json:"incident_id,omitempty"`   // the incident that caused it; empty for an admin's own
+	Rule       string   `json:"rule,omitempty"`          // the incident's rule
+	IPs        []string `json:"ips,omitempty"`           // the cause's client addresses, for lifting by trusted range
+	Reason     string   `json:"reason"`
+	// Observe marks what the policy would have done in observe mode: stored and shown, never enforced.
+	Observe    bool      `json:"observe,omitempty"`
 	CreatedBy  string    `json:"created_by"` // System or the admin's username
 	CreatedAt  time.Time `json:"created_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
@@ -200,6 +202,9 @@ func (d *Decision) Normalise(now time.Time) error {
 		if cause == "" {
 			cause = d.CreatedBy + "@" + d.CreatedAt.Format(time.RFC3339Nano)
 		}
+		if d.Observe {
+			cause = "observe:" + cause
+		}
 		d.ID = ID(d.Kind, d.Subject, d.Action, cause)
 	}
 	if len(d.ID) != 32 || !isHex(d.ID) {
@@ -208,9 +213,9 @@ func (d *Decision) Normalise(now time.Time) error {
 	return nil
 }
 
-// Active reports whether d is in force at now: not lifted and not expired.
+// Active reports whether d is in force at now: enforced (not Observe), not lifted and not expired.
 func (d *Decision) Active(now time.Time) bool {
-	return d.LiftedAt.IsZero() && now.Before(d.ExpiresAt)
+	return !d.Observe && d.LiftedAt.IsZero() && now.Before(d.ExpiresAt)
 }
 
 // Lifted reports whether an admin or Vigil lifted d.

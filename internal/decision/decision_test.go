@@ -79,6 +79,9 @@ func TestStoreAndIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := s.Put(ctx, Decision{Kind: Network, Subject: "198.51.100.9", Action: BlockLogin, Observe: true, CreatedBy: System}); err != nil {
+		t.Fatal(err)
+	}
 	ip := netip.MustParseAddr("198.51.100.7")
 	waitFor(t, func() bool { _, ok := x.Match("", ip, time.Now(), BlockLogin); return ok })
 	if d, ok := x.Match("ALICE@example.org", netip.Addr{}, time.Now(), HoldMail, DeferMail); !ok || d.ID != hold.ID {
@@ -89,6 +92,9 @@ func TestStoreAndIndex(t *testing.T) {
 	}
 	if d, ok := x.Match("bob", netip.MustParseAddr("198.51.100.8"), time.Now(), BlockLogin, Tarpit); !ok || d.ID != tarpit.ID {
 		t.Errorf("Match(neighbour) = %+v, %v; want the /24 tarpit", d, ok)
+	}
+	if d, _ := x.Match("bob", netip.MustParseAddr("198.51.100.9"), time.Now(), BlockLogin, Tarpit); d.ID != tarpit.ID {
+		t.Errorf("Match(observed block) = %+v; want the tarpit (an observe-mode decision is never enforced)", d)
 	}
 	if _, ok := x.Match("bob", netip.MustParseAddr("198.51.101.7"), time.Now(), BlockLogin, Tarpit); ok {
 		t.Error("an address outside every decision matched")
@@ -103,12 +109,12 @@ func TestStoreAndIndex(t *testing.T) {
 		t.Errorf("second Lift = %v; want ErrLifted", err)
 	}
 	waitFor(t, func() bool { d, _ := x.Match("", ip, time.Now(), BlockLogin, Tarpit); return d.ID == tarpit.ID })
-	if all, err := s.List(ctx); err != nil || len(all) != 3 {
-		t.Errorf("List = %d decisions, %v; want 3 (a lifted one stays listed)", len(all), err)
+	if all, err := s.List(ctx); err != nil || len(all) != 4 {
+		t.Errorf("List = %d decisions, %v; want 4 (a lifted one stays listed)", len(all), err)
 	}
 	s.now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
-	if n, err := s.Purge(ctx); err != nil || n != 3 {
-		t.Errorf("Purge a week later = %d, %v; want 3", n, err)
+	if n, err := s.Purge(ctx); err != nil || n != 4 {
+		t.Errorf("Purge a week later = %d, %v; want 4", n, err)
 	}
 	waitFor(t, func() bool { return x.Active(time.Now()) == 0 })
 }
