@@ -102,6 +102,38 @@ func invalidDecision(err error) error {
 	return httpapi.Errorf(http.StatusBadRequest, "bad_parameter", msg)
 }
 
+// decisionFromRequest validates an admin's request into a normalised decision made by by at now; every refusal is
+// a 400 naming the field.
+func decisionFromRequest(req DecisionRequest, by string, now time.Time) (decision.Decision, error) {
+	if strings.TrimSpace(req.Reason) == "" {
+		return decision.Decision{}, badParam("reason", "required: why (the mail client is shown it)")
+	}
+	now = now.UTC().Truncate(time.Second)
+	d := decision.Decision{Kind: decision.Kind(req.Kind), Subject: req.Subject, Action: decision.Action(req.Action), Delay: req.Delay,
+		Reason: strings.TrimSpace(req.Reason), CreatedBy: by, CreatedAt: now}
+	switch {
+	case req.ExpiresIn != "" && req.ExpiresAt != nil:
+		return d, badParam("expires_in", "give expires_in or expires_at, not both")
+	case req.ExpiresIn != "":
+		dur, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || dur < time.Minute || dur > decision.MaxDuration {
+			return d, badParam("expires_in", "a duration from 1m to "+decision.MaxDuration.String()+", like 30m, 4h or 168h")
+		}
+		d.ExpiresAt = now.Add(dur)
+	case req.ExpiresAt != nil:
+		if !req.ExpiresAt.After(now) {
+			return d, badParam("expires_at", "must be in the future")
+		}
+		d.ExpiresAt = *req.ExpiresAt
+	}
+	// An admin's decisions are distinct records, even two alike in one second: the id's cause is random.
+	d.ID = decision.ID(d.Kind, strings.ToLower(strings.TrimSpace(d.Subject)), d.Action, "admin:"+randomToken(""))
+	if err := d.Normalise(now); err != nil {
+		return d, invalidDecision(err)
+	}
+	return d, nil
+}
+
 // AddDecision stores an admin's decision, audited with its record.
 func (s *Server) AddDecision(ctx context.Context, r *http.Request, p *principal, req DecisionRequest) (*DecisionView, error) {
 	if err := canAct(p, ScopeDecisions); err != nil {
@@ -111,31 +143,9 @@ func (s *Server) AddDecision(ctx context.Context, r *http.Request, p *principal,
 	if err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(req.Reason) == "" {
-		return nil, badParam("reason", "required: why (the mail client is shown it)")
-	}
-	now := s.opts.Now().UTC().Truncate(time.Second)
-	d := decision.Decision{Kind: decision.Kind(req.Kind), Subject: req.Subject, Action: decision.Action(req.Action), Delay: req.Delay,
-		Reason: strings.TrimSpace(req.Reason), CreatedBy: p.account.Username, CreatedAt: now}
-	switch {
-	case req.ExpiresIn != "" && req.ExpiresAt != nil:
-		return nil, badParam("expires_in", "give expires_in or expires_at, not both")
-	case req.ExpiresIn != "":
-		dur, err := time.ParseDuration(req.ExpiresIn)
-		if err != nil || dur < time.Minute || dur > decision.MaxDuration {
-			return nil, badParam("expires_in", "a duration from 1m to "+decision.MaxDuration.String()+", like 30m, 4h or 168h")
-		}
-		d.ExpiresAt = now.Add(dur)
-	case req.ExpiresAt != nil:
-		if !req.ExpiresAt.After(now) {
-			return nil, badParam("expires_at", "must be in the future")
-		}
-		d.ExpiresAt = *req.ExpiresAt
-	}
-	// An admin's decisions are distinct records, even two alike in one second: the id's cause is random.
-	d.ID = decision.ID(d.Kind, strings.ToLower(strings.TrimSpace(d.Subject)), d.Action, "admin:"+randomToken(""))
-	if err := d.Normalise(now); err != nil {
-		return nil, invalidDecision(err)
+	d, err := decisionFromRequest(req, p.account.Username, s.opts.Now())
+	if err != nil {
+		return nil, err
 	}
 	if d.Kind == decision.Network && !mayDecideNetwork(p) {
 		return nil, httpapi.Errorf(http.StatusForbidden, "forbidden", "only admins without a domain limit may decide on a network")

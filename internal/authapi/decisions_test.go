@@ -3,11 +3,14 @@ package authapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/decision"
+	"github.com/vigil-ids/vigil/internal/httpapi"
 )
 
 // decisionSubjects returns the subjects of a list response, in order.
@@ -295,4 +298,33 @@ func TestDecisionLift(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.auditOf("decision_lift").Before), &before); err != nil || before.ID != netID {
 		t.Errorf("the audit's before is not the decision record: %v %+v", err, before)
 	}
+}
+
+// FuzzDecisionRequest: any request is refused with a 400 naming a field, or becomes a decision safe to store and to
+// show to a mail client (canonical subject, printable one-line reason, an action of its kind, bounded expiry).
+func FuzzDecisionRequest(f *testing.F) {
+	f.Add("user", "Alice@Example.org", "hold_mail", 0, "sends spam", "4h")
+	f.Add("network", "198.51.100.7/24", "tarpit", 3, "spraying", "")
+	f.Add("network", "::ffff:1.2.3.4", "block_login", 0, "x", "720h")
+	f.Add("user", "a\u2028b", "kick", 0, "r\nX", "-1h")
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, kind, subject, action string, delay int, reason, expiresIn string) {
+		d, err := decisionFromRequest(DecisionRequest{Kind: kind, Subject: subject, Action: action, Delay: delay, Reason: reason, ExpiresIn: expiresIn}, "root", now)
+		if err != nil {
+			var he *httpapi.Error
+			fields := []string{"kind:", "subject:", "domain:", "action:", "delay_seconds:", "reason:", "expires_in:", "expires_at:"}
+			if !errors.As(err, &he) || he.Status != 400 || !slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(he.Message, f) }) {
+				t.Errorf("refusal %v is not a 400 naming a request field", err)
+			}
+			return
+		}
+		again := d
+		if err := again.Normalise(now); err != nil || again.Subject != d.Subject {
+			t.Errorf("accepted %+v does not normalise to itself: %v", d, err)
+		}
+		if d.Reason == "" || len(d.Reason) > decision.MaxReasonLen || strings.ContainsAny(d.Reason, "\r\n") || d.CreatedBy != "root" ||
+			!d.ExpiresAt.After(now) || d.ExpiresAt.Sub(now) > decision.MaxDuration || len(d.ID) != 32 {
+			t.Errorf("accepted an unsafe decision %+v", d)
+		}
+	})
 }

@@ -176,6 +176,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.text("#incident-decisions"); !strings.Contains(got, "would hold_mail") || !strings.Contains(got, "observed") {
 		t.Errorf("the incident's decisions = %q; want the observe-mode \"would hold_mail\"", got)
 	}
+	b.screenshot("incident-decisions")
 	b.submit("#incident-decisions form.lift button", "#incident-decisions form.lift input[name=reason]", "reviewed: travelling")
 	b.mustSee("The decision is lifted.")
 	if loc := b.location(); !strings.HasPrefix(loc, incidentURL) {
@@ -199,7 +200,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}) {
 		t.Errorf("the bucket holds %+v, %v; want the admin's 4-hour decision in force", all, err)
 	}
+	b.open("/console/decisions?state=all")
 	b.screenshot("decisions")
+	b.open("/console/decisions")
 	// A lift without the form's CSRF token is refused.
 	eval[any](b, `document.querySelector("#decisions form.lift input[name=csrf]").remove()`)
 	b.submit("#decisions form.lift button", "#decisions form.lift input[name=reason]", "forged")
