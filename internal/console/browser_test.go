@@ -189,6 +189,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The Decisions page: add one by hand, see it listed (in force), lift it with a reason.
 	b.open("/console/decisions")
 	b.mustSee("No decisions match.")
+	// A refused decision says which field is wrong and keeps what was typed.
+	b.submit("#decision-form button", "#decision-form select[name=kind]", "network", "#decision-form input[name=subject]", "10.0.0.0/8",
+		"#decision-form select[name=action]", "block_login", "#decision-form input[name=reason]", "everyone")
+	b.mustSee("subject: 10.0.0.0/8 is wider than /16")
+	if got := eval[string](b, `document.querySelector("#decision-form input[name=subject]").value`); got != "10.0.0.0/8" {
+		t.Errorf("after a refused add the subject field holds %q; want what was typed", got)
+	}
 	b.submit("#decision-form button", "#decision-form select[name=kind]", "user", "#decision-form input[name=subject]", "Dave@example.org",
 		"#decision-form select[name=action]", "block_login", "#decision-form input[name=reason]", "password leaked", "#decision-form select[name=duration]", "4h")
 	b.mustSee("The decision is in force.")
@@ -283,6 +290,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.run(chromedp.EmulateReset())
 
 	// A viewer sees no action buttons, and its posts are refused by the API.
+	if _, _, err := ds.Put(context.Background(), decision.Decision{Kind: decision.User, Subject: "alice@example.org", Action: decision.Kick,
+		IncidentID: incID, Rule: "multi_country", Reason: "end her sessions", CreatedBy: decision.System}); err != nil {
+		t.Fatal(err)
+	}
 	v := newBrowser(t, n.console)
 	signIn(v, "watcher", viewerPW)
 	if loc := v.location(); loc != "/" {
@@ -294,6 +305,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		if forms := eval[int](v, `document.querySelectorAll("main form[method=post], main a.safe, main button:not(form[method=get] button)").length`); forms != 0 {
 			t.Errorf("viewer sees %d forms or buttons on %s; want none", forms, path)
 		}
+	}
+	v.open(incidentURL)
+	if got := v.text("#incident-decisions"); !strings.Contains(got, "kick") || !strings.Contains(got, "active") {
+		t.Errorf("the viewer's view of the incident's decisions = %q; want the kick in force (without a Lift button)", got)
 	}
 	v.open("/console/allowlist")
 	v.postForm(`(function(){var f=document.createElement("form");f.method="post";f.action="/console/allowlist/add";
