@@ -268,6 +268,7 @@ func auditCLI(ctx context.Context, cfg *config.Config, nc *nats.Conn, e Env, act
 	store, stop, err := app.OpenStore(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), io.Discard)
 	if err == nil {
 		defer stop()
+		defer store.Close()
 		err = store.WriteAudit(ctx, []chstore.AuditRow{row})
 	}
 	if err != nil {
