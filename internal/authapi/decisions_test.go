@@ -259,6 +259,13 @@ func TestDecisionLift(t *testing.T) {
 			}
 		})
 	}
+	if r := c.do("DELETE", "/v1/decisions/"+alice, myIP, c.root, `{"reason":"`+strings.Repeat("x", 20<<10)+`"}`); r.code != 413 {
+		t.Errorf("a 20 KiB body: %d; want 413", r.code)
+	}
+	kr := c.do("POST", "/v1/apikeys", myIP, c.root, map[string]any{"name": "reader", "scopes": []string{"read"}})
+	if r := c.do("DELETE", "/v1/decisions/"+alice+"?reason=a", myIP, kr.body["key"].(string), nil); r.code != 403 {
+		t.Errorf("a read key lifts: %d %s; want 403", r.code, r.raw)
+	}
 	r := c.do("DELETE", "/v1/decisions/"+alice, myIP, c.sub, map[string]any{"reason": "customer called, false alarm"})
 	if r.code != 200 || r.body["state"] != "lifted" || r.body["lifted_by"] != c.subUser || r.body["lift_reason"] != "customer called, false alarm" {
 		t.Fatalf("lift: %d %s", r.code, r.raw)
@@ -297,6 +304,22 @@ func TestDecisionLift(t *testing.T) {
 	var before decision.Decision
 	if err := json.Unmarshal([]byte(c.auditOf("decision_lift").Before), &before); err != nil || before.ID != netID {
 		t.Errorf("the audit's before is not the decision record: %v %+v", err, before)
+	}
+}
+
+// Without a decision store every decisions route answers 503 console_unavailable.
+func TestDecisionsUnconfigured(t *testing.T) {
+	h := newHarness(t)
+	_, tok, _ := h.enroll2FA(h.session(admin, pw))
+	for _, rq := range [][2]string{{"GET", "/v1/decisions"}, {"POST", "/v1/decisions"}, {"GET", "/v1/decisions/0123456789abcdef0123456789abcdef"},
+		{"DELETE", "/v1/decisions/0123456789abcdef0123456789abcdef?reason=x"}} {
+		var body any
+		if rq[0] == "POST" {
+			body = map[string]any{"kind": "user", "subject": "a@example.org", "action": "kick", "reason": "x"}
+		}
+		if r := h.do(rq[0], rq[1], myIP, tok, body); r.code != 503 || r.errCode() != "console_unavailable" {
+			t.Errorf("%s %s: %d %s; want 503 console_unavailable", rq[0], rq[1], r.code, r.raw)
+		}
 	}
 }
 
