@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/console"
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/mailbox2fa"
 	"github.com/vigil-ids/vigil/internal/natsbus"
@@ -54,7 +55,11 @@ func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, ke
 	if err != nil {
 		return nil, nil, err
 	}
-	o.Console = authapi.Console{History: store, Trust: ts}
+	ds, err := decision.Open(ctx, js, decisionOptions(cfg)) // the console's and the API's decisions
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Console = authapi.Console{History: store, Trust: ts, Decisions: ds}
 	s, err := authapi.New(ctx, js, key, o, aud, logger, reg)
 	if err == nil {
 		err = mountMailbox2FA(ctx, cfg, js, key, s, store, aud, logger, reg)

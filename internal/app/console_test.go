@@ -75,4 +75,7 @@ func TestAuthAPIServesTheConsole(t *testing.T) {
 	if code, _ := do("GET", "/v1/trusted-networks", tok, ""); code != 200 {
 		t.Errorf("GET /v1/trusted-networks = %d; want 200 (the trusted-network store is wired)", code)
 	}
+	if code, body := do("GET", "/v1/decisions?state=all", tok, ""); code != 200 || body["total"] != 0.0 {
+		t.Errorf("GET /v1/decisions = %d %v; want 200 and none (the decision store is wired)", code, body)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/authapi"
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/detector"
 	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/ingest"
@@ -36,6 +37,10 @@ func postfixOptions(*config.Config) postfix.Options {
 
 func trustOptions(cfg *config.Config) trustkv.Options {
 	return trustkv.Options{Bucket: cfg.TrustedBucket, Replicas: cfg.StreamReplicas}
+}
+
+func decisionOptions(cfg *config.Config) decision.Options {
+	return decision.Options{Bucket: cfg.DecisionsBucket, Replicas: cfg.StreamReplicas}
 }
 
 // detectorOptions fails when the rule thresholds or the owned partitions in cfg do not parse.

@@ -8,10 +8,11 @@ import (
 )
 
 // Scopes an API key can carry.
-var scopes = []string{"read", "allowlist", "accounts", "incidents", "trusted", ScopeMailbox2FA}
+var scopes = []string{"read", "allowlist", "accounts", "incidents", "trusted", ScopeDecisions, ScopeMailbox2FA}
 
-// subAdminScopes are the scopes a sub-admin's key may carry (reviews and trusted networks within its domains).
-var subAdminScopes = []string{"read", "incidents", "trusted"}
+// subAdminScopes are the scopes a sub-admin's key may carry (reviews, trusted networks and decisions within its
+// domains).
+var subAdminScopes = []string{"read", "incidents", "trusted", ScopeDecisions}
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal) error {
 	if p.account.Role == RoleViewer {
@@ -29,7 +30,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	for _, sc := range req.Scopes {
 		if !slices.Contains(scopes, sc) || (!slices.Contains(subAdminScopes, sc) && p.account.Role != RoleAdmin) {
-			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, incidents, trusted, allowlist, accounts, mailbox-2fa (the last three for admins)")
+			return httpapi.Errorf(http.StatusBadRequest, "bad_scope", "scopes: read, incidents, trusted, decisions, allowlist, accounts, mailbox-2fa (the last three for admins)")
 		}
 	}
 	key := randomToken("vk_")

@@ -16,16 +16,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
-// Console is what the admin console's routes read and write besides the auth buckets: the ClickHouse history and
-// the trusted-network store the detector watches. A nil field answers 503 console_unavailable on the routes that
-// need it.
+// Console is what the admin console's routes read and write besides the auth buckets: the ClickHouse history, the
+// trusted-network store the detector watches and the containment decisions. A nil field answers 503
+// console_unavailable on the routes that need it.
 type Console struct {
-	History *chstore.Store
-	Trust   *trustkv.Store
+	History   *chstore.Store
+	Trust     *trustkv.Store
+	Decisions *decision.Store
 }
 
 // bucketReviews holds incident reviews, keyed by incident id, compare-and-set by revision.
@@ -36,6 +38,7 @@ var errNoHistory = httpapi.Errorf(http.StatusServiceUnavailable, "console_unavai
 type consoleMetrics struct {
 	reviews      *prometheus.CounterVec
 	trusted      *prometheus.CounterVec
+	decisions    *prometheus.CounterVec
 	mirrorErrors prometheus.Counter
 }
 
@@ -43,8 +46,9 @@ type consoleMetrics struct {
 func (s *Server) initConsole(ctx context.Context, js jetstream.JetStream, reg prometheus.Registerer) error {
 	f := promauto.With(reg)
 	s.cm = &consoleMetrics{
-		reviews: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_auth_incident_reviews_total", Help: "Incident reviews stored, by action."}, []string{"action"}),
-		trusted: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_auth_trusted_network_changes_total", Help: "Trusted networks added or removed through the API, by operation."}, []string{"op"}),
+		reviews:   f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_auth_incident_reviews_total", Help: "Incident reviews stored, by action."}, []string{"action"}),
+		trusted:   f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_auth_trusted_network_changes_total", Help: "Trusted networks added or removed through the API, by operation."}, []string{"op"}),
+		decisions: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_auth_decision_changes_total", Help: "Containment decisions added or lifted through the API, by operation."}, []string{"op"}),
 		mirrorErrors: f.NewCounter(prometheus.CounterOpts{Name: "vigil_auth_review_mirror_errors_total",
 			Help: "Failed writes of review revisions to ClickHouse (the mirror restarts and catches up)."}),
 	}
@@ -262,8 +266,8 @@ func parseName(name, v string) (string, error) {
 	return v, nil
 }
 
-// consoleRoutes mounts the console's JSON API: incidents, reviews, logins, trusted networks, accounts, keys and the
-// audit log. Reads need a session or a key with scope read; writes check the role (and the key's scope) inside.
+// consoleRoutes mounts the console's JSON API: incidents, reviews, logins, trusted networks, accounts, keys, the
+// audit log and containment decisions (decisions.go). Reads need a session or a key with scope read; writes check the role (and the key's scope) inside.
 func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/incidents", s.need("read", false, s.listIncidents))
 	mux.Handle("GET /v1/incidents/summary", s.need("read", false, s.summarizeIncidents))
@@ -278,4 +282,5 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/accounts/{username}/reset-2fa", s.need("", false, s.resetAccount2FA))
 	mux.Handle("GET /v1/apikeys", s.need("read", false, s.listKeys))
 	mux.Handle("GET /v1/audit-log", s.need("read", false, s.listAuditLog))
+	s.decisionRoutes(mux)
 }

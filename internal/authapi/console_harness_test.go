@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/testenv"
@@ -24,6 +25,7 @@ type console struct {
 	*harness
 	ch                *chstore.Store
 	trust             *trustkv.Store
+	decisions         *decision.Store
 	root, sub, viewer string // full sessions
 	subUser, viewUser string
 	incA, incB, incC  incident.Incident
@@ -46,14 +48,18 @@ func newConsole(t *testing.T) *console {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.opts.Console = Console{History: ch, Trust: ts}
+	ds, err := decision.Open(context.Background(), h.js, decision.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.opts.Console = Console{History: ch, Trust: ts, Decisions: ds}
 	h.s = h.start(testKey)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.s.RunConsole(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	c := &console{harness: h, ch: ch, trust: ts, subUser: "ann", viewUser: "vic"}
+	c := &console{harness: h, ch: ch, trust: ts, decisions: ds, subUser: "ann", viewUser: "vic"}
 	_, c.root, _ = h.enroll2FA(h.session(admin, pw))
 	if r := h.do("POST", "/v1/accounts", myIP, c.root, map[string]any{"username": c.subUser, "password": pw, "role": RoleSubAdmin, "domains": []string{"Example.org"}}); r.code != 201 {
 		t.Fatalf("create sub-admin: %d %s", r.code, r.raw)

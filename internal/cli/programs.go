@@ -9,6 +9,7 @@ func Vigil() *Program {
 		Commands: []*Command{
 			node(),
 			trustAdd(), trustList(), trustRemove(),
+			decisionList(), decisionAdd(), decisionLift(),
 			geoipImport(),
 			ingestLog(),
 			adminCreate("admin create", true), adminRotateKey("admin rotate-key", true),

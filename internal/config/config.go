@@ -64,14 +64,15 @@ type Config struct {
 	ClickHouseStart        string // single node: auto | never
 	ClickHouseCluster      string // cluster name for ON CLUSTER migrations; empty = one server
 
-	MultiCountry  int
-	SendVolume    int
-	BruteForce    int
-	NewCountry    int
-	TravelKmh     int // impossible_travel threshold in km/h; 0 takes the rule's default
-	DomainRules   string
-	TrustedBucket string
-	PasswordSpray int // password_spray: distinct users failed from one address or prefix in 24h
+	MultiCountry    int
+	SendVolume      int
+	BruteForce      int
+	NewCountry      int
+	TravelKmh       int // impossible_travel threshold in km/h; 0 takes the rule's default
+	DomainRules     string
+	TrustedBucket   string
+	DecisionsBucket string // the containment decisions' KV bucket
+	PasswordSpray   int    // password_spray: distinct users failed from one address or prefix in 24h
 
 	// Mailbox-user 2FA (internal/mailbox2fa); off while Mailbox2FAURL is empty.
 	Mailbox2FAURL      string

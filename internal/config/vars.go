@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
@@ -59,6 +60,7 @@ var Vars = []Var{
 	{"rule-password-spray", "VIGIL_RULE_PASSWORD_SPRAY", "20", "password_spray: distinct users failing from one address (or its /24, /64) in 24h", func(c *Config) any { return &c.PasswordSpray }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", trustkv.DefaultBucket, "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
+	{"decisions-bucket", "VIGIL_DECISIONS_BUCKET", decision.DefaultBucket, "NATS KV bucket of containment decisions (replicas: VIGIL_STREAM_REPLICAS)", func(c *Config) any { return &c.DecisionsBucket }},
 	{"mailbox-2fa-url", "VIGIL_MAILBOX_2FA_URL", "", "mailbox-user 2FA: public base URL of the e-mailed enrollment links, like https://vigil.example.org (empty: mailbox 2FA off)", func(c *Config) any { return &c.Mailbox2FAURL }},
 	{"mailbox-2fa-smtp", "VIGIL_MAILBOX_2FA_SMTP", "127.0.0.1:25", "mailbox-user 2FA: SMTP relay (host:port, no authentication) for enrollment mails and e-mailed codes", func(c *Config) any { return &c.Mailbox2FASMTP }},
 	{"mailbox-2fa-from", "VIGIL_MAILBOX_2FA_FROM", "", "mailbox-user 2FA: sender address (empty: vigil@ the host of VIGIL_MAILBOX_2FA_URL)", func(c *Config) any { return &c.Mailbox2FAFrom }},

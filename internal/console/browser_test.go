@@ -1,13 +1,18 @@
 package console_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-ids/vigil/internal/decision"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
@@ -160,6 +165,65 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.screenshot("incident")
 	incidentURL := b.location()
 
+	// Decisions on the incident page: the policy's observe-mode record shows as "would hold_mail" and is lifted there.
+	ds := decisionStore(t, n.natsURL)
+	incID := strings.TrimPrefix(incidentURL, "/console/incidents/")
+	if _, _, err := ds.Put(context.Background(), decision.Decision{Kind: decision.User, Subject: "alice@example.org", Action: decision.HoldMail,
+		Observe: true, IncidentID: incID, Rule: "multi_country", Reason: "logins from two countries", CreatedBy: decision.System}); err != nil {
+		t.Fatal(err)
+	}
+	b.open(incidentURL)
+	if got := b.text("#incident-decisions"); !strings.Contains(got, "would hold_mail") || !strings.Contains(got, "observed") {
+		t.Errorf("the incident's decisions = %q; want the observe-mode \"would hold_mail\"", got)
+	}
+	b.screenshot("incident-decisions")
+	b.submit("#incident-decisions form.lift button", "#incident-decisions form.lift input[name=reason]", "reviewed: travelling")
+	b.mustSee("The decision is lifted.")
+	if loc := b.location(); !strings.HasPrefix(loc, incidentURL) {
+		t.Errorf("after lifting on the incident page the browser is at %s; want %s", loc, incidentURL)
+	}
+	if got := b.text("#incident-decisions"); !strings.Contains(got, "lifted") || !strings.Contains(got, "reviewed: travelling") || b.has("#incident-decisions form.lift") {
+		t.Errorf("the incident's decisions after the lift = %q; want it lifted with the reason and no Lift button", got)
+	}
+
+	// The Decisions page: add one by hand, see it listed (in force), lift it with a reason.
+	b.open("/console/decisions")
+	b.mustSee("No decisions match.")
+	// A refused decision says which field is wrong and keeps what was typed.
+	b.submit("#decision-form button", "#decision-form select[name=kind]", "network", "#decision-form input[name=subject]", "10.0.0.0/8",
+		"#decision-form select[name=action]", "block_login", "#decision-form input[name=reason]", "everyone")
+	b.mustSee("subject: 10.0.0.0/8 is wider than /16")
+	if got := eval[string](b, `document.querySelector("#decision-form input[name=subject]").value`); got != "10.0.0.0/8" {
+		t.Errorf("after a refused add the subject field holds %q; want what was typed", got)
+	}
+	b.submit("#decision-form button", "#decision-form select[name=kind]", "user", "#decision-form input[name=subject]", "Dave@example.org",
+		"#decision-form select[name=action]", "block_login", "#decision-form input[name=reason]", "password leaked", "#decision-form select[name=duration]", "4h")
+	b.mustSee("The decision is in force.")
+	if got := b.text("#decisions"); !strings.Contains(got, "dave@example.org") || !strings.Contains(got, "block_login") || !strings.Contains(got, "active") || !strings.Contains(got, adminUser) {
+		t.Fatalf("the decisions list = %q; want dave's block_login in force, by %s", got, adminUser)
+	}
+	if all, err := ds.List(context.Background()); err != nil || len(all) != 2 || !slices.ContainsFunc(all, func(d decision.Decision) bool {
+		return d.CreatedBy == adminUser && d.Subject == "dave@example.org" && d.Active(time.Now()) && d.ExpiresAt.Sub(d.CreatedAt) == 4*time.Hour
+	}) {
+		t.Errorf("the bucket holds %+v, %v; want the admin's 4-hour decision in force", all, err)
+	}
+	b.open("/console/decisions?state=all")
+	b.screenshot("decisions")
+	b.open("/console/decisions")
+	// A lift without the form's CSRF token is refused.
+	eval[any](b, `document.querySelector("#decisions form.lift input[name=csrf]").remove()`)
+	b.submit("#decisions form.lift button", "#decisions form.lift input[name=reason]", "forged")
+	b.mustSee("did not come from this console")
+	b.open("/console/decisions")
+	b.submit("#decisions form.lift button", "#decisions form.lift input[name=reason]", "false alarm")
+	b.mustSee("The decision is lifted.")
+	b.mustSee("No decisions match.")
+	b.open("/console/decisions?state=lifted")
+	if got := b.text("#decisions"); !strings.Contains(got, "dave@example.org") || !strings.Contains(got, "false alarm") || !strings.Contains(got, "would hold_mail") {
+		t.Errorf("lifted decisions = %q; want dave's (false alarm) and the observe-mode one", got)
+	}
+	b.open(incidentURL)
+
 	// Mark the US login's /24 as safe for the domain; it shows under the domain's trusted IPs.
 	b.submit(`#logins tr:has(code) a.safe[href*="8.8.8.8"]`)
 	b.screenshot("mark-safe")
@@ -206,15 +270,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.open("/")
 		return !b.has("#incident-banner")
 	})
-	testenv.Eventually(t, 30*time.Second, "the audit log shows the review", func() bool { // written in batches
+	testenv.Eventually(t, 30*time.Second, "the audit log shows the review and the decisions", func() bool { // written in batches
 		b.open("/console/audit")
-		return strings.Contains(b.text("#audit"), "incident_review")
+		got := b.text("#audit")
+		return strings.Contains(got, "incident_review") && strings.Contains(got, "decision_add") && strings.Contains(got, "decision_lift")
 	})
 	b.screenshot("audit")
 
 	// A phone's width: no page scrolls sideways.
 	b.run(chromedp.EmulateViewport(390, 844))
-	for _, path := range []string{"/", "/console/incidents", incidentURL, "/console/trusted?domain=example.org", "/console/allowlist"} {
+	for _, path := range []string{"/", "/console/incidents", incidentURL, "/console/trusted?domain=example.org", "/console/allowlist", "/console/decisions?state=all"} {
 		b.open(path)
 		if w := eval[int](b, "document.documentElement.scrollWidth - window.innerWidth"); w > 0 {
 			t.Errorf("%s at 390 px is %d px too wide", path, w)
@@ -225,16 +290,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.run(chromedp.EmulateReset())
 
 	// A viewer sees no action buttons, and its posts are refused by the API.
+	if _, _, err := ds.Put(context.Background(), decision.Decision{Kind: decision.User, Subject: "alice@example.org", Action: decision.Kick,
+		IncidentID: incID, Rule: "multi_country", Reason: "end her sessions", CreatedBy: decision.System}); err != nil {
+		t.Fatal(err)
+	}
 	v := newBrowser(t, n.console)
 	signIn(v, "watcher", viewerPW)
 	if loc := v.location(); loc != "/" {
 		t.Fatalf("viewer after sign-in is at %s; want /", loc)
 	}
-	for _, path := range []string{"/console/allowlist", "/console/apikeys", "/console/accounts", incidentURL, "/console/trusted?domain=example.org", "/console/users/alice@example.org"} {
+	for _, path := range []string{"/console/allowlist", "/console/apikeys", "/console/accounts", incidentURL, "/console/trusted?domain=example.org", "/console/users/alice@example.org",
+		"/console/decisions?state=all"} {
 		v.open(path)
 		if forms := eval[int](v, `document.querySelectorAll("main form[method=post], main a.safe, main button:not(form[method=get] button)").length`); forms != 0 {
 			t.Errorf("viewer sees %d forms or buttons on %s; want none", forms, path)
 		}
+	}
+	v.open(incidentURL)
+	if got := v.text("#incident-decisions"); !strings.Contains(got, "kick") || !strings.Contains(got, "active") {
+		t.Errorf("the viewer's view of the incident's decisions = %q; want the kick in force (without a Lift button)", got)
 	}
 	v.open("/console/allowlist")
 	v.postForm(`(function(){var f=document.createElement("form");f.method="post";f.action="/console/allowlist/add";
@@ -290,4 +364,23 @@ func signOut(b *browser) {
 	if loc := b.location(); loc != "/login" {
 		b.t.Fatalf("after sign-out the browser is at %s; want /login", loc)
 	}
+}
+
+// decisionStore opens the node's decisions bucket, as the responder writes it.
+func decisionStore(t *testing.T, natsURL string) *decision.Store {
+	t.Helper()
+	nc, err := natsbus.Connect(natsURL, "test-decisions", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := natsbus.NewJetStream(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := decision.Open(context.Background(), js, decision.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }

@@ -101,6 +101,7 @@ func (c *Console) routes() {
 	mux.Handle("POST /console/accounts/create", c.page(true, c.accountCreate))
 	mux.Handle("POST /console/accounts/reset-2fa", c.page(true, c.accountReset))
 	c.incidentRoutes(mux)
+	c.decisionRoutes(mux)
 	mux.Handle("/", c.page(false, func(w http.ResponseWriter, r *http.Request, p *page) error {
 		return &pageError{Status: http.StatusNotFound, Message: "There is no such page."}
 	}))

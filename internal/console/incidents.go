@@ -172,6 +172,8 @@ type incidentData struct {
 	Revision uint64
 	Logins   []loginRow
 	Reasons  []string
+	// Decisions is the incident's containment decisions section (decisions.go).
+	Decisions *incidentDecisions
 }
 
 // resolveReasons are the reasons a resolution can name.
@@ -183,6 +185,8 @@ func (c *Console) incident(w http.ResponseWriter, r *http.Request, p *page) erro
 		p.Notice = "The review is saved."
 	case "safe":
 		p.Notice = "Marked as safe: logins from that range no longer count toward incidents."
+	case "lifted":
+		p.Notice = "The decision is lifted."
 	}
 	return c.incidentPage(w, r, p, http.StatusOK)
 }
@@ -207,6 +211,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 	}
 	d := &incidentData{Incident: res.Incident, Evidence: layoutEvidence(res.Incident.Evidence), Reviews: res.History, Revision: res.Revision,
 		Logins: res.Logins, Reasons: resolveReasons}
+	d.Decisions = c.incidentDecisions(r, id)
 	p.Title = "Incident: " + d.Incident.Subject()
 	p.Data = d
 	c.render(w, status, "incident", p)
