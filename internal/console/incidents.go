@@ -165,6 +165,16 @@ type loginRow struct {
 	Source  string    `json:"source"`
 }
 
+// stepUpRow is a mailbox 2FA step-up outcome recorded on the incident (its own block of the page).
+type stepUpRow struct {
+	Time     time.Time `json:"time"`
+	User     string    `json:"user"`
+	Result   string    `json:"result"`
+	Method   string    `json:"method"`
+	ClientIP string    `json:"client_ip"`
+	Actor    string    `json:"actor"`
+}
+
 type incidentData struct {
 	Incident incidentRow
 	Evidence evidence
@@ -172,6 +182,7 @@ type incidentData struct {
 	Revision uint64
 	Logins   []loginRow
 	Reasons  []string
+	StepUps  []stepUpRow
 }
 
 // resolveReasons are the reasons a resolution can name.
@@ -201,12 +212,14 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 		History  []review    `json:"review_history"`
 		Revision uint64      `json:"revision"`
 		Logins   []loginRow  `json:"logins"`
+		StepUps  []stepUpRow `json:"step_ups"`
 	}
 	if err := a.Decode(&res); err != nil {
 		return err
 	}
 	d := &incidentData{Incident: res.Incident, Evidence: layoutEvidence(res.Incident.Evidence), Reviews: res.History, Revision: res.Revision,
 		Logins: res.Logins, Reasons: resolveReasons}
+	d.StepUps = res.StepUps
 	p.Title = "Incident: " + d.Incident.Subject()
 	p.Data = d
 	c.render(w, status, "incident", p)

@@ -135,6 +135,9 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || l.Kind != "page" || !now.Before(l.Expires) {
 		return s.render(w, http.StatusGone, pageData{Error: "This page expired. Ask for a new link."})
 	}
+	if err := s.throttle(ctx, l.User); err != nil { // the code attempts of the page count with the webmail's
+		return err
+	}
 	var plain, hashed []string
 	st, err := s.st.update(ctx, l.User, func(st *State) error {
 		if st.Pending == nil || !now.Before(st.Pending.Expires) || now.Before(st.LockedUntil) {
@@ -167,7 +170,7 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		s.fail(r, &authapi.Caller{Actor: l.User}, l.User)
+		s.fail(r, &authapi.Caller{Actor: l.User}, l.User, false)
 		s.d.Gate.Record(r, "mailbox_2fa_confirm_failure", l.User, l.User, "failure", "", "")
 		return s.render(w, http.StatusUnauthorized, pageData{User: l.User, Error: "That code is not valid. Open the link again for a new code."})
 	}
@@ -196,7 +199,7 @@ func (s *Service) pageEmailCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.sendCode(ctx, l.User); err != nil {
+	if err := s.sendCode(ctx, l.User, false); err != nil {
 		return err
 	}
 	s.m.events.WithLabelValues("email_code_sent").Inc()
