@@ -39,9 +39,14 @@ func openLimiter(ctx context.Context, js jetstream.JetStream, replicas, limit in
 
 var errThrottleStore = errors.New("mailbox 2fa throttle: too many concurrent updates")
 
+// throttleTimeout bounds one count: a store slower than that refuses the attempt rather than holding the webmail.
+const throttleTimeout = 2 * time.Second
+
 // allow counts an attempt for user and reports whether it is within the limit, and otherwise when to retry. An
 // error means the count could not be kept: the caller refuses the attempt.
 func (l *limiter) allow(ctx context.Context, user string) (bool, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, throttleTimeout)
+	defer cancel()
 	now := l.now()
 	window := now.Truncate(time.Minute)
 	retry := max(window.Add(time.Minute).Sub(now), time.Second)
