@@ -101,7 +101,8 @@ type loginPlan struct {
 
 // plan decides a login of user (state st) on domain: enrolled users verify when the policy requires it or step-up
 // applies; users without a second factor follow the domain's step-up policy for unenrolled users (email, deny,
-// allow) while step-up applies, unless 2FA is off for the domain.
+// allow) while step-up applies, unless 2FA is off for the domain; on a required domain they are denied then, since
+// nobody enrolls during an incident.
 func (s *Service) plan(ctx context.Context, st *State, user, domain string) loginPlan {
 	p := loginPlan{inc: s.stepUp(ctx, user), methods: st.methods(), next: nextOpen}
 	policy := s.opts.policy(domain)
@@ -112,8 +113,8 @@ func (s *Service) plan(ctx context.Context, st *State, user, domain string) logi
 		if policy == PolicyRequired || p.inc != "" {
 			p.next = nextVerify
 		}
-	case stepUp && unenrolled == StepUpDeny:
-		p.next = nextDeny
+	case stepUp && (unenrolled == StepUpDeny || policy == PolicyRequired):
+		p.next = nextDeny // a required domain's user cannot enroll while the incident is open (errIncidentOpen)
 	case policy == PolicyRequired:
 		p.next = nextEnroll
 	case stepUp && unenrolled == StepUpEmail:
@@ -147,6 +148,11 @@ func (st *State) stepUpAddress() string {
 	}
 	return st.User
 }
+
+// errIncidentOpen refuses an enrollment while step-up applies: the link would go to a mailbox whoever caused the
+// incident may be reading, and the second factor they bound would then pass the step-up.
+var errIncidentOpen = httpapi.Errorf(http.StatusConflict, "incident_open",
+	"this user has an open security incident; resolve it in the console before enrolling a second factor")
 
 // errStepUpDenied answers a login the step-up policy for unenrolled users refuses.
 var errStepUpDenied = httpapi.Errorf(http.StatusForbidden, "step_up_denied",
@@ -246,6 +252,10 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_recovery_address", "email_codes needs a recovery_address")
 	}
 	ctx := r.Context()
+	if inc := s.stepUp(ctx, user); inc != "" {
+		s.d.Gate.Record(r, "mailbox_2fa_enroll_refused", c.Actor, user, "incident_open", "", "")
+		return errIncidentOpen
+	}
 	if _, err := s.st.update(ctx, user, func(st *State) error {
 		if st.enrolled() {
 			return httpapi.Errorf(http.StatusConflict, "already_enrolled", "this user has a second factor; disable or reset it first")

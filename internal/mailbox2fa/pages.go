@@ -50,6 +50,14 @@ func mask(addr string) string {
 	return local + "***@" + domain
 }
 
+// refuseDuringIncident answers an enrollment page while the user has an open incident: the link went to the
+// mailbox, which whoever caused the incident may be reading, so a second factor is not bound until it is resolved.
+func (s *Service) refuseDuringIncident(w http.ResponseWriter, r *http.Request, user string) error {
+	s.d.Gate.Record(r, "mailbox_2fa_enroll_refused", user, user, "incident_open", "", "")
+	return s.render(w, http.StatusForbidden, pageData{User: user, Error: "Two-step verification cannot be set up right now: " +
+		"there is an open security alert on this mailbox. Contact your administrator; the link works again once the alert is resolved."})
+}
+
 func (s *Service) render(w http.ResponseWriter, status int, d pageData) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src data:; form-action 'self'")
@@ -79,6 +87,9 @@ func (s *Service) openLink(w http.ResponseWriter, r *http.Request) error {
 		return gone()
 	}
 	ctx := r.Context()
+	if l, _, err := s.st.getLink(ctx, tok); err == nil && l.Kind == "link" && s.stepUp(ctx, l.User) != "" {
+		return s.refuseDuringIncident(w, r, l.User) // the link stays valid for after the incident
+	}
 	l, err := s.st.takeLink(ctx, tok)
 	now := s.opts.Now()
 	if err != nil || l.Kind != "link" || !now.Before(l.Expires) {
@@ -137,6 +148,9 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.throttle(ctx, l.User); err != nil { // the code attempts of the page count with the webmail's
 		return err
+	}
+	if s.stepUp(ctx, l.User) != "" {
+		return s.refuseDuringIncident(w, r, l.User)
 	}
 	var plain, hashed []string
 	st, err := s.st.update(ctx, l.User, func(st *State) error {

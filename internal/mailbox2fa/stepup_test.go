@@ -1,10 +1,13 @@
 package mailbox2fa
 
 import (
+	"encoding/base32"
 	"errors"
+	"html"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -145,6 +148,9 @@ func TestStepUp(t *testing.T) {
 		if err := h.cl.SendEmailCode(ctx, ivan); !errors.Is(err, webmail2fa.ErrDenied) {
 			t.Errorf("SendEmailCode = %v; want ErrDenied", err)
 		}
+		if _, err := h.cl.Enroll(ctx, ivan, "", false); !errors.Is(err, webmail2fa.ErrIncidentOpen) {
+			t.Errorf("Enroll during the incident = %v; want ErrIncidentOpen (a second factor bound now would pass the step-up)", err)
+		}
 		if got := results(h.stepUps(id)); len(got) != 2 || got[0] != "denied/" && got[0] != "denied/email" || got[1] != "denied/" && got[1] != "denied/email" {
 			t.Errorf("step_ups = %v; want two denied (status, verify)", got)
 		}
@@ -166,12 +172,49 @@ func TestStepUp(t *testing.T) {
 		}
 	})
 
-	t.Run("required domain, unenrolled user with an incident: enroll first", func(t *testing.T) {
+	t.Run("required domain, unenrolled user with an incident: denied, no enrollment until resolved", func(t *testing.T) {
 		h.t = t
 		const erin = "erin@strict.example"
 		h.writeIncident(erin, "open", 1)
+		if st, err := h.cl.Status(ctx, erin, ""); err != nil || st.Next != webmail2fa.Deny {
+			t.Errorf("Status = %+v, %v; want next deny (no enrollment during an incident)", st, err)
+		}
+		if _, err := h.cl.Enroll(ctx, erin, "", false); !errors.Is(err, webmail2fa.ErrIncidentOpen) {
+			t.Errorf("Enroll = %v; want ErrIncidentOpen", err)
+		}
+		h.writeIncident(erin, "resolved", 2)
 		if st, err := h.cl.Status(ctx, erin, ""); err != nil || st.Next != webmail2fa.Enroll {
-			t.Errorf("Status = %+v, %v; want next enroll", st, err)
+			t.Errorf("Status after the incident = %+v, %v; want next enroll", st, err)
+		}
+	})
+
+	t.Run("no second factor is bound while an incident is open: the link waits", func(t *testing.T) {
+		h.t = t
+		const bob = "bob@example.org"
+		if _, err := h.cl.Enroll(ctx, bob, "", false); err != nil {
+			t.Fatal(err)
+		}
+		link := linkRE.FindString(h.mailbox(bob, 1))
+		h.writeIncident(bob, "open", 1)
+		if st, page := h.page("GET", link, nil); st != 403 || !strings.Contains(page, "open security alert") || secretRE.MatchString(page) {
+			t.Errorf("link opened during the incident = %d; want 403 without a secret:\n%s", st, page)
+		}
+		if len(h.rec.find("mailbox_2fa_enroll_refused", bob)) != 1 {
+			t.Error("the refused enrollment is not audited")
+		}
+		h.writeIncident(bob, "resolved", 2)
+		st, qr := h.page("GET", link, nil)
+		m, act := secretRE.FindStringSubmatch(qr), actionRE.FindStringSubmatch(qr)
+		if st != 200 || m == nil || act == nil {
+			t.Fatalf("the same link after the incident = %d; want the QR page:\n%s", st, qr)
+		}
+		secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.writeIncident(bob, "open", 3) // a new alert while the QR page is open
+		if st, _ := h.page("POST", html.UnescapeString(act[1]), url.Values{"code": {h.code(secret, 0)}}); st != 403 || h.status(bob).Enrolled {
+			t.Errorf("confirm with a right code during the incident = %d; want 403 and not enrolled", st)
 		}
 	})
 

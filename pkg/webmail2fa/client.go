@@ -27,7 +27,7 @@ const (
 	Open   Next = "open"   // open the mailbox
 	Verify Next = "verify" // ask for one of Status.Methods; open only when Client.Verify succeeds
 	Enroll Next = "enroll" // the domain requires 2FA and the user has none: call Client.Enroll, do not open
-	Deny   Next = "deny"   // the user has an open incident and no second factor, and the domain denies: do not open
+	Deny   Next = "deny"   // an open incident, no second factor, and the domain denies or requires 2FA: do not open
 )
 
 // Methods of Status.Methods.
@@ -76,7 +76,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("vigil mailbox 2fa: %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-// Is matches ErrInvalidCode, ErrThrottled, ErrDenied and ErrNotEnrolled.
+// Is matches ErrInvalidCode, ErrThrottled, ErrDenied, ErrNotEnrolled and ErrIncidentOpen.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrInvalidCode:
@@ -87,16 +87,19 @@ func (e *Error) Is(target error) bool {
 		return e.Code == "step_up_denied"
 	case ErrNotEnrolled:
 		return e.Code == "not_enrolled"
+	case ErrIncidentOpen:
+		return e.Code == "incident_open"
 	}
 	return false
 }
 
 // Errors to test with errors.Is; each is also an *Error.
 var (
-	ErrInvalidCode = errors.New("wrong, replayed or expired code, or the user is locked")
-	ErrThrottled   = errors.New("too many attempts; retry later")
-	ErrDenied      = errors.New("the login is denied while the user's incident is open")
-	ErrNotEnrolled = errors.New("the user has no second factor")
+	ErrInvalidCode  = errors.New("wrong, replayed or expired code, or the user is locked")
+	ErrThrottled    = errors.New("too many attempts; retry later")
+	ErrDenied       = errors.New("the login is denied while the user's incident is open")
+	ErrNotEnrolled  = errors.New("the user has no second factor")
+	ErrIncidentOpen = errors.New("no enrollment while the user has an open incident")
 )
 
 // Client calls one Vigil auth API with an API key of scope mailbox-2fa.
@@ -173,7 +176,8 @@ func (c *Client) SendEmailCode(ctx context.Context, user string) error {
 	return c.do(ctx, http.MethodPost, user, "/email-code", nil, http.StatusAccepted, nil)
 }
 
-// Enroll mails the user a single-use link to the enrollment page. recovery ("" for none) receives e-mailed codes
+// Enroll mails the user a single-use link to the enrollment page (ErrIncidentOpen while the user has an open
+// incident). recovery ("" for none) receives e-mailed codes
 // when emailCodes is set. It returns when the link expires.
 func (c *Client) Enroll(ctx context.Context, user, recovery string, emailCodes bool) (time.Time, error) {
 	body := map[string]any{}

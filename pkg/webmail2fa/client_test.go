@@ -39,6 +39,7 @@ func TestErrorIs(t *testing.T) {
 		{&Error{Status: 429, Code: "too_many_requests"}, ErrThrottled},
 		{&Error{Status: 403, Code: "step_up_denied"}, ErrDenied},
 		{&Error{Status: 409, Code: "not_enrolled"}, ErrNotEnrolled},
+		{&Error{Status: 409, Code: "incident_open"}, ErrIncidentOpen},
 	} {
 		if !errors.Is(tt.e, tt.want) {
 			t.Errorf("errors.Is(%v, %v) = false", tt.e, tt.want)
