@@ -3,8 +3,8 @@ package mailbox2fa
 import (
 	"encoding/base32"
 	"errors"
-	"html"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
