@@ -24,6 +24,7 @@ type IncidentDetail struct {
 	Revision      uint64              `json:"revision"` // send it back with a review (0: not reviewed yet)
 	ReviewHistory []Review            `json:"review_history"`
 	Logins        []chstore.LoginRow  `json:"logins"`
+	StepUps       []chstore.StepUpRow `json:"step_ups"` // mailbox 2FA step-up outcomes while it was open, newest first
 }
 
 var statuses = []string{StatusOpen, StatusAcknowledged, StatusResolved}
@@ -120,7 +121,21 @@ func (s *Server) Incident(ctx context.Context, p *principal, id string) (*Incide
 	if d.Logins, err = s.logins(ctx, h, p, chstore.LoginFilter{User: inc.User, Limit: 50}); err != nil {
 		return nil, err
 	}
+	if d.StepUps, err = stepUps(ctx, h, id); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// stepUps reads the incident's mailbox 2FA step-up outcomes (its own block of the incident page).
+func stepUps(ctx context.Context, h *chstore.Store, id string) ([]chstore.StepUpRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	rows, err := h.StepUps(ctx, id)
+	if err != nil {
+		return nil, historyErr(err)
+	}
+	return rows, nil
 }
 
 func historyErr(err error) error {

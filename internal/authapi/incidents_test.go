@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
@@ -287,5 +288,28 @@ func TestConsoleInputValidation(t *testing.T) {
 	}
 	if r := c.do("POST", "/v1/incidents/"+c.incA.ID+"/review", myIP, c.root, map[string]any{"action": "acknowledge"}, "If-Match", "W/abc"); r.code != 400 {
 		t.Errorf("a malformed If-Match: %d; want 400", r.code)
+	}
+}
+
+// The incident detail carries the incident's mailbox 2FA step-up outcomes (its own block), newest first, and an
+// empty list rather than null without any.
+func TestIncidentDetailStepUps(t *testing.T) {
+	c := newConsole(t)
+	at := c.clock.Now().UTC().Truncate(time.Second)
+	rows := []chstore.StepUpRow{
+		{IncidentID: c.incA.ID, AttemptID: "a1", Time: at.Add(-time.Minute), User: "alice@example.org", Result: "failed", Method: "totp", ClientIP: "198.51.100.7", Actor: "apikey:webmail"},
+		{IncidentID: c.incA.ID, AttemptID: "a2", Time: at, User: "alice@example.org", Result: "passed", Method: "totp", ClientIP: "198.51.100.7", Actor: "apikey:webmail"},
+	}
+	if err := c.ch.WriteStepUps(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	d := c.do("GET", "/v1/incidents/"+c.incA.ID, myIP, c.sub, nil)
+	got, _ := d.body["step_ups"].([]any)
+	if d.code != 200 || len(got) != 2 || got[0].(map[string]any)["result"] != "passed" || got[1].(map[string]any)["result"] != "failed" ||
+		got[0].(map[string]any)["client_ip"] != "198.51.100.7" || got[0].(map[string]any)["attempt_id"] != "a2" {
+		t.Errorf("step_ups of %s = %d %v; want passed then failed from 198.51.100.7", c.incA.ID, d.code, got)
+	}
+	if d := c.do("GET", "/v1/incidents/"+c.incB.ID, myIP, c.root, nil); !strings.Contains(d.raw, `"step_ups":[]`) {
+		t.Errorf("detail of an incident without step-ups: %s; want step_ups []", d.raw)
 	}
 }

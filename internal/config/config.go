@@ -75,15 +75,17 @@ type Config struct {
 	PasswordSpray   int    // password_spray: distinct users failed from one address or prefix in 24h
 
 	// Mailbox-user 2FA (internal/mailbox2fa); off while Mailbox2FAURL is empty.
-	Mailbox2FAURL      string
-	Mailbox2FASMTP     string
-	Mailbox2FAFrom     string
-	Mailbox2FALinkTTL  time.Duration
-	Mailbox2FAQRTTL    time.Duration
-	Mailbox2FACodeTTL  time.Duration
-	Mailbox2FAIssuers  string
-	Mailbox2FAPolicy   string
-	Mailbox2FAPolicies string
+	Mailbox2FAURL                string
+	Mailbox2FASMTP               string
+	Mailbox2FAFrom               string
+	Mailbox2FALinkTTL            time.Duration
+	Mailbox2FAQRTTL              time.Duration
+	Mailbox2FACodeTTL            time.Duration
+	Mailbox2FAIssuers            string
+	Mailbox2FAPolicy             string
+	Mailbox2FAPolicies           string
+	Mailbox2FAUnenrolled         string
+	Mailbox2FAUnenrolledPolicies string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the

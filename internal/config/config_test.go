@@ -166,12 +166,13 @@ func TestMailbox2FAConfig(t *testing.T) {
 		t.Errorf("defaults (mailbox 2FA off): %v", err)
 	}
 	if err := load(map[string]string{"VIGIL_MAILBOX_2FA_URL": "https://vigil.example.org", "VIGIL_MAILBOX_2FA_POLICIES": "example.org=required",
-		"VIGIL_MAILBOX_2FA_ISSUERS": "example.org=Example Mail"}); err != nil {
+		"VIGIL_MAILBOX_2FA_ISSUERS": "example.org=Example Mail", "VIGIL_MAILBOX_2FA_UNENROLLED": "deny", "VIGIL_MAILBOX_2FA_UNENROLLED_POLICIES": "example.net=allow"}); err != nil {
 		t.Errorf("valid mailbox 2FA settings: %v", err)
 	}
 	err := load(map[string]string{"VIGIL_MAILBOX_2FA_URL": "ftp://x", "VIGIL_MAILBOX_2FA_POLICIES": "example.org=sometimes",
-		"VIGIL_MAILBOX_2FA_ISSUERS": "example.org=a:b", "VIGIL_MAILBOX_2FA_LINK_TTL": "1s"})
-	for _, want := range []string{"VIGIL_MAILBOX_2FA_POLICIES", "VIGIL_MAILBOX_2FA_ISSUERS", "public URL", "link TTL"} {
+		"VIGIL_MAILBOX_2FA_ISSUERS": "example.org=a:b", "VIGIL_MAILBOX_2FA_LINK_TTL": "1s", "VIGIL_MAILBOX_2FA_UNENROLLED": "sms",
+		"VIGIL_MAILBOX_2FA_UNENROLLED_POLICIES": "example.org=maybe"})
+	for _, want := range []string{"VIGIL_MAILBOX_2FA_POLICIES", "VIGIL_MAILBOX_2FA_ISSUERS", "public URL", "link TTL", "VIGIL_MAILBOX_2FA_UNENROLLED_POLICIES", "unenrolled users \"sms\""} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Load(bad mailbox 2FA settings) = %v; want it to name %s", err, want)
 		}

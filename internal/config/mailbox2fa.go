@@ -21,9 +21,14 @@ func (c *Config) Mailbox2FA() (mailbox2fa.Options, bool, error) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_MAILBOX_2FA_POLICIES: %w", err))
 	}
+	unenrolled, err := mailbox2fa.ParseStepUps(c.Mailbox2FAUnenrolledPolicies)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("VIGIL_MAILBOX_2FA_UNENROLLED_POLICIES: %w", err))
+	}
 	o := mailbox2fa.Options{PublicURL: c.Mailbox2FAURL, SMTPAddr: c.Mailbox2FASMTP, MailFrom: c.Mailbox2FAFrom,
 		LinkTTL: c.Mailbox2FALinkTTL, QRTTL: c.Mailbox2FAQRTTL, CodeTTL: c.Mailbox2FACodeTTL, Issuer: c.AuthIssuer,
-		Issuers: issuers, DefaultPolicy: mailbox2fa.Policy(c.Mailbox2FAPolicy), Policies: policies, Replicas: c.StreamReplicas}
+		Issuers: issuers, DefaultPolicy: mailbox2fa.Policy(c.Mailbox2FAPolicy), Policies: policies, Replicas: c.StreamReplicas,
+		Unenrolled: mailbox2fa.StepUp(c.Mailbox2FAUnenrolled), UnenrolledBy: unenrolled}
 	if err := o.Check(); err != nil {
 		errs = append(errs, err)
 	}

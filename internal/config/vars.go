@@ -70,6 +70,8 @@ var Vars = []Var{
 	{"mailbox-2fa-issuers", "VIGIL_MAILBOX_2FA_ISSUERS", "", "mailbox-user 2FA: issuer shown in authenticator apps per domain, like example.org=Example Mail (others: VIGIL_AUTH_ISSUER)", func(c *Config) any { return &c.Mailbox2FAIssuers }},
 	{"mailbox-2fa-policy", "VIGIL_MAILBOX_2FA_POLICY", "optional", "mailbox-user 2FA: default policy of a domain: required, optional or off", func(c *Config) any { return &c.Mailbox2FAPolicy }},
 	{"mailbox-2fa-policies", "VIGIL_MAILBOX_2FA_POLICIES", "", "mailbox-user 2FA: policy per domain, like example.org=required,example.net=off", func(c *Config) any { return &c.Mailbox2FAPolicies }},
+	{"mailbox-2fa-unenrolled", "VIGIL_MAILBOX_2FA_UNENROLLED", "email", "mailbox-user 2FA: step-up of a user with an open incident and no second factor: email (a one-time code to the recovery address, else the mailbox), deny (no webmail login until resolved) or allow", func(c *Config) any { return &c.Mailbox2FAUnenrolled }},
+	{"mailbox-2fa-unenrolled-policies", "VIGIL_MAILBOX_2FA_UNENROLLED_POLICIES", "", "mailbox-user 2FA: step-up of users without a second factor per domain, like example.org=deny,example.net=allow", func(c *Config) any { return &c.Mailbox2FAUnenrolledPolicies }},
 }
 
 // Reference renders Vars as the Markdown table of the README's configuration reference.

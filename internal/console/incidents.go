@@ -165,6 +165,16 @@ type loginRow struct {
 	Source  string    `json:"source"`
 }
 
+// stepUpRow is a mailbox 2FA step-up outcome recorded on the incident (its own block of the page).
+type stepUpRow struct {
+	Time     time.Time `json:"time"`
+	User     string    `json:"user"`
+	Result   string    `json:"result"`
+	Method   string    `json:"method"`
+	ClientIP string    `json:"client_ip"`
+	Actor    string    `json:"actor"`
+}
+
 type incidentData struct {
 	Incident incidentRow
 	Evidence evidence
@@ -174,6 +184,7 @@ type incidentData struct {
 	Reasons  []string
 	// Decisions is the incident's containment decisions section (decisions.go).
 	Decisions *incidentDecisions
+	StepUps   []stepUpRow
 }
 
 // resolveReasons are the reasons a resolution can name.
@@ -205,6 +216,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 		History  []review    `json:"review_history"`
 		Revision uint64      `json:"revision"`
 		Logins   []loginRow  `json:"logins"`
+		StepUps  []stepUpRow `json:"step_ups"`
 	}
 	if err := a.Decode(&res); err != nil {
 		return err
@@ -212,6 +224,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 	d := &incidentData{Incident: res.Incident, Evidence: layoutEvidence(res.Incident.Evidence), Reviews: res.History, Revision: res.Revision,
 		Logins: res.Logins, Reasons: resolveReasons}
 	d.Decisions = c.incidentDecisions(r, id)
+	d.StepUps = res.StepUps
 	p.Title = "Incident: " + d.Incident.Subject()
 	p.Data = d
 	c.render(w, status, "incident", p)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/authapi"
+	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/password"
 	"github.com/vigil-ids/vigil/internal/totp"
@@ -54,13 +55,20 @@ func (s *Service) caller(r *http.Request) (*authapi.Caller, string, string, erro
 	return c, user, domain, nil
 }
 
-// stepUp reports the user's open incident (or "decision" for a pending block_login decision), "" for none.
+// Sentinels of stepUp that are not incident ids: a pending block_login decision, or incidents that could not be read.
+const (
+	suspectDecision = "decision"
+	suspectUnknown  = "unknown"
+)
+
+// stepUp reports the user's open incident (suspectDecision for a pending block_login decision, suspectUnknown when
+// the incidents cannot be read: step-up then applies), "" for none.
 func (s *Service) stepUp(ctx context.Context, user string) string {
 	if s.d.Suspicion != nil {
 		id, err := s.d.Suspicion.OpenIncident(ctx, user)
 		if err != nil {
 			s.logger.Warn("mailbox 2fa: incidents unavailable; asking for the second factor", "err", err, "user", user)
-			return "unknown" // fail towards asking
+			return suspectUnknown // fail towards asking
 		}
 		if id != "" {
 			return id
@@ -68,22 +76,57 @@ func (s *Service) stepUp(ctx context.Context, user string) string {
 	}
 	if s.d.Decisions != nil {
 		if pending, err := s.d.Decisions.BlockLoginPending(ctx, user); err != nil || pending {
-			return "decision"
+			return suspectDecision
 		}
 	}
 	return ""
 }
 
-func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
-	_, user, domain, err := s.caller(r)
-	if err != nil {
-		return err
-	}
-	st, _, err := s.st.state(r.Context(), user)
-	if err != nil {
-		return storeErr(err)
-	}
+// What a webmail does after the password check (the status's "next").
+const (
+	nextOpen   = "open"   // open the mailbox
+	nextVerify = "verify" // ask for one of the methods; open only on a 200 from verify
+	nextEnroll = "enroll" // the domain requires 2FA and the user has none: start the enrollment, do not open
+	nextDeny   = "deny"   // step-up of a user without a second factor on a deny domain: do not open
+)
+
+// loginPlan is the answer to "does this user need a second factor now?".
+type loginPlan struct {
+	inc         string   // the open incident (or a stepUp sentinel), "" for none
+	next        string   // nextOpen, nextVerify, nextEnroll or nextDeny
+	methods     []string // the methods verify accepts now
+	emailStepUp bool     // the user has no second factor; step-up e-mails a one-time code
+	allowed     bool     // step-up applies but the domain's policy for unenrolled users lets the login through
+}
+
+// plan decides a login of user (state st) on domain: enrolled users verify when the policy requires it or step-up
+// applies; users without a second factor follow the domain's step-up policy for unenrolled users (email, deny,
+// allow) while step-up applies, unless 2FA is off for the domain; on a required domain they are denied then, since
+// nobody enrolls during an incident.
+func (s *Service) plan(ctx context.Context, st *State, user, domain string) loginPlan {
+	p := loginPlan{inc: s.stepUp(ctx, user), methods: st.methods(), next: nextOpen}
 	policy := s.opts.policy(domain)
+	unenrolled := s.opts.unenrolled(domain)
+	stepUp := p.inc != "" && policy != PolicyOff
+	switch {
+	case st.enrolled():
+		if policy == PolicyRequired || p.inc != "" {
+			p.next = nextVerify
+		}
+	case stepUp && (unenrolled == StepUpDeny || policy == PolicyRequired):
+		p.next = nextDeny // a required domain's user cannot enroll while the incident is open (errIncidentOpen)
+	case policy == PolicyRequired:
+		p.next = nextEnroll
+	case stepUp && unenrolled == StepUpEmail:
+		p.next, p.methods, p.emailStepUp = nextVerify, []string{"email"}, true
+	case stepUp:
+		p.allowed = true
+	}
+	return p
+}
+
+// methods lists the second factors the user has.
+func (st *State) methods() []string {
 	methods := []string{}
 	if st.TOTP != nil {
 		methods = append(methods, "totp")
@@ -94,10 +137,95 @@ func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
 	if st.enrolled() {
 		methods = append(methods, "backup_code")
 	}
-	inc := s.stepUp(r.Context(), user)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "policy": policy, "enrolled": st.enrolled(),
-		"required": policy == PolicyRequired || (inc != "" && st.enrolled()), "methods": methods,
-		"step_up_required": inc != "" && st.enrolled(), "locked": s.opts.Now().Before(st.LockedUntil)})
+	return methods
+}
+
+// stepUpAddress is where an e-mailed step-up code goes for a user without a second factor: the recovery address
+// when one is on file, else the mailbox itself.
+func (st *State) stepUpAddress() string {
+	if st.Recovery != "" {
+		return st.Recovery
+	}
+	return st.User
+}
+
+// errIncidentOpen refuses an enrollment while step-up applies: the link would go to a mailbox whoever caused the
+// incident may be reading, and the second factor they bound would then pass the step-up.
+var errIncidentOpen = httpapi.Errorf(http.StatusConflict, "incident_open",
+	"this user has an open security incident; resolve it in the console before enrolling a second factor")
+
+// errStepUpDenied answers a login the step-up policy for unenrolled users refuses.
+var errStepUpDenied = httpapi.Errorf(http.StatusForbidden, "step_up_denied",
+	"this user has an open security incident and no second factor; the login is refused until an administrator resolves it")
+
+// outcome records a step-up result: in the audit log (action mailbox_2fa_step_up, target the incident) and, for a
+// real incident, on the incident itself (ClickHouse mailbox_step_ups, the console's incident page). A failed
+// ClickHouse write is logged and counted; it does not change the answer.
+func (s *Service) outcome(r *http.Request, c *authapi.Caller, p loginPlan, user, result, method string, ip netip.Addr) {
+	s.m.stepUps.WithLabelValues(result).Inc()
+	s.d.Gate.Record(r, "mailbox_2fa_step_up", c.Actor, p.inc, result, "", string(mustJSON(map[string]string{"user": user, "method": method, "client_ip": ip.String()})))
+	if s.d.Outcomes == nil || p.inc == suspectDecision || p.inc == suspectUnknown {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	row := chstore.StepUpRow{IncidentID: p.inc, AttemptID: randomID(), Time: s.opts.Now().UTC().Truncate(time.Second), User: user,
+		Result: result, Method: method, ClientIP: ip.String(), Actor: c.Actor}
+	if err := s.d.Outcomes.WriteStepUps(ctx, []chstore.StepUpRow{row}); err != nil {
+		s.m.recordErr.Inc()
+		s.logger.Warn("mailbox 2fa: step-up outcome not recorded on the incident (the audit log has it)", "err", err, "incident", p.inc, "result", result)
+	}
+}
+
+// clientIP reads the optional client_ip query parameter of the status (the user's address as the webmail saw
+// it), else the caller's address.
+func clientIPParam(r *http.Request) (netip.Addr, error) {
+	q := r.URL.Query()
+	for k := range q {
+		if k != "client_ip" {
+			return netip.Addr{}, httpapi.Errorf(http.StatusBadRequest, "bad_parameter", "unknown query parameter; only client_ip")
+		}
+	}
+	v := q["client_ip"]
+	if len(v) == 0 {
+		return authapi.ClientIP(r), nil
+	}
+	ip, err := netip.ParseAddr(v[0])
+	if len(v) > 1 || len(v[0]) > 64 || err != nil {
+		return netip.Addr{}, httpapi.Errorf(http.StatusBadRequest, "bad_client_ip", "client_ip: one IPv4 or IPv6 address")
+	}
+	return ip.Unmap(), nil
+}
+
+func (s *Service) status(w http.ResponseWriter, r *http.Request) error {
+	c, user, domain, err := s.caller(r)
+	if err != nil {
+		return err
+	}
+	ip, err := clientIPParam(r)
+	if err != nil {
+		return err
+	}
+	st, _, err := s.st.state(r.Context(), user)
+	if err != nil {
+		return storeErr(err)
+	}
+	policy := s.opts.policy(domain)
+	p := s.plan(r.Context(), st, user, domain)
+	switch {
+	case p.next == nextDeny:
+		s.outcome(r, c, p, user, "denied", "", ip)
+	case p.allowed:
+		s.outcome(r, c, p, user, "allowed", "", ip)
+	}
+	out := map[string]any{"user": user, "policy": policy, "enrolled": st.enrolled(),
+		"required": policy == PolicyRequired || p.next == nextVerify, "methods": p.methods,
+		"step_up_required": p.inc != "" && (p.next == nextVerify || p.next == nextDeny), "locked": s.opts.Now().Before(st.LockedUntil),
+		"next": p.next}
+	if p.emailStepUp {
+		out["email_to"] = mask(st.stepUpAddress())
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -124,6 +252,10 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_recovery_address", "email_codes needs a recovery_address")
 	}
 	ctx := r.Context()
+	if inc := s.stepUp(ctx, user); inc != "" {
+		s.d.Gate.Record(r, "mailbox_2fa_enroll_refused", c.Actor, user, "incident_open", "", "")
+		return errIncidentOpen
+	}
 	if _, err := s.st.update(ctx, user, func(st *State) error {
 		if st.enrolled() {
 			return httpapi.Errorf(http.StatusConflict, "already_enrolled", "this user has a second factor; disable or reset it first")
@@ -131,7 +263,7 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) error {
 		if req.RecoveryAddress != "" {
 			st.Recovery = strings.ToLower(req.RecoveryAddress)
 		}
-		st.Email = false
+		st.Email, st.EmailSecret = false, nil // a step-up's e-mail secret does not carry into the enrollment
 		if req.Email {
 			st.EmailSecret = s.box.Seal(totp.NewSecret(), user)
 		}
@@ -189,7 +321,7 @@ func parseVerify(req *verifyRequest) (method, code string, ip netip.Addr, err er
 }
 
 func (s *Service) verify(w http.ResponseWriter, r *http.Request) error {
-	c, user, _, err := s.caller(r)
+	c, user, domain, err := s.caller(r)
 	if err != nil {
 		return err
 	}
@@ -204,12 +336,20 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) error {
 	if !ip.IsValid() {
 		ip = authapi.ClientIP(r)
 	}
-	if ok, retry := s.allow(user); !ok {
-		return &httpapi.Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Message: "too many attempts for this user", RetryAfter: max(retry, time.Second)}
-	}
 	ctx := r.Context()
-	inc := s.stepUp(ctx, user)
-	err = s.check(ctx, user, method, code)
+	if err := s.throttle(ctx, user); err != nil {
+		return err
+	}
+	st, _, err := s.st.state(ctx, user)
+	if err != nil {
+		return storeErr(err)
+	}
+	p := s.plan(ctx, st, user, domain)
+	if p.next == nextDeny {
+		s.outcome(r, c, p, user, "denied", method, ip)
+		return errStepUpDenied
+	}
+	err = s.check(ctx, user, method, code, p.emailStepUp)
 	now := s.opts.Now()
 	result := "passed"
 	if err != nil {
@@ -217,7 +357,7 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) error {
 		if serr := storeErr(err); serr != nil && !errors.Is(err, errInvalid) && !errors.Is(err, errNotEnrolled) {
 			return serr
 		}
-		s.fail(r, c, user)
+		s.fail(r, c, user, p.emailStepUp)
 	} else {
 		s.st.update(ctx, user, func(st *State) error { st.Failures, st.LockedUntil = 0, time.Time{}; return nil })
 	}
@@ -225,8 +365,8 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) error {
 	if s.d.Events != nil {
 		s.d.Events.MailboxSecondFactor(user, ip, err == nil, now)
 	}
-	if inc != "" {
-		s.d.Gate.Record(r, "mailbox_2fa_step_up", c.Actor, inc, result, "", string(mustJSON(map[string]string{"user": user, "method": method, "client_ip": ip.String()})))
+	if p.inc != "" && !errors.Is(err, errNotEnrolled) {
+		s.outcome(r, c, p, user, result, method, ip)
 	}
 	if err != nil {
 		if errors.Is(err, errNotEnrolled) {
@@ -234,16 +374,17 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) error {
 		}
 		return errInvalid
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"result": result, "method": method, "step_up": inc != ""})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"result": result, "method": method, "step_up": p.inc != ""})
 	return nil
 }
 
 func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
 
-// fail counts a failure on the user, locking with the auth API's backoff, and audits it.
-func (s *Service) fail(r *http.Request, c *authapi.Caller, user string) {
+// fail counts a failure on the user, locking with the auth API's backoff, and audits it. A user without a second
+// factor counts only during an e-mailed step-up (stepUp).
+func (s *Service) fail(r *http.Request, c *authapi.Caller, user string, stepUp bool) {
 	st, err := s.st.update(r.Context(), user, func(st *State) error {
-		if !st.enrolled() {
+		if !st.enrolled() && !stepUp {
 			return errNotEnrolled
 		}
 		st.Failures++
@@ -258,10 +399,11 @@ func (s *Service) fail(r *http.Request, c *authapi.Caller, user string) {
 	}
 }
 
-// check verifies one code with compare-and-set: a TOTP step, a backup code or an e-mailed code works once.
-func (s *Service) check(ctx context.Context, user, method, code string) error {
+// check verifies one code with compare-and-set: a TOTP step, a backup code or an e-mailed code works once. A user
+// without a second factor has only the e-mailed code of a step-up (stepUp).
+func (s *Service) check(ctx context.Context, user, method, code string, stepUp bool) error {
 	_, err := s.st.update(ctx, user, func(st *State) error {
-		if !st.enrolled() {
+		if !st.enrolled() && !(stepUp && method == "email") {
 			return errNotEnrolled
 		}
 		now := s.opts.Now()
@@ -338,9 +480,10 @@ func wellFormedCode(c string) bool {
 	return true
 }
 
-// emailCode sends a one-time code (HOTP, RFC 4226) to the user's recovery address.
+// emailCode sends a one-time code (HOTP, RFC 4226) to the user's recovery address, or during an e-mailed step-up
+// of a user without a second factor to the address the status named (email_to).
 func (s *Service) emailCode(w http.ResponseWriter, r *http.Request) error {
-	c, user, _, err := s.caller(r)
+	c, user, domain, err := s.caller(r)
 	if err != nil {
 		return err
 	}
@@ -350,7 +493,15 @@ func (s *Service) emailCode(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if err := s.sendCode(r.Context(), user); err != nil {
+	st, _, err := s.st.state(r.Context(), user)
+	if err != nil {
+		return storeErr(err)
+	}
+	p := s.plan(r.Context(), st, user, domain)
+	if p.next == nextDeny {
+		return errStepUpDenied
+	}
+	if err := s.sendCode(r.Context(), user, p.emailStepUp); err != nil {
 		return err
 	}
 	s.m.events.WithLabelValues("email_code_sent").Inc()
@@ -359,13 +510,19 @@ func (s *Service) emailCode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// sendCode creates the user's next e-mailed code (rate-limited) and mails it to the recovery address. The code is
+// sendCode creates the user's next e-mailed code (rate-limited) and mails it to the recovery address, or for the
+// step-up of a user without a second factor (stepUp) to st.stepUpAddress with a new e-mail secret. The code is
 // never logged.
-func (s *Service) sendCode(ctx context.Context, user string) error {
+func (s *Service) sendCode(ctx context.Context, user string, stepUp bool) error {
 	now := s.opts.Now()
 	var code, to string
 	_, err := s.st.update(ctx, user, func(st *State) error {
-		if st.EmailSecret == nil || st.Recovery == "" || (!st.Email && st.Pending == nil) {
+		switch {
+		case stepUp && !st.enrolled():
+			if st.EmailSecret == nil {
+				st.EmailSecret = s.box.Seal(totp.NewSecret(), user)
+			}
+		case st.EmailSecret == nil || st.Recovery == "" || (!st.Email && st.Pending == nil):
 			return httpapi.Errorf(http.StatusConflict, "no_email_method", "this user has no e-mailed codes")
 		}
 		if now.Before(st.LockedUntil) {
@@ -384,6 +541,9 @@ func (s *Service) sendCode(ctx context.Context, user string) error {
 			return err
 		}
 		st.CodeSent, st.CodeExpires, to = now, now.Add(s.opts.CodeTTL), st.Recovery
+		if stepUp && !st.enrolled() {
+			to = st.stepUpAddress()
+		}
 		return nil
 	})
 	if err != nil {
@@ -418,11 +578,11 @@ func (s *Service) disable(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if ok, retry := s.allow(user); !ok {
-			return &httpapi.Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Message: "too many attempts for this user", RetryAfter: max(retry, time.Second)}
+		if err := s.throttle(r.Context(), user); err != nil {
+			return err
 		}
-		if err := s.check(r.Context(), user, method, code); err != nil {
-			s.fail(r, c, user)
+		if err := s.check(r.Context(), user, method, code, false); err != nil {
+			s.fail(r, c, user, false)
 			return errInvalid
 		}
 	}

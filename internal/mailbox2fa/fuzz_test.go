@@ -65,3 +65,37 @@ func FuzzParsePolicies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseStepUps: an accepted setting holds only valid domains and step-up policies.
+func FuzzParseStepUps(f *testing.F) {
+	for _, s := range []string{"example.org=deny", "a.b=email, c.d=allow", "x=sms", "=deny", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseStepUps(s)
+		if err != nil {
+			return
+		}
+		for d, p := range m {
+			if !validDomain(d) || !validStepUp(p) {
+				t.Errorf("ParseStepUps(%q) accepted %q=%q", s, d, p)
+			}
+		}
+	})
+}
+
+// FuzzStatusQuery: the status's query string is refused or yields one valid address (without client_ip: the
+// caller's, which the auth API's middleware sets), never a panic.
+func FuzzStatusQuery(f *testing.F) {
+	for _, s := range []string{"client_ip=198.51.100.7", "client_ip=::ffff:1.2.3.4", "client_ip=x", "a=b", "client_ip=1.1.1.1&client_ip=2.2.2.2", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		r := httptest.NewRequest("GET", "/v1/mailbox-2fa/alice@example.org", nil)
+		r.URL.RawQuery = q
+		ip, err := clientIPParam(r)
+		if err == nil && r.URL.Query().Has("client_ip") && (!ip.IsValid() || ip.Is4In6()) {
+			t.Errorf("clientIPParam(%q) = %v without an error", q, ip)
+		}
+	})
+}

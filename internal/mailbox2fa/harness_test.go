@@ -19,15 +19,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/authapi"
 	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/console"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/password"
 	"github.com/vigil-ids/vigil/internal/testenv"
 	"github.com/vigil-ids/vigil/internal/totp"
+	"github.com/vigil-ids/vigil/pkg/webmail2fa"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -76,7 +79,7 @@ var (
 	cheap     = password.Params{MemoryKiB: 64, Time: 1, Threads: 1}
 	mailUsers = map[string]string{"alice@example.org": "pw-alice", "bob@example.org": "pw-bob", "carol@example.org": "pw-carol",
 		"dave@example.org": "pw-dave", "alice@recovery.example": "pw-rec", "erin@strict.example": "pw-erin",
-		"frank@example.org": "pw-frank", "frank@recovery.example": "pw-frank-rec"}
+		"frank@example.org": "pw-frank", "frank@recovery.example": "pw-frank-rec", "grace@example.org": "pw-grace"}
 )
 
 type harness struct {
@@ -89,6 +92,9 @@ type harness struct {
 	key   string // API key with scope mailbox-2fa
 	admin string // admin session
 	svc   *Service
+	js    jetstream.JetStream
+	log   *slog.Logger
+	cl    *webmail2fa.Client // the reference client with h.key
 }
 
 // newHarness runs the auth API with mailbox 2FA on a real NATS, ClickHouse, Postfix and Dovecot: mails go through
@@ -117,28 +123,46 @@ func newHarness(t *testing.T) *harness {
 	if os.Getenv("VIGIL_TEST_LOG") != "" {
 		logw = os.Stderr
 	}
-	logger := slog.New(slog.NewTextHandler(logw, nil))
-	auth, err := authapi.New(ctx, js, testKey, authapi.Options{Require2FA: []string{}, Insecure: true, Password: cheap, Now: h.clock.Now},
-		h.rec, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.js, h.log = js, slog.New(slog.NewTextHandler(logw, nil))
+	var auth *authapi.Server
+	auth, h.svc, h.srv = h.node()
 	if err := auth.CreateAccount(ctx, "root", "correct horse battery staple", authapi.RoleAdmin); err != nil {
-		t.Fatal(err)
-	}
-	h.srv = httptest.NewServer(auth.Handler())
-	t.Cleanup(h.srv.Close)
-	h.svc, err = New(ctx, js, testKey, Options{PublicURL: h.srv.URL, SMTPAddr: mail.RelayAddr, MailFrom: "vigil@vigil-test.localdomain", Password: cheap, UserLimit: 30, Now: h.clock.Now,
-		Issuers: map[string]string{"example.org": "Example Mail"}, Policies: map[string]Policy{"strict.example": PolicyRequired}},
-		Deps{Gate: auth, Suspicion: store, Events: h.rec}, logger, prometheus.NewRegistry())
-	if err != nil {
 		t.Fatal(err)
 	}
 	h.login()
 	var key struct{ Key string }
 	h.do("POST", "/v1/apikeys", h.admin, `{"name":"webmail","scopes":["mailbox-2fa"]}`, 201, &key)
 	h.key = key.Key
+	if h.cl, err = webmail2fa.New(h.srv.URL, h.key, nil); err != nil {
+		t.Fatal(err)
+	}
 	return h
+}
+
+// node starts one auth API replica with mailbox 2FA and the console on the harness's NATS and ClickHouse (the
+// accounts, keys and 2FA state live in NATS, so every replica serves the same users).
+func (h *harness) node() (*authapi.Server, *Service, *httptest.Server) {
+	h.t.Helper()
+	ctx := h.t.Context()
+	auth, err := authapi.New(ctx, h.js, testKey, authapi.Options{Require2FA: []string{}, Insecure: true, Password: cheap, Now: h.clock.Now,
+		Console: authapi.Console{History: h.store}}, h.rec, h.log, prometheus.NewRegistry())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	con, err := console.New(auth.Handler(), h.log)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	srv := httptest.NewServer(auth.WithConsole(nil, con))
+	h.t.Cleanup(srv.Close)
+	svc, err := New(ctx, h.js, testKey, Options{PublicURL: srv.URL, SMTPAddr: h.mail.RelayAddr, MailFrom: "vigil@vigil-test.localdomain", Password: cheap, UserLimit: 30, Now: h.clock.Now,
+		Issuers: map[string]string{"example.org": "Example Mail"}, Policies: map[string]Policy{"strict.example": PolicyRequired},
+		UnenrolledBy: map[string]StepUp{"deny.example": StepUpDeny, "allow.example": StepUpAllow}},
+		Deps{Gate: auth, Suspicion: h.store, Outcomes: h.store, Events: h.rec}, h.log, prometheus.NewRegistry())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return auth, svc, srv
 }
 
 // login opens an admin session (h.admin).
@@ -309,7 +333,7 @@ func (h *harness) status(user string) status {
 func (h *harness) writeIncident(user, st string, version uint64) string {
 	h.t.Helper()
 	now := h.clock.Now()
-	inc := incident.Incident{ID: "inc-" + user, Rule: incident.MultiCountry, User: user, Domain: user[strings.IndexByte(user, '@')+1:],
+	inc := incident.Incident{ID: incident.ID(incident.MultiCountry, user, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)), Rule: incident.MultiCountry, User: user, Domain: user[strings.IndexByte(user, '@')+1:],
 		Status: st, WindowStart: now, FirstSeen: now, LastSeen: now, Countries: []string{"DE", "US"}, IPs: []string{"192.0.2.1"}, Version: version}
 	if err := h.store.Write(context.Background(), nil, nil, []incident.Incident{inc}); err != nil {
 		h.t.Fatal(err)

@@ -24,6 +24,16 @@ const (
 	PolicyOff      Policy = "off"
 )
 
+// StepUp is what step-up does for a user with an open incident who has no second factor.
+type StepUp string
+
+// Step-up policies for unenrolled users.
+const (
+	StepUpEmail StepUp = "email" // a one-time code by e-mail: to the recovery address if one is on file, else the mailbox
+	StepUpDeny  StepUp = "deny"  // the webmail does not open the mailbox until the incident is resolved
+	StepUpAllow StepUp = "allow" // no second factor; the login is recorded on the incident as allowed
+)
+
 // Options configures the mailbox 2FA service.
 type Options struct {
 	PublicURL     string            // base URL of the e-mailed links, like https://vigil.example.org; required
@@ -37,6 +47,8 @@ type Options struct {
 	Issuers       map[string]string // domain → issuer
 	DefaultPolicy Policy            // default optional
 	Policies      map[string]Policy // domain → policy
+	Unenrolled    StepUp            // step-up of users without a second factor; default email
+	UnenrolledBy  map[string]StepUp // domain → step-up of its users without a second factor
 	UserLimit     int               // verification attempts per mailbox address per minute; default 10
 	Replicas      int
 	Password      password.Params // hashing of backup codes
@@ -61,6 +73,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DefaultPolicy == "" {
 		o.DefaultPolicy = PolicyOptional
+	}
+	if o.Unenrolled == "" {
+		o.Unenrolled = StepUpEmail
 	}
 	if o.UserLimit == 0 {
 		o.UserLimit = 10
@@ -106,6 +121,9 @@ func (o *Options) Validate() error {
 	if !validPolicy(o.DefaultPolicy) {
 		errs = append(errs, fmt.Errorf("mailbox 2fa default policy %q: want required, optional or off", o.DefaultPolicy))
 	}
+	if !validStepUp(o.Unenrolled) {
+		errs = append(errs, fmt.Errorf("mailbox 2fa step-up of unenrolled users %q: want email, deny or allow", o.Unenrolled))
+	}
 	if strings.Contains(o.Issuer, ":") {
 		errs = append(errs, fmt.Errorf("mailbox 2fa issuer %q: no ':'", o.Issuer))
 	}
@@ -122,6 +140,21 @@ func ParsePolicies(s string) (map[string]Policy, error) {
 			return fmt.Errorf("policy %q of %s: want required, optional or off", v, domain)
 		}
 		m[domain] = Policy(v)
+		return nil
+	})
+	return m, err
+}
+
+func validStepUp(p StepUp) bool { return p == StepUpEmail || p == StepUpDeny || p == StepUpAllow }
+
+// ParseStepUps parses "example.org=deny,example.net=allow" (VIGIL_MAILBOX_2FA_UNENROLLED_POLICIES).
+func ParseStepUps(s string) (map[string]StepUp, error) {
+	m := map[string]StepUp{}
+	err := parsePairs(s, func(domain, v string) error {
+		if !validStepUp(StepUp(v)) {
+			return fmt.Errorf("step-up %q of %s: want email, deny or allow", v, domain)
+		}
+		m[domain] = StepUp(v)
 		return nil
 	})
 	return m, err
@@ -166,6 +199,13 @@ func (o *Options) policy(domain string) Policy {
 		return p
 	}
 	return o.DefaultPolicy
+}
+
+func (o *Options) unenrolled(domain string) StepUp {
+	if p, ok := o.UnenrolledBy[domain]; ok {
+		return p
+	}
+	return o.Unenrolled
 }
 
 func (o *Options) issuer(domain string) string {

@@ -50,6 +50,14 @@ func mask(addr string) string {
 	return local + "***@" + domain
 }
 
+// refuseDuringIncident answers an enrollment page while the user has an open incident: the link went to the
+// mailbox, which whoever caused the incident may be reading, so a second factor is not bound until it is resolved.
+func (s *Service) refuseDuringIncident(w http.ResponseWriter, r *http.Request, user string) error {
+	s.d.Gate.Record(r, "mailbox_2fa_enroll_refused", user, user, "incident_open", "", "")
+	return s.render(w, http.StatusForbidden, pageData{User: user, Error: "Two-step verification cannot be set up right now: " +
+		"there is an open security alert on this mailbox. Contact your administrator; the link works again once the alert is resolved."})
+}
+
 func (s *Service) render(w http.ResponseWriter, status int, d pageData) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; img-src data:; form-action 'self'")
@@ -79,6 +87,9 @@ func (s *Service) openLink(w http.ResponseWriter, r *http.Request) error {
 		return gone()
 	}
 	ctx := r.Context()
+	if l, _, err := s.st.getLink(ctx, tok); err == nil && l.Kind == "link" && s.stepUp(ctx, l.User) != "" {
+		return s.refuseDuringIncident(w, r, l.User) // the link stays valid for after the incident
+	}
 	l, err := s.st.takeLink(ctx, tok)
 	now := s.opts.Now()
 	if err != nil || l.Kind != "link" || !now.Before(l.Expires) {
@@ -135,6 +146,12 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || l.Kind != "page" || !now.Before(l.Expires) {
 		return s.render(w, http.StatusGone, pageData{Error: "This page expired. Ask for a new link."})
 	}
+	if err := s.throttle(ctx, l.User); err != nil { // the code attempts of the page count with the webmail's
+		return err
+	}
+	if s.stepUp(ctx, l.User) != "" {
+		return s.refuseDuringIncident(w, r, l.User)
+	}
 	var plain, hashed []string
 	st, err := s.st.update(ctx, l.User, func(st *State) error {
 		if st.Pending == nil || !now.Before(st.Pending.Expires) || now.Before(st.LockedUntil) {
@@ -167,7 +184,7 @@ func (s *Service) confirm(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
-		s.fail(r, &authapi.Caller{Actor: l.User}, l.User)
+		s.fail(r, &authapi.Caller{Actor: l.User}, l.User, false)
 		s.d.Gate.Record(r, "mailbox_2fa_confirm_failure", l.User, l.User, "failure", "", "")
 		return s.render(w, http.StatusUnauthorized, pageData{User: l.User, Error: "That code is not valid. Open the link again for a new code."})
 	}
@@ -196,7 +213,7 @@ func (s *Service) pageEmailCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.sendCode(ctx, l.User); err != nil {
+	if err := s.sendCode(ctx, l.User, false); err != nil {
 		return err
 	}
 	s.m.events.WithLabelValues("email_code_sent").Inc()

@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/vigil-ids/vigil/internal/authapi"
+	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/secretbox"
 )
@@ -52,11 +53,18 @@ type Mailer interface {
 	Send(ctx context.Context, to, subject, body string) error
 }
 
-// Deps are the service's collaborators; Suspicion, Decisions and Events may be nil.
+// Outcomes records step-up outcomes on their incident (*chstore.Store: table mailbox_step_ups), for the console's
+// incident page.
+type Outcomes interface {
+	WriteStepUps(ctx context.Context, rows []chstore.StepUpRow) error
+}
+
+// Deps are the service's collaborators; Suspicion, Decisions, Outcomes and Events may be nil.
 type Deps struct {
 	Gate      Gate
 	Suspicion Suspicion
 	Decisions Decisions
+	Outcomes  Outcomes
 	Events    Events
 	Mailer    Mailer // default: SMTP to Options.SMTPAddr
 }
@@ -69,15 +77,14 @@ type Service struct {
 	d      Deps
 	logger *slog.Logger
 	m      *metrics
-
-	mu    sync.Mutex
-	start time.Time
-	tries map[string]int // verification attempts per mailbox address in the current minute
+	lim    *limiter // verification attempts per mailbox address and minute, shared by the replicas
 }
 
 type metrics struct {
-	verify *prometheus.CounterVec
-	events *prometheus.CounterVec
+	verify    *prometheus.CounterVec
+	events    *prometheus.CounterVec
+	stepUps   *prometheus.CounterVec
+	recordErr prometheus.Counter
 }
 
 // New opens the mailbox 2FA buckets and mounts the routes on the auth API.
@@ -94,13 +101,19 @@ func New(ctx context.Context, js jetstream.JetStream, key []byte, o Options, d D
 	if err != nil {
 		return nil, err
 	}
+	lim, err := openLimiter(ctx, js, o.Replicas, o.UserLimit, o.Now)
+	if err != nil {
+		return nil, err
+	}
 	if d.Mailer == nil {
 		d.Mailer = &SMTP{Addr: o.SMTPAddr, From: o.MailFrom}
 	}
 	f := promauto.With(reg)
-	s := &Service{opts: o, st: st, box: box, d: d, logger: logger, tries: map[string]int{}, m: &metrics{
-		verify: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_mailbox_2fa_verifications_total", Help: "Mailbox-user second-factor verifications by method and result."}, []string{"method", "result"}),
-		events: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_mailbox_2fa_events_total", Help: "Mailbox-user 2FA life-cycle events."}, []string{"event"}),
+	s := &Service{opts: o, st: st, box: box, d: d, logger: logger, lim: lim, m: &metrics{
+		verify:    f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_mailbox_2fa_verifications_total", Help: "Mailbox-user second-factor verifications by method and result."}, []string{"method", "result"}),
+		events:    f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_mailbox_2fa_events_total", Help: "Mailbox-user 2FA life-cycle events."}, []string{"event"}),
+		stepUps:   f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_mailbox_2fa_step_ups_total", Help: "Step-up outcomes (a webmail login while the user had an open incident) by result."}, []string{"result"}),
+		recordErr: f.NewCounter(prometheus.CounterOpts{Name: "vigil_mailbox_2fa_step_up_record_errors_total", Help: "Step-up outcomes that could not be recorded on their incident in ClickHouse (the audit log has them)."}),
 	}}
 	if d.Gate != nil {
 		s.mount(d.Gate)
@@ -122,19 +135,24 @@ func (s *Service) mount(g Gate) {
 	g.MountPublic("/mailbox-2fa/", pages)
 }
 
-// allow counts a verification attempt for user in fixed one-minute windows.
-func (s *Service) allow(user string) (bool, time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Now()
-	if now.Sub(s.start) >= time.Minute || len(s.tries) > 100000 {
-		s.start, s.tries = now, map[string]int{}
+// throttle counts a code attempt for user in the shared limiter: 429 over the limit, 503 (fail closed) when the
+// count cannot be kept.
+func (s *Service) throttle(ctx context.Context, user string) error {
+	ok, retry, err := s.lim.allow(ctx, user)
+	if err != nil {
+		return storeErr(err)
 	}
-	s.tries[user]++
-	if s.tries[user] > s.opts.UserLimit {
-		return false, time.Minute - now.Sub(s.start)
+	if !ok {
+		return &httpapi.Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Message: "too many attempts for this user", RetryAfter: retry}
 	}
-	return true, 0
+	return nil
+}
+
+// randomID is a step-up attempt's id: 16 random bytes in hex.
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func randomToken() string {
