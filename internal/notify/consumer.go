@@ -15,8 +15,8 @@ import (
 // Sink receives events. Deliver returns nil once the event is delivered (or there is nothing to deliver); an error
 // makes the event come back later, up to the retry limit; an error wrapping errPoison dead-letters it at once.
 type Sink interface {
-	Name() string       // bounded, [a-z0-9_-]: part of consumer names, metric labels and the dead-letter subject
-	Sources() []Source  // the streams it consumes
+	Name() string      // bounded, [a-z0-9_-]: part of consumer names, metric labels and the dead-letter subject
+	Sources() []Source // the streams it consumes
 	Deliver(ctx context.Context, e *Event) error
 }
 

@@ -23,8 +23,8 @@ const (
 // mailer sends plain-text mails through one relay.
 type mailer struct {
 	addr, from, user, password, starttls string
-	tlsConfig                           *tls.Config
-	now                                 func() time.Time
+	tlsConfig                            *tls.Config
+	now                                  func() time.Time
 }
 
 // validAddress accepts a bare mail address without anything that could break a header.
