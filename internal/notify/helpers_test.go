@@ -37,8 +37,9 @@ func testLogger() *slog.Logger {
 
 // bus is a real NATS server with JetStream for one test.
 type bus struct {
-	t  *testing.T
-	js jetstream.JetStream
+	t   *testing.T
+	js  jetstream.JetStream
+	reg *prometheus.Registry // the latest notifier's metrics
 }
 
 func newBus(t *testing.T) *bus {
@@ -54,7 +55,8 @@ func newBus(t *testing.T) *bus {
 // start builds a notifier and runs it; the returned stop cancels it and waits until Run returned.
 func (b *bus) start(o Options, logins LoginSource) (stop func()) {
 	b.t.Helper()
-	n, err := New(b.t.Context(), b.js, o, logins, testLogger(), prometheus.NewRegistry())
+	b.reg = prometheus.NewRegistry()
+	n, err := New(b.t.Context(), b.js, o, logins, testLogger(), b.reg)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -227,4 +229,35 @@ func (r *receiver) acceptedIDs() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.accepted)
+}
+
+// metric returns the value of a counter or gauge with the given labels in the latest notifier's registry.
+func (b *bus) metric(name string, labels ...string) float64 {
+	b.t.Helper()
+	mfs, err := b.reg.Gather()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

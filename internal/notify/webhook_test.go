@@ -153,4 +153,18 @@ func TestWebhookDeadLetter(t *testing.T) {
 	if len(rcv.bad) > 0 {
 		t.Errorf("receiver refused deliveries: %q", rcv.bad)
 	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"vigil_notify_deliveries_total", []string{"sink", "webhook-siem", "result", "failed"}, 2},
+		{"vigil_notify_deliveries_total", []string{"sink", "webhook-siem", "result", "dead_lettered"}, 1},
+		{"vigil_notify_deliveries_total", []string{"sink", "webhook-siem", "result", "delivered"}, 0},
+		{"vigil_notify_dead_letters_total", []string{"sink", "webhook-siem"}, 1},
+	} {
+		if got := b.metric(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v; want %v", c.name, c.labels, got, c.want)
+		}
+	}
 }
