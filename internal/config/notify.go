@@ -27,16 +27,20 @@ func (c *Config) Notify() (notify.Options, error) {
 			continue
 		}
 		ep := notify.Endpoint{Name: name, URL: url}
-		if c.NotifyWebhookSecrets == "" {
+		switch {
+		case c.NotifyWebhookSecrets == "":
 			errs = append(errs, errors.New("VIGIL_NOTIFY_WEBHOOK_SECRETS: required with VIGIL_NOTIFY_WEBHOOKS (a directory with one secret file per webhook)"))
-		} else if strings.ContainsAny(name, `/\.`) || name == "" {
+		case strings.ContainsAny(name, `/\.`) || name == "":
 			errs = append(errs, fmt.Errorf("VIGIL_NOTIFY_WEBHOOKS: webhook name %.40q: 1-32 of a-z, 0-9, _ and -", name))
-		} else if secret, err := readSecret(filepath.Join(c.NotifyWebhookSecrets, name)); err != nil {
-			errs = append(errs, fmt.Errorf("VIGIL_NOTIFY_WEBHOOK_SECRETS: webhook %s: %w", name, err))
-		} else {
+		default:
+			secret, err := readSecret(filepath.Join(c.NotifyWebhookSecrets, name))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("VIGIL_NOTIFY_WEBHOOK_SECRETS: webhook %s: %w", name, err))
+				continue
+			}
 			ep.Secret = secret
+			o.Webhooks = append(o.Webhooks, ep) // validated below with the rest
 		}
-		o.Webhooks = append(o.Webhooks, ep)
 	}
 	if c.AlertmanagerURL != "" {
 		o.Alertmanager = &notify.AlertmanagerOptions{URL: c.AlertmanagerURL, ConsoleURL: c.ConsoleURL, Resend: c.AlertmanagerResend}
@@ -60,7 +64,7 @@ func (c *Config) Notify() (notify.Options, error) {
 		}
 		o.Email = e
 	}
-	if len(errs) == 0 && o.Enabled() {
+	if o.Enabled() {
 		if err := o.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("notifications: %w", err))
 		}
