@@ -35,7 +35,7 @@ func TestNodeNotifies(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		if err := notify.Verify([]byte(secret), r.Header.Get(notify.SignatureHeader), body, time.Now(), notify.DefaultTolerance); err != nil {
 			t.Errorf("delivery %s: %v", r.Header.Get(notify.DeliveryHeader), err)
-			http.Error(w, "bad signature", 401)
+			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
 		mu.Lock()

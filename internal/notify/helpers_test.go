@@ -175,7 +175,7 @@ func newReceiver(t *testing.T, secret []byte) *receiver {
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 	if err != nil {
-		http.Error(w, "read", 400)
+		http.Error(w, "read", http.StatusBadRequest)
 		return
 	}
 	id := req.Header.Get(DeliveryHeader)
@@ -183,7 +183,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if err := Verify(r.secret, req.Header.Get(SignatureHeader), body, time.Now(), DefaultTolerance); err != nil {
 		r.bad = append(r.bad, id+": "+err.Error())
 		r.mu.Unlock()
-		http.Error(w, "bad signature", 401)
+		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
 	if err := r.validate(body, id, req.Header.Get(EventHeader)); err != nil {
@@ -194,7 +194,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	switch {
 	case r.always || (first && r.fail[id]):
 		r.mu.Unlock()
-		http.Error(w, "try later", 500)
+		http.Error(w, "try later", http.StatusInternalServerError)
 		return
 	case first && r.hang[id]:
 		r.mu.Unlock()

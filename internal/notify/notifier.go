@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,8 +36,13 @@ func New(ctx context.Context, js jetstream.JetStream, o Options, logins LoginSou
 	if _, err := decision.Open(ctx, js, decision.Options{Replicas: o.Replicas}); err != nil {
 		return nil, err
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ReviewsBucket, History: 64, Replicas: o.Replicas,
-		Storage: jetstream.FileStorage, Description: "Vigil incident reviews"}); err != nil { // as the auth API creates it
+	if _, err := js.KeyValue(ctx, ReviewsBucket); errors.Is(err, jetstream.ErrBucketNotFound) { // the auth API's; created as it does
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: ReviewsBucket, History: 64, Replicas: o.Replicas,
+			Storage: jetstream.FileStorage, Description: "Vigil incident reviews"})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return nil, fmt.Errorf("bucket %s: %w", ReviewsBucket, err)
+		}
+	} else if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", ReviewsBucket, err)
 	}
 	if err := natsbus.EnsureDLQ(ctx, js, o.Replicas); err != nil {
