@@ -45,7 +45,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, sink string, sr
 		FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       o.Timeout + 30*time.Second,
+		AckWait:       fetchBatch*o.Timeout + 30*time.Second, // a whole batch of attempts that time out, and a margin
 		MaxDeliver:    -1, // the notifier counts deliveries itself and dead-letters after MaxDeliver
 		MaxAckPending: 1000,
 	})
@@ -55,11 +55,15 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, sink string, sr
 	return c, nil
 }
 
+// fetchBatch is how many messages one fetch asks for. They are handled one after the other, so the ack wait must
+// cover the batch: a larger batch would delay a crashed notifier's redeliveries longer.
+const fetchBatch = 4
+
 // run fetches and handles messages until ctx is cancelled. A message being handled when ctx ends is finished
 // (bounded by the delivery timeout) and acknowledged, so a stop neither loses nor repeats it.
 func (c *consumer) run(ctx context.Context) error {
 	for ctx.Err() == nil {
-		batch, err := c.cons.Fetch(16, jetstream.FetchMaxWait(time.Second))
+		batch, err := c.cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

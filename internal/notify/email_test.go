@@ -140,6 +140,29 @@ func TestEmail(t *testing.T) {
 	}
 }
 
+// TestSMTPRelayModes: AUTH PLAIN through Postfix's submission port (SASL by Dovecot) succeeds with the right
+// password and fails with a wrong one; STARTTLS=always refuses a relay that does not offer it.
+func TestSMTPRelayModes(t *testing.T) {
+	m := testenv.StartMail(t, testenv.MailOptions{Users: mailUsers})
+	send := func(addr, user, password, starttls string) error {
+		ml := &mailer{addr: addr, from: "ops@example.org", user: user, password: password, starttls: starttls, now: time.Now}
+		return ml.send(t.Context(), []string{"alice@example.org"}, "test", "body")
+	}
+	if err := send(m.SubmissionAddr, "ops@example.org", mailUsers["ops@example.org"], StartTLSAuto); err != nil {
+		t.Errorf("send with SMTP AUTH = %v; want nil", err)
+	}
+	if err := send(m.SubmissionAddr, "ops@example.org", "wrong password", StartTLSAuto); err == nil || !strings.Contains(err.Error(), "smtp auth") ||
+		strings.Contains(err.Error(), "wrong password") {
+		t.Errorf("send with a wrong password = %v; want an smtp auth error without the password", err)
+	}
+	if err := send(m.SubmissionAddr, "", "", StartTLSAlways); err == nil || !strings.Contains(err.Error(), "no STARTTLS") {
+		t.Errorf("send with STARTTLS=always to a relay without it = %v; want a refusal", err)
+	}
+	if err := send(m.SubmissionAddr, "", "", StartTLSNever); err == nil || !strings.Contains(err.Error(), "rcpt") {
+		t.Errorf("send without AUTH to the submission port = %v; want the recipient refused", err)
+	}
+}
+
 func mailDate(t *testing.T, raw string) time.Time {
 	t.Helper()
 	msg, err := mail.ReadMessage(strings.NewReader(raw))
