@@ -46,7 +46,7 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, sink string, sr
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       fetchBatch*o.Timeout + 30*time.Second, // a whole batch of attempts that time out, and a margin
-		MaxDeliver:    -1, // the notifier counts deliveries itself and dead-letters after MaxDeliver
+		MaxDeliver:    -1,                                    // the notifier counts deliveries itself and dead-letters after MaxDeliver
 		MaxAckPending: 1000,
 	})
 	if err != nil {
