@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-ids/vigil/internal/decision"
@@ -166,5 +167,49 @@ func TestWebhookDeadLetter(t *testing.T) {
 		if got := b.metric(c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v; want %v", c.name, c.labels, got, c.want)
 		}
+	}
+}
+
+// TestWebhookAcrossServerRestart: the durable consumers live in JetStream's file store, so events published while
+// the notifier was stopped are delivered after both the NATS server and the notifier restarted, each once.
+func TestWebhookAcrossServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1 := testenv.NATSAt(t, dir)
+	connect := func(s interface{ ClientURL() string }) *bus {
+		nc, err := nats.Connect(s.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := natsbus.NewJetStream(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &bus{t: t, js: js}
+	}
+	b := connect(s1)
+	rcv := newReceiver(t, hookSecret)
+	stop := b.start(hookOptions(rcv.srv.URL), nil)
+	x, y := sampleIncident("frank@example.org", 1), sampleIncident("frank@example.org", 2)
+	b.incident(x)
+	testenv.Eventually(t, 20*time.Second, "the first delivery", func() bool { return rcv.acceptedIDs() == 1 })
+	stop()
+	b.incident(y)
+	s1.Shutdown()
+	s1.WaitForShutdown()
+
+	b = connect(testenv.NATSAt(t, dir))
+	b.start(hookOptions(rcv.srv.URL), nil)
+	testenv.Eventually(t, 20*time.Second, "the delivery published before the restarts", func() bool { return rcv.acceptedIDs() == 2 })
+	testenv.WaitDrained(t, b.js, natsbus.IncidentsStream, "vigil-notify-webhook-siem-")
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for id, n := range rcv.accepted {
+		if n != 1 {
+			t.Errorf("delivery %s accepted %d times; want once", id, n)
+		}
+	}
+	if e := rcv.events["incident."+natsbus.IncidentMsgID(y.ID, 2)]; e.Type != IncidentUpdated {
+		t.Errorf("version 2 after the restart has type %q; want %s (the opened claim survives too)", e.Type, IncidentUpdated)
 	}
 }
