@@ -109,7 +109,10 @@ func (c *consumer) handle(ctx context.Context, msg jetstream.Msg) {
 	switch {
 	case err == nil:
 		c.m.deliveries.WithLabelValues(name, "delivered").Inc()
-		if aerr := msg.DoubleAck(ctx); aerr != nil {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		aerr := msg.DoubleAck(actx) // confirmed, so a stop right after it cannot repeat the delivery
+		cancel()
+		if aerr != nil {
 			c.logger.Warn("notify ack failed; the event may be delivered again", "sink", name, "err", aerr)
 		}
 	case errors.Is(err, errPoison):
