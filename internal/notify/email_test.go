@@ -175,3 +175,22 @@ func mailDate(t *testing.T, raw string) time.Time {
 	}
 	return d
 }
+
+// TestOwnerMailFromEvidence: without a login history the owner mail lists the incident's own evidence per country.
+func TestOwnerMailFromEvidence(t *testing.T) {
+	m := &email{}
+	inc := sampleIncident("alice@example.org", 3)
+	subject, body, err := m.ownerMail(t.Context(), &inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != "Was this you? New sign-ins to alice@example.org" {
+		t.Errorf("subject = %q", subject)
+	}
+	for _, want := range []string{"(from DE, NG)", "DE: 1 sign-ins between 2026-12-01 09:00 and 2026-12-01 09:00 UTC from 203.0.113.9",
+		"NG: 3 sign-ins between 2026-12-01 09:01 and 2026-12-01 09:03 UTC from 198.51.100.7", "never asks for your password"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("owner mail lacks %q:\n%s", want, body)
+		}
+	}
+}
