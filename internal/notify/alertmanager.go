@@ -140,6 +140,9 @@ func (a *alertmanager) apply(rec *alertRecord, e *Event) *alertRecord {
 	switch {
 	case e.incident != nil:
 		al := a.alertOf(e.incident)
+		if rec != nil && rec.Alert.Annotations["review"] != "" {
+			al.Annotations["review"] = rec.Alert.Annotations["review"] // new evidence keeps the review's status
+		}
 		if rec != nil && rec.Resolved {
 			al.EndsAt, al.Annotations["review"] = rec.Alert.EndsAt, "resolved"
 			return &alertRecord{Alert: al, Resolved: true}
