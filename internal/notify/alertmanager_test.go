@@ -41,6 +41,7 @@ func amAlerts(t *testing.T, base, incidentID string) []amAlert {
 // and console link, stays firing (re-sent, also by a restarted notifier), is resolved by the review, stays
 // resolved when new evidence arrives, and fires again when reopened.
 func TestAlertmanager(t *testing.T) {
+	t.Parallel()
 	am := testenv.StartAlertmanager(t)
 	b := newBus(t)
 	o := Options{Alertmanager: &AlertmanagerOptions{URL: am.URL, ConsoleURL: "https://vigil.example.org/", Resend: time.Second},

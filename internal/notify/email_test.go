@@ -65,6 +65,7 @@ func digestPending(t *testing.T, js jetstream.JetStream) int {
 // ones wait for the digest interval and arrive together in one digest (also across a notifier restart), and the
 // mailbox owner gets one "was this you?" mail with the incident's logins from ClickHouse and no secret.
 func TestEmail(t *testing.T) {
+	t.Parallel()
 	m := testenv.StartMail(t, testenv.MailOptions{Users: mailUsers, Deliver: true})
 	chAddr, db := testenv.ClickHouseDB(t)
 	store, err := chstore.Open(t.Context(), chstore.Options{Addr: chAddr, Database: db}, slog.New(slog.DiscardHandler), nil)
@@ -138,12 +139,12 @@ func TestEmail(t *testing.T) {
 	if n := digestPending(t, b.js); n != 0 {
 		t.Errorf("%d events still wait after the digest; want 0", n)
 	}
+	t.Run("relay modes", func(t *testing.T) { testSMTPRelayModes(t, m) })
 }
 
-// TestSMTPRelayModes: AUTH PLAIN through Postfix's submission port (SASL by Dovecot) succeeds with the right
+// testSMTPRelayModes: AUTH PLAIN through Postfix's submission port (SASL by Dovecot) succeeds with the right
 // password and fails with a wrong one; STARTTLS=always refuses a relay that does not offer it.
-func TestSMTPRelayModes(t *testing.T) {
-	m := testenv.StartMail(t, testenv.MailOptions{Users: mailUsers})
+func testSMTPRelayModes(t *testing.T, m *testenv.Mail) {
 	send := func(addr, user, password, starttls string) error {
 		ml := &mailer{addr: addr, from: "ops@example.org", user: user, password: password, starttls: starttls, now: time.Now}
 		return ml.send(t.Context(), []string{"alice@example.org"}, "test", "body")

@@ -19,7 +19,7 @@ var hookSecret = []byte("a webhook secret of 32 bytes....")
 
 func hookOptions(url string) Options {
 	return Options{Webhooks: []Endpoint{{Name: "siem", URL: url, Secret: hookSecret}},
-		Timeout: 500 * time.Millisecond, MaxDeliver: 6, BackoffBase: 50 * time.Millisecond, BackoffMax: 400 * time.Millisecond}
+		Timeout: 2 * time.Second, MaxDeliver: 6, BackoffBase: 50 * time.Millisecond, BackoffMax: 400 * time.Millisecond}
 }
 
 // TestWebhookExactlyOnceAcrossRestart is the proof: a real receiver verifies every signature, answers 500
