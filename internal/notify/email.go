@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/incident"
+	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
 // EmailOptions configures the e-mail sink.
@@ -216,11 +217,14 @@ func (m *email) run(ctx context.Context) error {
 // digest sends one digest when it is due.
 func (m *email) digest(ctx context.Context) error {
 	now := m.now()
+	var lastRev uint64 // revision of the last-sent record; 0 when there is none
+	var lastValue []byte
 	if e, err := m.kv.Get(ctx, lastSentKey); err == nil {
 		var last time.Time
 		if last.UnmarshalText(e.Value()) == nil && now.Sub(last) < m.o.Digest {
 			return nil
 		}
+		lastRev, lastValue = e.Revision(), e.Value()
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("read last digest: %w", err)
 	}
@@ -264,15 +268,31 @@ func (m *email) digest(ctx context.Context) error {
 	if len(events) == 0 {
 		return nil
 	}
+	// Claim this digest by compare-and-set on the last-sent record, so that of several notifiers (auth API replicas)
+	// one sends it; a failed send hands the claim back, so the next tick tries again.
+	stamp, _ := now.UTC().MarshalText()
+	var rev uint64
+	if lastRev == 0 {
+		rev, err = m.kv.Create(ctx, lastSentKey, stamp)
+	} else {
+		rev, err = m.kv.Update(ctx, lastSentKey, stamp, lastRev)
+	}
+	if natsbus.IsKVConflict(err) {
+		return nil // another notifier sends this one
+	}
+	if err != nil {
+		return fmt.Errorf("record digest: %w", err)
+	}
 	subject, body := m.digestMail(events, len(ids))
 	if err := m.mail.send(ctx, m.o.To, subject, body); err != nil {
+		if lastRev == 0 {
+			m.kv.Delete(ctx, lastSentKey, jetstream.LastRevision(rev))
+		} else {
+			m.kv.Update(ctx, lastSentKey, lastValue, rev)
+		}
 		return err
 	}
 	m.m.mails.WithLabelValues("digest", "sent").Inc()
-	stamp, _ := now.UTC().MarshalText()
-	if _, err := m.kv.Put(ctx, lastSentKey, stamp); err != nil {
-		return fmt.Errorf("record digest: %w", err)
-	}
 	for _, e := range events {
 		if err := m.kv.Delete(ctx, e.ID); err != nil {
 			return fmt.Errorf("clear digest line: %w", err) // it is mailed again next time: at least once
