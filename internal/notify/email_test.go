@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/decision"
@@ -120,7 +122,7 @@ func TestEmail(t *testing.T) {
 	b.review(inc.ID, "resolved", "resolve", "user_travelling", t0.Add(4*time.Minute))
 	testenv.Eventually(t, 20*time.Second, "3 events waiting for the digest", func() bool { return digestPending(t, b.js) == 3 })
 	stop()
-	b.start(o, StoreLogins{Store: store})
+	stop = b.start(o, StoreLogins{Store: store})
 	msgs := inbox(t, m, "ops@example.org", 2)
 	second := msgs[1]
 	for _, want := range []string{"incident updated (version 2)", "decision added: hold_mail on alice@example.org", "incident resolved by root (user_travelling)",
@@ -140,6 +142,47 @@ func TestEmail(t *testing.T) {
 		t.Errorf("%d events still wait after the digest; want 0", n)
 	}
 	t.Run("relay modes", func(t *testing.T) { testSMTPRelayModes(t, m) })
+	stop() // its digest loop would compete with the two below
+	t.Run("replicas claim one digest", func(t *testing.T) { testDigestClaim(t, b, o) })
+}
+
+// testDigestClaim: two notifiers (auth API replicas) due for the same digest at the same moment send it once.
+func testDigestClaim(t *testing.T, b *bus, o Options) {
+	o.setDefaults()
+	o.Email.Digest = time.Hour
+	var sinks [2]*email
+	var regs [2]*prometheus.Registry
+	for i := range sinks {
+		regs[i] = prometheus.NewRegistry()
+		var err error
+		if sinks[i], err = newEmail(t.Context(), b.js, *o.Email, &o, nil, newMetrics(regs[i]), testLogger()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sinks[0].kv.Delete(t.Context(), lastSentKey); err != nil { // due now
+		t.Fatal(err)
+	}
+	e, err := decisionEvent("0123456789abcdef0123456789abcdef", []byte(`{"id":"0123456789abcdef0123456789abcdef","kind":"user","subject":"x@example.org","action":"kick","reason":"r","created_at":"2026-12-01T09:00:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sinks[0].Deliver(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, s := range sinks {
+		wg.Go(func() {
+			if err := s.digest(t.Context()); err != nil {
+				t.Errorf("digest: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	sent := metricValue(t, regs[0], "vigil_notify_mails_total", "kind", "digest", "result", "sent") +
+		metricValue(t, regs[1], "vigil_notify_mails_total", "kind", "digest", "result", "sent")
+	if sent != 1 {
+		t.Errorf("%v digests sent by two replicas; want 1", sent)
+	}
 }
 
 // testSMTPRelayModes: AUTH PLAIN through Postfix's submission port (SASL by Dovecot) succeeds with the right

@@ -234,9 +234,15 @@ func (r *receiver) acceptedIDs() int {
 // metric returns the value of a counter or gauge with the given labels in the latest notifier's registry.
 func (b *bus) metric(name string, labels ...string) float64 {
 	b.t.Helper()
-	mfs, err := b.reg.Gather()
+	return metricValue(b.t, b.reg, name, labels...)
+}
+
+// metricValue returns the value of a counter or gauge with the given labels (name, value pairs) in reg; 0 when absent.
+func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
 	if err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() != name {
