@@ -25,7 +25,7 @@ build: ## build every binary into bin/
 
 test: setup chdb ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
 	VIGIL_TEST_REQUIRE_DATA=1 $(GO) test -count=1 -timeout 15m ./...
-	$(GO) test -race -count=1 -timeout 10m ./internal/detector ./internal/dovecot ./internal/postfix ./internal/trustkv ./internal/maillog ./internal/ingest ./internal/authapi
+	$(GO) test -race -count=1 -timeout 10m ./internal/detector ./internal/dovecot ./internal/postfix ./internal/trustkv ./internal/maillog ./internal/ingest ./internal/authapi ./internal/notify
 
 lint: ## run staticcheck (pinned, installed from the module proxy) with staticcheck.conf
 	@sc="$$($(GO) env GOPATH)/bin/staticcheck"; \

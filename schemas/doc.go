@@ -1,2 +1,2 @@
-// Package schemas embeds Vigil's schema files: ClickHouse migrations, the event JSON Schema and OpenAPI documents.
+// Package schemas embeds Vigil's schema files: ClickHouse migrations, the event and notification JSON Schemas and OpenAPI documents.
 package schemas

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Vigil's tests and demo need on Debian/Ubuntu when it is missing: ClickHouse, Dovecot, Postfix,
-# promtool (prometheus), chromium with fonts (the console's browser tests) and GeoIP source data from the OS
+# promtool (prometheus), Alertmanager, chromium with fonts (the console's browser tests) and GeoIP source data from the OS
 # packages, Node's npm for the CC BY 4.0 GeoIP data, and the Go modules.
 # Idempotent and quiet when everything is there already.
 set -euo pipefail
@@ -15,6 +15,7 @@ have postfix || need+=(postfix)
 have npm || need+=(npm)
 have curl || need+=(curl ca-certificates)
 have promtool || need+=(prometheus)
+have prometheus-alertmanager || need+=(prometheus-alertmanager) # the notifier's Alertmanager test
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper) # the replicated ClickHouse tests' coordinator
 have cc || need+=(gcc libc6-dev)                          # builds scripts/chdb-query.c
 have openssl || need+=(openssl)

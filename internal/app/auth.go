@@ -98,6 +98,10 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 		return err
 	}
 	mux := s.WithConsole(ops, con) // /readyz, /metrics and the console behind the admin allow list
+	notifier, err := newNotify(ctx, cfg, js, x.store, "vigil-authapi", logger, x.reg, out)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener: %w", err)
@@ -108,6 +112,7 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error { return s.RunConsole(gctx) })
 	g.Go(func() error { return aud.Run(gctx) })
+	g.Go(func() error { return notifier(gctx) })
 	return g.Wait()
 }
 

@@ -113,6 +113,10 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	authMux := auth.WithConsole(authOps, con) // /readyz, /metrics and the console behind the admin allow list
+	notifier, err := newNotify(ctx, cfg, p.js, store, "vigil", logger, reg, n.Out)
+	if err != nil {
+		return err
+	}
 	authLn, err := net.Listen("tcp", cfg.AuthAddr)
 	if err != nil {
 		return fmt.Errorf("auth listener (VIGIL_AUTH_ADDR): %w", err)
@@ -144,6 +148,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return aud.Run(gctx) })
 	g.Go(func() error { return p.trust.Run(gctx) })
 	g.Go(func() error { return p.detector.Run(gctx) })
+	g.Go(func() error { return notifier(gctx) })
 	p.runMail(gctx, g, n.Out)
 	return g.Wait()
 }

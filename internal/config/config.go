@@ -86,6 +86,25 @@ type Config struct {
 	Mailbox2FAPolicies           string
 	Mailbox2FAUnenrolled         string
 	Mailbox2FAUnenrolledPolicies string
+
+	// Notifications (internal/notify); each sink is off while its address is empty.
+	NotifyWebhooks         []string
+	NotifyWebhookSecrets   string
+	NotifyTimeout          time.Duration
+	NotifyMaxDeliver       int
+	NotifyBackoff          time.Duration
+	NotifyBackoffMax       time.Duration
+	AlertmanagerURL        string
+	AlertmanagerResend     time.Duration
+	ConsoleURL             string
+	NotifySMTP             string
+	NotifySMTPUser         string
+	NotifySMTPPasswordFile string
+	NotifySMTPStartTLS     string
+	NotifyMailFrom         string
+	NotifyMailTo           []string
+	NotifyMailDigest       time.Duration
+	NotifyMailOwner        string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
@@ -234,6 +253,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, _, err := c.Mailbox2FA(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Notify(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

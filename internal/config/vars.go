@@ -72,6 +72,23 @@ var Vars = []Var{
 	{"mailbox-2fa-policies", "VIGIL_MAILBOX_2FA_POLICIES", "", "mailbox-user 2FA: policy per domain, like example.org=required,example.net=off", func(c *Config) any { return &c.Mailbox2FAPolicies }},
 	{"mailbox-2fa-unenrolled", "VIGIL_MAILBOX_2FA_UNENROLLED", "email", "mailbox-user 2FA: step-up of a user with an open incident and no second factor: email (a one-time code to the recovery address, else the mailbox), deny (no webmail login until resolved) or allow", func(c *Config) any { return &c.Mailbox2FAUnenrolled }},
 	{"mailbox-2fa-unenrolled-policies", "VIGIL_MAILBOX_2FA_UNENROLLED_POLICIES", "", "mailbox-user 2FA: step-up of users without a second factor per domain, like example.org=deny,example.net=allow", func(c *Config) any { return &c.Mailbox2FAUnenrolledPolicies }},
+	{"notify-webhooks", "VIGIL_NOTIFY_WEBHOOKS", "", "notification webhooks, comma-separated name=URL (name: 1-32 of a-z 0-9 _ -), like siem=https://siem.example/vigil; each signs with the secret in VIGIL_NOTIFY_WEBHOOK_SECRETS/<name>", func(c *Config) any { return &c.NotifyWebhooks }},
+	{"notify-webhook-secrets", "VIGIL_NOTIFY_WEBHOOK_SECRETS", "", "directory holding one secret file per webhook, named after it (at least 16 bytes; surrounding white space is trimmed)", func(c *Config) any { return &c.NotifyWebhookSecrets }},
+	{"notify-timeout", "VIGIL_NOTIFY_TIMEOUT", "10s", "notifications: time one delivery attempt (webhook, Alertmanager, SMTP) may take (at most 5m)", func(c *Config) any { return &c.NotifyTimeout }},
+	{"notify-max-deliver", "VIGIL_NOTIFY_MAX_DELIVER", "10", "notifications: attempts before an event is dead-lettered to vigil.dlq.notify.<sink> (1-1000)", func(c *Config) any { return &c.NotifyMaxDeliver }},
+	{"notify-backoff", "VIGIL_NOTIFY_BACKOFF", "5s", "notifications: delay after the first failed attempt, doubled after each further one", func(c *Config) any { return &c.NotifyBackoff }},
+	{"notify-backoff-max", "VIGIL_NOTIFY_BACKOFF_MAX", "10m", "notifications: longest delay between two attempts", func(c *Config) any { return &c.NotifyBackoffMax }},
+	{"alertmanager-url", "VIGIL_ALERTMANAGER_URL", "", "Alertmanager base URL, like http://127.0.0.1:9093: open incidents are pushed as alerts to /api/v2/alerts (empty: off)", func(c *Config) any { return &c.AlertmanagerURL }},
+	{"alertmanager-resend", "VIGIL_ALERTMANAGER_RESEND", "1m", "how often open incidents are re-sent to Alertmanager (keep it below its resolve_timeout; 1s-1h)", func(c *Config) any { return &c.AlertmanagerResend }},
+	{"console-url", "VIGIL_CONSOLE_URL", "", "public base URL of the admin console, like https://vigil.example.org, for links in alerts and mails (empty: no links)", func(c *Config) any { return &c.ConsoleURL }},
+	{"notify-smtp", "VIGIL_NOTIFY_SMTP", "", "notification mails: SMTP relay host:port (empty: no mails)", func(c *Config) any { return &c.NotifySMTP }},
+	{"notify-smtp-user", "VIGIL_NOTIFY_SMTP_USER", "", "notification mails: SMTP AUTH user (empty: no authentication; needs STARTTLS unless the relay is on localhost)", func(c *Config) any { return &c.NotifySMTPUser }},
+	{"notify-smtp-password-file", "VIGIL_NOTIFY_SMTP_PASSWORD_FILE", "", "notification mails: file holding the SMTP AUTH password", func(c *Config) any { return &c.NotifySMTPPasswordFile }},
+	{"notify-smtp-starttls", "VIGIL_NOTIFY_SMTP_STARTTLS", "auto", "notification mails: STARTTLS auto (when offered), always (refuse to send without) or never", func(c *Config) any { return &c.NotifySMTPStartTLS }},
+	{"notify-mail-from", "VIGIL_NOTIFY_MAIL_FROM", "", "notification mails: sender address (required with VIGIL_NOTIFY_SMTP)", func(c *Config) any { return &c.NotifyMailFrom }},
+	{"notify-mail-to", "VIGIL_NOTIFY_MAIL_TO", "", "notification mails: comma-separated recipients of the digest of incidents, reviews and decisions", func(c *Config) any { return &c.NotifyMailTo }},
+	{"notify-mail-digest", "VIGIL_NOTIFY_MAIL_DIGEST", "15m", "notification mails: at most one digest this often (1s-24h); the first change after a quiet interval goes out at once", func(c *Config) any { return &c.NotifyMailDigest }},
+	{"notify-mail-owner", "VIGIL_NOTIFY_MAIL_OWNER", "off", "notification mails: on = ask the mailbox owner \"was this you?\" with the logins of a new multi_country, impossible_travel or new_country incident", func(c *Config) any { return &c.NotifyMailOwner }},
 }
 
 // Reference renders Vars as the Markdown table of the README's configuration reference.

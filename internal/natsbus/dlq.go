@@ -35,6 +35,11 @@ func EnsureDLQ(ctx context.Context, js jetstream.JetStream, replicas int) error 
 // Vigil-Reason, Vigil-Subject and Vigil-Sequence, then terminates it so it is never redelivered. The message is
 // terminated even when the copy fails; the returned error says which step failed.
 func DeadLetter(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, reason string) error {
+	return DeadLetterTo(ctx, js, msg, DLQEvents, reason)
+}
+
+// DeadLetterTo is DeadLetter onto another dead-letter subject (one under DLQSubjects, like DLQNotify(sink)).
+func DeadLetterTo(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, subject, reason string) error {
 	h := nats.Header{}
 	h.Set("Vigil-Reason", reason)
 	h.Set("Vigil-Subject", msg.Subject())
@@ -44,7 +49,7 @@ func DeadLetter(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, 
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var errs []error
-	if _, err := js.PublishMsg(pctx, &nats.Msg{Subject: DLQEvents, Data: msg.Data(), Header: h}); err != nil {
+	if _, err := js.PublishMsg(pctx, &nats.Msg{Subject: subject, Data: msg.Data(), Header: h}); err != nil {
 		errs = append(errs, fmt.Errorf("dead-letter publish of %s (message terminated anyway): %w", msg.Subject(), err))
 	}
 	if err := msg.Term(); err != nil {

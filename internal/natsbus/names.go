@@ -26,6 +26,8 @@ const (
 	DLQSubjects = "vigil.dlq.>"
 	// DLQEvents is the dead-letter subject of undecodable event messages.
 	DLQEvents = "vigil.dlq.events"
+	// DLQNotifyPrefix starts the dead-letter subjects of notifications: vigil.dlq.notify.<sink>.
+	DLQNotifyPrefix = "vigil.dlq.notify."
 
 	// IncidentSubjectPrefix starts the subjects incidents are published on: vigil.incidents.<rule>.
 	IncidentSubjectPrefix = "vigil.incidents."
@@ -69,6 +71,9 @@ func DetectorConsumer(p int) string { return fmt.Sprintf("%sp%03d", DetectorCons
 
 // IncidentSubject returns the subject incidents of a rule are published on.
 func IncidentSubject(rule string) string { return IncidentSubjectPrefix + rule }
+
+// DLQNotify returns the dead-letter subject of the notifications a sink gave up on.
+func DLQNotify(sink string) string { return DLQNotifyPrefix + sink }
 
 // AuditSubject returns the subject audit records of an action are published on.
 func AuditSubject(action string) string { return AuditSubjectPrefix + action }
