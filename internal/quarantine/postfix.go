@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -91,9 +92,14 @@ func findInQueue(r io.Reader, queueID string) (string, error) {
 	return "", nil
 }
 
-// Release runs postsuper -H queueID (out of the hold queue, to be delivered).
+// Release runs postsuper -H queueID, which moves the message from the hold queue to the deferred queue, then
+// postqueue -i queueID, so that it is delivered now rather than at the next deferred-queue run (queue_run_delay,
+// 300s by default).
 func (p *Postfix) Release(ctx context.Context, queueID string) error {
-	return p.postsuper(ctx, queueID, "-H", queueID)
+	if err := p.postsuper(ctx, queueID, "-H", queueID); err != nil {
+		return err
+	}
+	return p.run(ctx, queueID, p.Postqueue, "-i", queueID)
 }
 
 // Delete runs postsuper -d queueID hold (only from the hold queue).
@@ -102,17 +108,23 @@ func (p *Postfix) Delete(ctx context.Context, queueID string) error {
 }
 
 func (p *Postfix) postsuper(ctx context.Context, queueID string, args ...string) error {
+	p.setDefaults()
+	return p.run(ctx, queueID, p.Postsuper, args...)
+}
+
+// run runs a tool whose arguments name queueID, after checking it once more.
+func (p *Postfix) run(ctx context.Context, queueID, tool string, args ...string) error {
 	if err := CheckQueueID(queueID); err != nil {
 		return err
 	}
 	p.setDefaults()
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Postsuper, p.args(args...)...)
+	cmd := exec.CommandContext(ctx, tool, p.args(args...)...)
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("postsuper %s: %w: %s", args[0], err, out.text())
+		return fmt.Errorf("%s %s: %w: %s", filepath.Base(tool), args[0], err, out.text())
 	}
 	return nil
 }
