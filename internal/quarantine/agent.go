@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -62,25 +61,22 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("mailhost consumer: %w", err)
 	}
 	a.logger.Info("mail-host agent started", "subject", CommandSubject(a.opts.Host), "postsuper", a.opts.Postfix.Postsuper)
-	for ctx.Err() == nil {
-		batch, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	it, err := c.Messages(jetstream.PullMaxMessages(1))
+	if err != nil {
+		return fmt.Errorf("mailhost consumer: %w", err)
+	}
+	defer context.AfterFunc(ctx, it.Drain)()
+	for {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
 			a.logger.Warn("fetch commands", "err", err)
-			sleep(ctx, time.Second)
 			continue
 		}
-		for msg := range batch.Messages() {
-			a.handle(ctx, msg)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			a.logger.Warn("fetch commands", "err", err)
-			sleep(ctx, time.Second)
-		}
+		a.handle(ctx, msg)
 	}
-	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -65,6 +64,7 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), what)
 }
 
 // queueOf is where Postfix has a message, read with postqueue -j as an operator would.
@@ -288,7 +288,6 @@ func TestBadQueueIDRunsNothing(t *testing.T) {
 		info, err := s.Info(ctx)
 		return err == nil && info.State.Msgs == 0
 	})
-	_ = jetstream.ErrStreamNotFound
 }
 
 // TestNotHeldIsReportedNotRun: a valid id that postqueue does not list as held is reported not_held and postsuper

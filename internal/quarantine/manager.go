@@ -167,34 +167,36 @@ func (m *Manager) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("quarantine consumer: %w", err)
 	}
-	for ctx.Err() == nil {
-		batch, err := c.FetchNoWait(200)
-		if err != nil {
-			return err
+	msgs := make(chan jetstream.Msg, 1000)
+	cc, err := c.Consume(func(msg jetstream.Msg) { msgs <- msg }, jetstream.PullMaxMessages(500))
+	if err != nil {
+		return fmt.Errorf("quarantine consumer: %w", err)
+	}
+	defer cc.Stop()
+	for {
+		var batch []jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg := <-msgs:
+			batch = append(batch, msg)
 		}
-		var msgs []jetstream.Msg
-		for msg := range batch.Messages() {
-			msgs = append(msgs, msg)
-		}
-		if len(msgs) == 0 {
-			if batch, err = c.Fetch(200, jetstream.FetchMaxWait(2*time.Second)); err != nil {
-				return err
+	more:
+		for len(batch) < 500 {
+			select {
+			case msg := <-msgs:
+				batch = append(batch, msg)
+			default:
+				break more
 			}
-			for msg := range batch.Messages() {
-				msgs = append(msgs, msg)
-			}
 		}
-		if len(msgs) == 0 {
-			continue
-		}
-		if err := m.store1(context.WithoutCancel(ctx), msgs); err != nil {
-			for _, msg := range msgs {
+		if err := m.store1(context.WithoutCancel(ctx), batch); err != nil {
+			for _, msg := range batch {
 				msg.NakWithDelay(time.Second)
 			}
 			return err
 		}
 	}
-	return nil
 }
 
 // store1 writes one batch and acknowledges it.
