@@ -16,7 +16,7 @@ const (
 	HeldDeleteRequested    = "delete_requested"
 	HeldDeleted            = "deleted"
 	HeldFailed             = "failed"
-	heldColumns            = "host, queue_id, incident_id, decision_id, user, domain, sender, recipients, size, held_at, status, actor, changed_at, detail, version"
+	heldColumns            = "host, queue_id, incident_id, decision_id, user, domain, sender, recipients, size, held_at, status, actor, changed_at, detail, version" // as WriteHeld's literal
 	maxHeldOfIncident      = 1000
 	heldExampleIncidentID  = "0123456789abcdef0123456789abcdef"
 	heldExampleQueueID     = "E3F44D031A"
@@ -56,7 +56,7 @@ func (s *Store) WriteHeld(ctx context.Context, rows []HeldRow) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
-	return s.insert(ctx, "held_messages", heldColumns, len(rows), func(b driver.Batch) error {
+	return s.insert(ctx, "held_messages", "host, queue_id, incident_id, decision_id, user, domain, sender, recipients, size, held_at, status, actor, changed_at, detail, version", len(rows), func(b driver.Batch) error {
 		for _, r := range rows {
 			if err := b.Append(r.Host, r.QueueID, r.IncidentID, r.DecisionID, r.User, r.Domain, r.Sender, r.Recipients, r.Size,
 				r.HeldAt.UTC(), r.Status, r.Actor, r.ChangedAt.UTC(), r.Detail, r.Version); err != nil {
