@@ -83,6 +83,13 @@ type Config struct {
 	Mailbox2FAIssuers  string
 	Mailbox2FAPolicy   string
 	Mailbox2FAPolicies string
+
+	// Quarantine: the mail host's name and, for vigil mailhost, Postfix's tools.
+	MailhostName          string
+	MailhostPostsuper     string
+	MailhostPostqueue     string
+	MailhostPostfixConfig string
+	MailhostAddr          string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
