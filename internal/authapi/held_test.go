@@ -82,11 +82,7 @@ func TestHeldMailRoutes(t *testing.T) {
 		t.Errorf("audit actions %v lack held_release", c.audit.actions())
 	}
 
-	// The host reports back; the manager stores the outcome.
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { mgr.Run(runCtx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	// The host reports back; the manager (run by RunConsole) stores the outcome.
 	res, _ := json.Marshal(quarantine.Result{CommandID: cmd.ID, Action: cmd.Action, Host: cmd.Host, QueueID: cmd.QueueID, By: cmd.By, Requested: cmd.At,
 		Outcome: quarantine.OutcomeReleased, Queue: "active", At: cmd.At.Add(time.Second)})
 	if _, err := c.js.Publish(ctx, quarantine.ResultSubject("mx1"), res); err != nil {

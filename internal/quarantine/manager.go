@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +46,7 @@ type Manager struct {
 	logger  *slog.Logger
 	records *prometheus.CounterVec
 	cmds    *prometheus.CounterVec
+	ensured atomic.Bool // the streams exist (Request makes sure once, so it works before Run got there)
 }
 
 // Errors of Request.
@@ -95,6 +97,12 @@ func (m *Manager) Request(ctx context.Context, row chstore.HeldRow, action, by s
 	data, _ := json.Marshal(cmd)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if !m.ensured.Load() {
+		if err := EnsureStreams(pctx, m.js, m.opts.Replicas); err != nil {
+			return row, err
+		}
+		m.ensured.Store(true)
+	}
 	if _, err := m.js.Publish(pctx, CommandSubject(cmd.Host), data, jetstream.WithMsgID(cmd.ID)); err != nil {
 		return row, fmt.Errorf("send %s command: %w", action, err)
 	}
@@ -162,6 +170,7 @@ func (m *Manager) consume(ctx context.Context) error {
 	if err := EnsureStreams(ctx, m.js, m.opts.Replicas); err != nil {
 		return err
 	}
+	m.ensured.Store(true)
 	c, err := m.js.CreateOrUpdateConsumer(ctx, Stream, jetstream.ConsumerConfig{Durable: ManagerConsumer, AckPolicy: jetstream.AckExplicitPolicy,
 		AckWait: time.Minute, MaxDeliver: -1, MaxAckPending: 1000, Description: "Vigil auth API: held messages and results into ClickHouse"})
 	if err != nil {
