@@ -37,7 +37,7 @@ func RunMailhost(ctx context.Context, cfg *config.Config, logger *slog.Logger, o
 	}
 	reg := Registry()
 	agent, err := quarantine.NewAgent(js, quarantine.AgentOptions{Host: cfg.MailhostName, Replicas: cfg.StreamReplicas, Postfix: quarantine.Postfix{
-		Postsuper: cfg.MailhostPostsuper, Postqueue: cfg.MailhostPostqueue, ConfigDir: cfg.MailhostPostfixConfig,
+		Postsuper: cfg.MailhostPostsuper, Sudo: cfg.MailhostSudo, Postqueue: cfg.MailhostPostqueue, ConfigDir: cfg.MailhostPostfixConfig,
 	}}, logger, reg)
 	if err != nil {
 		return err

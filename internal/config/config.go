@@ -87,6 +87,7 @@ type Config struct {
 	// Quarantine: the mail host's name and, for vigil mailhost, Postfix's tools.
 	MailhostName          string
 	MailhostPostsuper     string
+	MailhostSudo          string
 	MailhostPostqueue     string
 	MailhostPostfixConfig string
 	MailhostAddr          string

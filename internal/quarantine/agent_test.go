@@ -311,3 +311,32 @@ func TestNotHeldIsReportedNotRun(t *testing.T) {
 		t.Errorf("tools run: %q; want postqueue -j alone", got)
 	}
 }
+
+// TestSudoArguments: with Sudo set, postsuper runs as "sudo -n -- postsuper -c DIR -H ID" (what a sudoers rule for
+// an unprivileged agent names), and postqueue runs directly.
+func TestSudoArguments(t *testing.T) {
+	pf, mark := sentinelTools(t)
+	dir := filepath.Dir(mark)
+	// postqueue lists the message as held, whatever it is asked
+	if err := os.WriteFile(pf.Postqueue, []byte("#!/bin/sh\necho \"postqueue $*\" >> "+mark+"\necho '{\"queue_name\": \"hold\", \"queue_id\": \"E3F44D031A\"}'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pf.Sudo = filepath.Join(dir, "sudo")
+	if err := os.WriteFile(pf.Sudo, []byte("#!/bin/sh\necho \"sudo $*\" >> "+mark+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pf.ConfigDir = "/etc/postfix-out"
+	if err := pf.Delete(context.Background(), "E3F44D031A"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Release(context.Background(), "E3F44D031A"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(mark)
+	want := "sudo -n -- " + pf.Postsuper + " -c /etc/postfix-out -d E3F44D031A hold\n" +
+		"sudo -n -- " + pf.Postsuper + " -c /etc/postfix-out -H E3F44D031A\n" +
+		"postqueue -c /etc/postfix-out -i E3F44D031A\n"
+	if string(b) != want {
+		t.Errorf("tools ran:\n%s\nwant:\n%s", b, want)
+	}
+}

@@ -18,6 +18,7 @@ type Postfix struct {
 	Postqueue string        // path of postqueue; default /usr/sbin/postqueue
 	Postsuper string        // path of postsuper; default /usr/sbin/postsuper
 	ConfigDir string        // -c: Postfix's configuration directory; "" for the default
+	Sudo      string        // path of sudo: postsuper runs as "sudo -n -- postsuper ..." (an agent that is not root); "" runs it directly
 	Timeout   time.Duration // per tool run; default 30s
 }
 
@@ -109,18 +110,26 @@ func (p *Postfix) Delete(ctx context.Context, queueID string) error {
 
 func (p *Postfix) postsuper(ctx context.Context, queueID string, args ...string) error {
 	p.setDefaults()
+	if p.Sudo != "" {
+		return p.runVia(ctx, queueID, p.Sudo, []string{"-n", "--", p.Postsuper}, args...)
+	}
 	return p.run(ctx, queueID, p.Postsuper, args...)
 }
 
 // run runs a tool whose arguments name queueID, after checking it once more.
 func (p *Postfix) run(ctx context.Context, queueID, tool string, args ...string) error {
+	return p.runVia(ctx, queueID, tool, nil, args...)
+}
+
+// runVia runs tool with prefix before Postfix's arguments (sudo's "-n -- postsuper").
+func (p *Postfix) runVia(ctx context.Context, queueID, tool string, prefix []string, args ...string) error {
 	if err := CheckQueueID(queueID); err != nil {
 		return err
 	}
 	p.setDefaults()
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool, p.args(args...)...)
+	cmd := exec.CommandContext(ctx, tool, append(prefix, p.args(args...)...)...)
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
