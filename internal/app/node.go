@@ -151,19 +151,19 @@ func (n *Node) Run(ctx context.Context) error {
 
 // pipeline is what the node and the separate binaries share: stream, publisher, ingest, trust watcher, detector.
 type pipeline struct {
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	ingest   *ingest.Handler
-	pub      *natsbus.Publisher
-	dovecot  *dovecot.Handler // nil unless VIGIL_DOVECOT_TOKENS
-	postfix  *postfix.Server  // nil unless VIGIL_POSTFIX_ADDR
-	pfLn     net.Listener
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ingest  *ingest.Handler
+	pub     *natsbus.Publisher
+	dovecot *dovecot.Handler // nil unless VIGIL_DOVECOT_TOKENS
+	postfix *postfix.Server  // nil unless VIGIL_POSTFIX_ADDR
+	pfLn    net.Listener
 	// decisions is the containment decisions' index the mail-server endpoints answer from; nil when neither
 	// endpoint is on or VIGIL_ENFORCE=off.
 	decisions *decision.Index
-	trust    *trustkv.Watcher
-	detector *detector.Detector
-	geo      *geo.DB
+	trust     *trustkv.Watcher
+	detector  *detector.Detector
+	geo       *geo.DB
 }
 
 // newPipeline builds the parts a process runs: ingest when withIngest, the detector when store is not nil.
