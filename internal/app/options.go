@@ -6,6 +6,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/authapi"
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/detector"
 	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/ingest"
@@ -25,13 +26,19 @@ func ingestOptions(cfg *config.Config) ingest.Options {
 	return ingest.Options{Tokens: cfg.IngestTokens, MaxBody: cfg.IngestMaxBody}
 }
 
-func dovecotOptions(cfg *config.Config) dovecot.Options {
-	return dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens}
+// dovecotOptions: decisions is the index the allow command answers from (nil: observe only).
+func dovecotOptions(cfg *config.Config, decisions *decision.Index) dovecot.Options {
+	return dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens, Decisions: decisions, BlockMessage: cfg.BlockMessage}
 }
 
-// postfixOptions: the policy service has no configurable options yet; its defaults apply.
-func postfixOptions(*config.Config) postfix.Options {
-	return postfix.Options{}
+// postfixOptions: decisions is the index END-OF-MESSAGE answers from (nil: observe only). Held messages are
+// logged; postfix.Options.Held is where the quarantine's recorder goes.
+func postfixOptions(_ *config.Config, decisions *decision.Index) postfix.Options {
+	return postfix.Options{Decisions: decisions}
+}
+
+func decisionOptions(cfg *config.Config) decision.Options {
+	return decision.Options{Bucket: cfg.DecisionsBucket, Replicas: cfg.StreamReplicas}
 }
 
 func trustOptions(cfg *config.Config) trustkv.Options {

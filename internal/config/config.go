@@ -46,6 +46,10 @@ type Config struct {
 	DovecotHeader string
 	PostfixAddr   string
 
+	Enforce         string // "on": the mail-server endpoints answer from the decisions; "off": they only watch
+	BlockMessage    string // Dovecot's message for a block_login decision without a reason
+	DecisionsBucket string
+
 	DetectorAddr       string // cmd/detector: /healthz, /readyz, /metrics
 	DetectorPartitions string // owned partitions, like "0-7,12"; "" = all
 	BatchSize          int
@@ -228,6 +232,12 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_GROUP %q: want on or off", c.DetectorGroup))
+	}
+	if c.Enforce != "on" && c.Enforce != "off" {
+		errs = append(errs, fmt.Errorf("VIGIL_ENFORCE %q: want on or off", c.Enforce))
+	}
+	if len(c.BlockMessage) > 200 || strings.ContainsFunc(c.BlockMessage, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		errs = append(errs, errors.New("VIGIL_BLOCK_MESSAGE: at most 200 bytes, no line breaks or control characters"))
 	}
 	if c.DetectorGroupTTL != 0 && (c.DetectorGroupTTL < time.Second || c.DetectorGroupTTL > time.Minute) {
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_GROUP_TTL %s: must be 1s-1m", c.DetectorGroupTTL))

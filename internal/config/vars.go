@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-ids/vigil/internal/decision"
+	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
@@ -28,6 +30,9 @@ var Vars = []Var{
 	{"dovecot-tokens", "VIGIL_DOVECOT_TOKENS", "", "API tokens Dovecot's auth policy client sends (auth_policy_server_api_header); empty disables POST /v1/dovecot/policy", func(c *Config) any { return &c.DovecotTokens }},
 	{"dovecot-header", "VIGIL_DOVECOT_HEADER", "X-API-Key", "header carrying the Dovecot API token", func(c *Config) any { return &c.DovecotHeader }},
 	{"postfix-addr", "VIGIL_POSTFIX_ADDR", "", "TCP address of the Postfix policy delegation server, like 127.0.0.1:10040 (empty: off)", func(c *Config) any { return &c.PostfixAddr }},
+	{"enforce", "VIGIL_ENFORCE", "on", "ingest: on = the Dovecot and Postfix endpoints enforce the containment decisions in force (block_login, tarpit, hold_mail, defer_mail); off = they only watch whatever the decisions say (an emergency switch: which incidents become enforced decisions is the responder's policy)", func(c *Config) any { return &c.Enforce }},
+	{"block-message", "VIGIL_BLOCK_MESSAGE", dovecot.DefaultBlockMessage, "what a client refused by a block_login decision without a reason is told (Dovecot shows it as [ALERT]); at most 200 printable bytes", func(c *Config) any { return &c.BlockMessage }},
+	{"decisions-bucket", "VIGIL_DECISIONS_BUCKET", decision.DefaultBucket, "NATS KV bucket of containment decisions (watched by every ingest instance)", func(c *Config) any { return &c.DecisionsBucket }},
 	{"auth-addr", "VIGIL_AUTH_ADDR", "127.0.0.1:8081", "HTTP listener of the admin auth API (cmd/authapi and the single node)", func(c *Config) any { return &c.AuthAddr }},
 	{"auth-key", "VIGIL_AUTH_KEY", "", "32-byte key (64 hex digits) encrypting TOTP secrets; required by cmd/authapi", func(c *Config) any { return &c.AuthKey }},
 	{"auth-key-file", "VIGIL_AUTH_KEY_FILE", "", "file holding the key instead (single node default: DATA_DIR/auth.key, created on first start)", func(c *Config) any { return &c.AuthKeyFile }},
