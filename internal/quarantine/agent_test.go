@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/postfix"
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
@@ -108,19 +112,49 @@ func (a *auditLog) has(entry string) bool {
 	return false
 }
 
-// TestReleaseAndDeleteWithRealPostfix: Postfix holds two messages (a check_sender_access HOLD entry stands in for
-// the policy service's HOLD answer); their records reach ClickHouse through JetStream; the agent releases one,
-// which Dovecot then has in the recipient's mailbox, and deletes the other, which leaves the queue. The commands
-// are sent while no agent runs, and the second after an agent restart: they wait in the durable consumer.
+// TestReleaseAndDeleteWithRealPostfix: Vigil's Postfix policy server answers HOLD for two users under hold_mail
+// decisions, so a real Postfix holds their messages (postqueue -j: "queue_name": "hold"); the policy server's hook
+// records them through JetStream into ClickHouse; the agent releases one, which Dovecot then has in the
+// recipient's mailbox, and deletes the other, which leaves the queue. The commands are sent while no agent runs,
+// and the second after an agent restart: they wait in the durable consumer.
 func TestReleaseAndDeleteWithRealPostfix(t *testing.T) {
-	users := map[string]string{"bob": "bob-pw", "carol@example.org": "carol-pw"}
-	mail := testenv.StartMail(t, testenv.MailOptions{Users: users, Deliver: true,
-		PostfixMainCF: "smtpd_sender_restrictions = check_sender_access inline:{ bob@example.org=HOLD }\n"})
+	ctx := context.Background()
 	js, err := natsbus.NewJetStream(testenv.Connect(t, testenv.NATS(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	if _, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := decision.Open(ctx, js, decision.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := decision.NewIndex(ds, logger(), prometheus.NewRegistry())
+	run(t, index.Run)
+	<-index.Ready()
+	for user, inc := range map[string]string{"bob": incidentA, "dave": incidentB} {
+		if _, _, err := ds.Put(ctx, decision.Decision{Kind: decision.User, Subject: user, Action: decision.HoldMail, IncidentID: inc,
+			Rule: "send_volume", Reason: "held for review", CreatedBy: decision.System}); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the index holding "+user+"'s mail", func() bool {
+			_, ok := index.Match(user, netip.Addr{}, time.Now(), decision.HoldMail)
+			return ok
+		})
+	}
+	rec := NewRecorder(js, 16, logger(), prometheus.NewRegistry())
+	run(t, rec.Run)
+	reg := prometheus.NewRegistry()
+	policy := postfix.New(postfix.Options{Decisions: index, Held: PostfixHook{Recorder: rec, Host: mailHost}}, natsbus.NewPublisher(js, 4, reg), logger(), reg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, func(ctx context.Context) error { return policy.Serve(ctx, ln) })
+
+	users := map[string]string{"bob": "bob-pw", "dave": "dave-pw", "carol@example.org": "carol-pw"}
+	mail := testenv.StartMail(t, testenv.MailOptions{Users: users, Deliver: true, PostfixPolicy: ln.Addr().String()})
 	addr, db := testenv.ClickHouseDB(t)
 	store, err := chstore.Open(ctx, chstore.Options{Addr: addr, Database: db}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
@@ -132,8 +166,8 @@ func TestReleaseAndDeleteWithRealPostfix(t *testing.T) {
 	}
 
 	var ids []string
-	for range 2 {
-		id, err := testenv.Submit(mail.SubmissionAddr, "81.2.69.142", "bob", "bob-pw", []string{"carol@example.org"})
+	for _, user := range []string{"bob", "dave"} {
+		id, err := testenv.Submit(mail.SubmissionAddr, "81.2.69.142", user, users[user], []string{"carol@example.org"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,18 +177,11 @@ func TestReleaseAndDeleteWithRealPostfix(t *testing.T) {
 		waitUntil(t, id+" in the hold queue", func() bool { return queueOf(t, mail.Postfix.ConfigDir, id) == "hold" })
 	}
 
-	rec := NewRecorder(js, 16, logger(), prometheus.NewRegistry())
-	run(t, rec.Run)
 	audits := &auditLog{}
 	mgr := NewManager(js, store, ManagerOptions{Audit: audits.add}, logger(), prometheus.NewRegistry())
 	run(t, mgr.Run)
-	now := time.Now()
-	for i, id := range ids {
-		rec.Held(ctx, HeldMessage{Host: mailHost, QueueID: id, Sender: "bob@example.org", User: "bob", Recipients: 1, Size: 300, Time: now,
-			IncidentID: []string{incidentA, incidentB}[i], DecisionID: "d1"})
-		rec.Held(ctx, HeldMessage{Host: mailHost, QueueID: id, Sender: "bob@example.org", User: "bob", Recipients: 1, Size: 300, Time: now,
-			IncidentID: []string{incidentA, incidentB}[i], DecisionID: "d1"}) // a repeat: stored once
-	}
+	rec.Held(ctx, HeldMessage{Host: mailHost, QueueID: ids[0], Sender: "bob@example.org", User: "bob", Recipients: 1, Size: 1, Time: time.Now(),
+		IncidentID: incidentA}) // a repeat: stored once
 	held := func(incident string) chstore.HeldRow {
 		t.Helper()
 		rows, err := mgr.Held(ctx, incident)
@@ -169,8 +196,8 @@ func TestReleaseAndDeleteWithRealPostfix(t *testing.T) {
 	waitUntil(t, "both held records in ClickHouse", func() bool {
 		return held(incidentA).Status == chstore.HeldStatus && held(incidentB).Status == chstore.HeldStatus
 	})
-	if r := held(incidentA); r.QueueID != ids[0] || r.Sender != "bob@example.org" || r.Recipients != 1 || r.Size != 300 || r.Host != mailHost {
-		t.Errorf("held record = %+v; want queue id %s, sender, 1 recipient, size 300, host %s", r, ids[0], mailHost)
+	if r := held(incidentA); r.QueueID != ids[0] || r.Sender != "bob@example.org" || r.User != "bob" || r.Recipients != 1 || r.Size < 20 || r.Host != mailHost || r.DecisionID == "" {
+		t.Errorf("held record = %+v; want queue id %s, sender bob@example.org, user bob, 1 recipient, the message size (about 24), host %s, the decision", r, ids[0], mailHost)
 	}
 	if info, err := js.Stream(ctx, Stream); err != nil || info.CachedInfo().State.Msgs != 2 {
 		t.Errorf("quarantine stream holds %v messages (%v); want 2 (the repeats are deduplicated)", info.CachedInfo().State.Msgs, err)
