@@ -2,7 +2,6 @@ package quarantine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -81,6 +80,3 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) er
 	}
 	return nil
 }
-
-// errStopped is returned by loops whose context ended.
-var errStopped = errors.New("stopped")
