@@ -22,6 +22,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/console"
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/detector"
 	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -30,6 +31,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/ingest"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/postfix"
+	"github.com/vigil-ids/vigil/internal/quarantine"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
@@ -155,16 +157,20 @@ func (n *Node) Run(ctx context.Context) error {
 
 // pipeline is what the node and the separate binaries share: stream, publisher, ingest, trust watcher, detector.
 type pipeline struct {
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	ingest   *ingest.Handler
-	pub      *natsbus.Publisher
-	dovecot  *dovecot.Handler // nil unless VIGIL_DOVECOT_TOKENS
-	postfix  *postfix.Server  // nil unless VIGIL_POSTFIX_ADDR
-	pfLn     net.Listener
-	trust    *trustkv.Watcher
-	detector *detector.Detector
-	geo      *geo.DB
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	ingest  *ingest.Handler
+	pub     *natsbus.Publisher
+	dovecot *dovecot.Handler // nil unless VIGIL_DOVECOT_TOKENS
+	postfix *postfix.Server  // nil unless VIGIL_POSTFIX_ADDR
+	pfLn    net.Listener
+	// decisions is the containment decisions' index the mail-server endpoints answer from; nil when neither
+	// endpoint is on or VIGIL_ENFORCE=off.
+	decisions *decision.Index
+	held      *quarantine.Recorder // held messages' records for the quarantine; nil without the Postfix policy service
+	trust     *trustkv.Watcher
+	detector  *detector.Detector
+	geo       *geo.DB
 }
 
 // newPipeline builds the parts a process runs: ingest when withIngest, the detector when store is not nil.
@@ -182,8 +188,15 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 		if p.ingest, err = ingest.NewHandler(ingestOptions(cfg), p.pub, logger, reg); err != nil {
 			return nil, err
 		}
+		if (len(cfg.DovecotTokens) > 0 || cfg.PostfixAddr != "") && cfg.Enforce != "off" {
+			ds, err := decision.Open(ctx, p.js, decisionOptions(cfg))
+			if err != nil {
+				return nil, err
+			}
+			p.decisions = decision.NewIndex(ds, logger, reg)
+		}
 		if len(cfg.DovecotTokens) > 0 {
-			if p.dovecot, err = dovecot.New(dovecotOptions(cfg), p.pub, logger, reg); err != nil {
+			if p.dovecot, err = dovecot.New(dovecotOptions(cfg, p.decisions), p.pub, logger, reg); err != nil {
 				return nil, err
 			}
 		}
@@ -191,7 +204,10 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 			if p.pfLn, err = net.Listen("tcp", cfg.PostfixAddr); err != nil {
 				return nil, fmt.Errorf("postfix policy listener (VIGIL_POSTFIX_ADDR): %w", err)
 			}
-			p.postfix = postfix.New(postfixOptions(cfg), p.pub, logger, reg)
+			po := postfixOptions(cfg, p.decisions)
+			p.held = quarantine.NewRecorder(p.js, 0, logger, reg)
+			po.Held = quarantine.PostfixHook{Recorder: p.held, Host: cfg.MailhostName}
+			p.postfix = postfix.New(po, p.pub, logger, reg)
 		}
 	}
 	if store == nil {
@@ -233,14 +249,19 @@ func (p *pipeline) sayMailOff(out io.Writer) {
 	}
 }
 
-// runMail starts the mail-server components that are enabled.
+// runMail starts the mail-server components that are enabled, and the decisions' index they answer from.
 func (p *pipeline) runMail(ctx context.Context, g *errgroup.Group, out io.Writer) {
+	if p.decisions != nil {
+		fmt.Fprintln(out, "vigil: enforcing containment decisions at the mail-server endpoints (VIGIL_ENFORCE=off only watches)")
+		g.Go(func() error { return p.decisions.Run(ctx) })
+	}
 	if p.dovecot != nil {
 		g.Go(func() error { return p.dovecot.Run(ctx) })
 	}
 	if p.postfix != nil {
 		fmt.Fprintf(out, "vigil: Postfix policy service on %s (check_policy_service inet:%s)\n", p.pfLn.Addr(), p.pfLn.Addr())
 		g.Go(func() error { return p.postfix.Serve(ctx, p.pfLn) })
+		g.Go(func() error { return p.held.Run(ctx) })
 	}
 }
 
@@ -262,6 +283,16 @@ func (p *pipeline) checks(ping func(context.Context) error) []httpapi.Check {
 	}}}
 	if ping != nil {
 		cs = append(cs, httpapi.Check{Name: "clickhouse", Check: ping})
+	}
+	if p.decisions != nil {
+		cs = append(cs, httpapi.Check{Name: "decisions", Check: func(context.Context) error {
+			select {
+			case <-p.decisions.Ready():
+				return nil
+			default:
+				return errors.New("containment decisions not loaded yet (logins and mail are allowed meanwhile)")
+			}
+		}})
 	}
 	if p.detector != nil {
 		cs = append(cs, httpapi.Check{Name: "detector", Check: func(context.Context) error { return p.detector.Health() }})

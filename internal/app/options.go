@@ -26,21 +26,23 @@ func ingestOptions(cfg *config.Config) ingest.Options {
 	return ingest.Options{Tokens: cfg.IngestTokens, MaxBody: cfg.IngestMaxBody}
 }
 
-func dovecotOptions(cfg *config.Config) dovecot.Options {
-	return dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens}
+// dovecotOptions: decisions is the index the allow command answers from (nil: observe only).
+func dovecotOptions(cfg *config.Config, decisions *decision.Index) dovecot.Options {
+	return dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens, Decisions: decisions, BlockMessage: cfg.BlockMessage}
 }
 
-// postfixOptions: the policy service has no configurable options yet; its defaults apply.
-func postfixOptions(*config.Config) postfix.Options {
-	return postfix.Options{}
-}
-
-func trustOptions(cfg *config.Config) trustkv.Options {
-	return trustkv.Options{Bucket: cfg.TrustedBucket, Replicas: cfg.StreamReplicas}
+// postfixOptions: decisions is the index END-OF-MESSAGE answers from (nil: observe only). newPipeline adds the
+// quarantine's recorder of held messages (postfix.Options.Held).
+func postfixOptions(_ *config.Config, decisions *decision.Index) postfix.Options {
+	return postfix.Options{Decisions: decisions}
 }
 
 func decisionOptions(cfg *config.Config) decision.Options {
 	return decision.Options{Bucket: cfg.DecisionsBucket, Replicas: cfg.StreamReplicas}
+}
+
+func trustOptions(cfg *config.Config) trustkv.Options {
+	return trustkv.Options{Bucket: cfg.TrustedBucket, Replicas: cfg.StreamReplicas}
 }
 
 // detectorOptions fails when the rule thresholds or the owned partitions in cfg do not parse.

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/quarantine"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
@@ -25,9 +26,10 @@ import (
 // trusted-network store the detector watches and the containment decisions. A nil field answers 503
 // console_unavailable on the routes that need it.
 type Console struct {
-	History   *chstore.Store
-	Trust     *trustkv.Store
-	Decisions *decision.Store
+	History    *chstore.Store
+	Trust      *trustkv.Store
+	Decisions  *decision.Store
+	Quarantine *quarantine.Manager // held mail (held.go); nil answers 503 quarantine_unavailable
 }
 
 // bucketReviews holds incident reviews, keyed by incident id, compare-and-set by revision.
@@ -283,4 +285,5 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/apikeys", s.need("read", false, s.listKeys))
 	mux.Handle("GET /v1/audit-log", s.need("read", false, s.listAuditLog))
 	s.decisionRoutes(mux)
+	s.heldRoutes(mux)
 }

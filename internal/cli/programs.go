@@ -12,6 +12,7 @@ func Vigil() *Program {
 			decisionList(), decisionAdd(), decisionLift(),
 			geoipImport(),
 			ingestLog(),
+			mailhostService(),
 			adminCreate("admin create", true), adminRotateKey("admin rotate-key", true),
 			demoCommand(), benchCommand(), configCommand(),
 		},

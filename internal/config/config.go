@@ -46,6 +46,10 @@ type Config struct {
 	DovecotHeader string
 	PostfixAddr   string
 
+	Enforce         string // "on": the mail-server endpoints answer from the decisions; "off": they only watch
+	BlockMessage    string // Dovecot's message for a block_login decision without a reason
+	DecisionsBucket string
+
 	DetectorAddr       string // cmd/detector: /healthz, /readyz, /metrics
 	DetectorPartitions string // owned partitions, like "0-7,12"; "" = all
 	BatchSize          int
@@ -64,15 +68,14 @@ type Config struct {
 	ClickHouseStart        string // single node: auto | never
 	ClickHouseCluster      string // cluster name for ON CLUSTER migrations; empty = one server
 
-	MultiCountry    int
-	SendVolume      int
-	BruteForce      int
-	NewCountry      int
-	TravelKmh       int // impossible_travel threshold in km/h; 0 takes the rule's default
-	DomainRules     string
-	TrustedBucket   string
-	DecisionsBucket string // the containment decisions' KV bucket
-	PasswordSpray   int    // password_spray: distinct users failed from one address or prefix in 24h
+	MultiCountry  int
+	SendVolume    int
+	BruteForce    int
+	NewCountry    int
+	TravelKmh     int // impossible_travel threshold in km/h; 0 takes the rule's default
+	DomainRules   string
+	TrustedBucket string
+	PasswordSpray int // password_spray: distinct users failed from one address or prefix in 24h
 
 	// Mailbox-user 2FA (internal/mailbox2fa); off while Mailbox2FAURL is empty.
 	Mailbox2FAURL                string
@@ -105,6 +108,14 @@ type Config struct {
 	NotifyMailTo           []string
 	NotifyMailDigest       time.Duration
 	NotifyMailOwner        string
+
+	// Quarantine: the mail host's name and, for vigil mailhost, Postfix's tools.
+	MailhostName          string
+	MailhostPostsuper     string
+	MailhostSudo          string
+	MailhostPostqueue     string
+	MailhostPostfixConfig string
+	MailhostAddr          string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
@@ -242,6 +253,12 @@ func (c *Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_GROUP %q: want on or off", c.DetectorGroup))
+	}
+	if c.Enforce != "on" && c.Enforce != "off" {
+		errs = append(errs, fmt.Errorf("VIGIL_ENFORCE %q: want on or off", c.Enforce))
+	}
+	if len(c.BlockMessage) > 200 || strings.ContainsFunc(c.BlockMessage, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		errs = append(errs, errors.New("VIGIL_BLOCK_MESSAGE: at most 200 bytes, no line breaks or control characters"))
 	}
 	if c.DetectorGroupTTL != 0 && (c.DetectorGroupTTL < time.Second || c.DetectorGroupTTL > time.Minute) {
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_GROUP_TTL %s: must be 1s-1m", c.DetectorGroupTTL))

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/decision"
+	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
@@ -29,6 +30,9 @@ var Vars = []Var{
 	{"dovecot-tokens", "VIGIL_DOVECOT_TOKENS", "", "API tokens Dovecot's auth policy client sends (auth_policy_server_api_header); empty disables POST /v1/dovecot/policy", func(c *Config) any { return &c.DovecotTokens }},
 	{"dovecot-header", "VIGIL_DOVECOT_HEADER", "X-API-Key", "header carrying the Dovecot API token", func(c *Config) any { return &c.DovecotHeader }},
 	{"postfix-addr", "VIGIL_POSTFIX_ADDR", "", "TCP address of the Postfix policy delegation server, like 127.0.0.1:10040 (empty: off)", func(c *Config) any { return &c.PostfixAddr }},
+	{"enforce", "VIGIL_ENFORCE", "on", "ingest: on = the Dovecot and Postfix endpoints enforce the containment decisions in force (block_login, tarpit, hold_mail, defer_mail); off = they only watch whatever the decisions say (an emergency switch: which incidents become enforced decisions is the responder's policy)", func(c *Config) any { return &c.Enforce }},
+	{"block-message", "VIGIL_BLOCK_MESSAGE", dovecot.DefaultBlockMessage, "what a client refused by a block_login decision without a reason is told (Dovecot shows it as [ALERT]); at most 200 printable bytes", func(c *Config) any { return &c.BlockMessage }},
+	{"decisions-bucket", "VIGIL_DECISIONS_BUCKET", decision.DefaultBucket, "NATS KV bucket of containment decisions (watched by every ingest instance)", func(c *Config) any { return &c.DecisionsBucket }},
 	{"auth-addr", "VIGIL_AUTH_ADDR", "127.0.0.1:8081", "HTTP listener of the admin auth API (cmd/authapi and the single node)", func(c *Config) any { return &c.AuthAddr }},
 	{"auth-key", "VIGIL_AUTH_KEY", "", "32-byte key (64 hex digits) encrypting TOTP secrets; required by cmd/authapi", func(c *Config) any { return &c.AuthKey }},
 	{"auth-key-file", "VIGIL_AUTH_KEY_FILE", "", "file holding the key instead (single node default: DATA_DIR/auth.key, created on first start)", func(c *Config) any { return &c.AuthKeyFile }},
@@ -60,7 +64,6 @@ var Vars = []Var{
 	{"rule-password-spray", "VIGIL_RULE_PASSWORD_SPRAY", "20", "password_spray: distinct users failing from one address (or its /24, /64) in 24h", func(c *Config) any { return &c.PasswordSpray }},
 	{"rule-domains", "VIGIL_RULE_DOMAINS", "", "per-domain thresholds, like example.org:send_volume=2000:multi_country=3,shop.example:send_volume=5000", func(c *Config) any { return &c.DomainRules }},
 	{"trusted-bucket", "VIGIL_TRUSTED_BUCKET", trustkv.DefaultBucket, "NATS KV bucket of trusted networks", func(c *Config) any { return &c.TrustedBucket }},
-	{"decisions-bucket", "VIGIL_DECISIONS_BUCKET", decision.DefaultBucket, "NATS KV bucket of containment decisions (replicas: VIGIL_STREAM_REPLICAS)", func(c *Config) any { return &c.DecisionsBucket }},
 	{"mailbox-2fa-url", "VIGIL_MAILBOX_2FA_URL", "", "mailbox-user 2FA: public base URL of the e-mailed enrollment links, like https://vigil.example.org (empty: mailbox 2FA off)", func(c *Config) any { return &c.Mailbox2FAURL }},
 	{"mailbox-2fa-smtp", "VIGIL_MAILBOX_2FA_SMTP", "127.0.0.1:25", "mailbox-user 2FA: SMTP relay (host:port, no authentication) for enrollment mails and e-mailed codes", func(c *Config) any { return &c.Mailbox2FASMTP }},
 	{"mailbox-2fa-from", "VIGIL_MAILBOX_2FA_FROM", "", "mailbox-user 2FA: sender address (empty: vigil@ the host of VIGIL_MAILBOX_2FA_URL)", func(c *Config) any { return &c.Mailbox2FAFrom }},
@@ -89,6 +92,12 @@ var Vars = []Var{
 	{"notify-mail-to", "VIGIL_NOTIFY_MAIL_TO", "", "notification mails: comma-separated recipients of the digest of incidents, reviews and decisions", func(c *Config) any { return &c.NotifyMailTo }},
 	{"notify-mail-digest", "VIGIL_NOTIFY_MAIL_DIGEST", "15m", "notification mails: at most one digest this often (1s-24h); the first change after a quiet interval goes out at once", func(c *Config) any { return &c.NotifyMailDigest }},
 	{"notify-mail-owner", "VIGIL_NOTIFY_MAIL_OWNER", "off", "notification mails: on = ask the mailbox owner \"was this you?\" with the logins of a new multi_country, impossible_travel or new_country incident", func(c *Config) any { return &c.NotifyMailOwner }},
+	{"mailhost-name", "VIGIL_MAILHOST_NAME", "", "quarantine: this mail host's name (letters, digits, '.', '-', '_'; at most 64): the host Postfix's held messages are recorded under and whose release and delete commands vigil mailhost carries out", func(c *Config) any { return &c.MailhostName }},
+	{"mailhost-postsuper", "VIGIL_MAILHOST_POSTSUPER", "/usr/sbin/postsuper", "vigil mailhost: path of postsuper (it runs only as root: run the agent as root or set VIGIL_MAILHOST_SUDO)", func(c *Config) any { return &c.MailhostPostsuper }},
+	{"mailhost-sudo", "VIGIL_MAILHOST_SUDO", "", "vigil mailhost: path of sudo, to run postsuper as \"sudo -n -- postsuper ...\" from an unprivileged agent (docs/quarantine.md); empty: run postsuper directly (the agent is root)", func(c *Config) any { return &c.MailhostSudo }},
+	{"mailhost-postqueue", "VIGIL_MAILHOST_POSTQUEUE", "/usr/sbin/postqueue", "vigil mailhost: path of postqueue", func(c *Config) any { return &c.MailhostPostqueue }},
+	{"mailhost-postfix-config", "VIGIL_MAILHOST_POSTFIX_CONFIG", "", "vigil mailhost: Postfix configuration directory passed as -c (empty: Postfix's default)", func(c *Config) any { return &c.MailhostPostfixConfig }},
+	{"mailhost-addr", "VIGIL_MAILHOST_ADDR", "", "vigil mailhost: HTTP listener for /healthz, /readyz, /metrics (empty: off)", func(c *Config) any { return &c.MailhostAddr }},
 }
 
 // Reference renders Vars as the Markdown table of the README's configuration reference.

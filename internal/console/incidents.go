@@ -30,6 +30,7 @@ func (c *Console) incidentRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /console/trusted/delete", c.page(true, c.trustedDelete))
 	mux.Handle("GET /console/audit", c.page(true, c.audit))
 	mux.Handle("GET /console/users/{user}", c.page(true, c.userLogins))
+	c.heldRoutes(mux)
 }
 
 // unreviewed counts the incidents the signed-in admin may see and nobody has reviewed.
@@ -185,6 +186,7 @@ type incidentData struct {
 	// Decisions is the incident's containment decisions section (decisions.go).
 	Decisions *incidentDecisions
 	StepUps   []stepUpRow
+	Held      *heldSection // the Held mail section (held.go)
 }
 
 // resolveReasons are the reasons a resolution can name.
@@ -198,6 +200,10 @@ func (c *Console) incident(w http.ResponseWriter, r *http.Request, p *page) erro
 		p.Notice = "Marked as safe: logins from that range no longer count toward incidents."
 	case "lifted":
 		p.Notice = "The decision is lifted."
+	case "held_release":
+		p.Notice = "The release is sent to the mail host; the status changes when it reports back."
+	case "held_delete":
+		p.Notice = "The deletion is sent to the mail host; the status changes when it reports back."
 	}
 	return c.incidentPage(w, r, p, http.StatusOK)
 }
@@ -225,6 +231,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 		Logins: res.Logins, Reasons: resolveReasons}
 	d.Decisions = c.incidentDecisions(r, id)
 	d.StepUps = res.StepUps
+	d.Held = c.held(r, id)
 	p.Title = "Incident: " + d.Incident.Subject()
 	p.Data = d
 	c.render(w, status, "incident", p)

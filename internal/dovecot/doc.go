@@ -1,7 +1,10 @@
 // Package dovecot serves Dovecot's auth policy protocol and turns its authentication reports into login events.
 //
 // Dovecot calls POST <url>?command=allow before (and after) authentication and POST <url>?command=report after it.
-// allow is answered {"status":0} at once: Vigil watches logins, it never blocks or delays them. report becomes a
+// allow is answered from memory by a decision index (Options.Decisions): a block_login decision on the user or on
+// a network containing the client address answers {"status":-1,"msg":"<reason>"} (the login fails even with the
+// right password), a tarpit on the address {"status":<seconds>}; anything else, a body Vigil cannot read, an
+// index not yet loaded and an endpoint without an index answer {"status":0}. report becomes a
 // login event that is queued in a bounded buffer and published by a background flusher (Run), so a slow event
 // store never slows a login; a report the buffer cannot hold is counted and logged, never waited for.
 //

@@ -46,7 +46,7 @@ func New(o Options, sink event.Sink, logger *slog.Logger, reg prometheus.Registe
 // tries for a few seconds to store what is left and counts the rest as dropped.
 func (h *Handler) Run(ctx context.Context) error { return h.buf.Run(ctx) }
 
-// allowed is the only verdict Vigil gives: it observes logins, it does not decide them.
+// allowed is the answer to every report and to an allow request no decision refuses.
 var allowed = []byte(`{"status":0}` + "\n")
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +82,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, cmd string) stri
 	}
 	switch cmd {
 	case "allow":
+		w.Write(h.allow(body))
+		return "ok"
 	case "report":
 		if err := h.report(body, r); err != nil {
 			return h.bad(w, r, cmd, err)

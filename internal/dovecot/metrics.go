@@ -18,6 +18,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	dropped  *prometheus.CounterVec
 	latency  prometheus.Histogram
+	verdicts *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,6 +37,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to answer a Dovecot auth policy request.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14),
 		}),
+		verdicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_dovecot_allow_total",
+			Help: "Answers to Dovecot's allow requests by verdict: allow, block_login, tarpit (decisions enforced); not_ready, unreadable (allowed: decisions not loaded, body unreadable); observe (no decisions index: enforcement off).",
+		}, []string{"verdict"}),
+	}
+	for _, v := range []string{verdictAllow, verdictBlock, verdictTarpit, verdictNotReady, verdictUnreadable, verdictObserve} {
+		m.verdicts.WithLabelValues(v)
 	}
 	for _, r := range []string{reasonMalformed, reasonMissing, reasonInvalid, reasonBufferFull, reasonStore} {
 		m.dropped.WithLabelValues(r) // export zeros, so alerts see the series before the first drop

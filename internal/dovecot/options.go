@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
@@ -18,6 +19,10 @@ type Options struct {
 	MaxBody  int64            // largest request body; default 64 KiB
 	Sessions int              // sessions whose failed attempts are numbered; default 100,000
 	Now      func() time.Time // clock; default time.Now
+	// Decisions answers allow requests (block_login, tarpit); nil observes only: every allow is {"status":0}.
+	Decisions *decision.Index
+	// BlockMessage is what a refused client is told when its decision has no reason; default DefaultBlockMessage.
+	BlockMessage string
 }
 
 // Defaults of Options.
@@ -43,6 +48,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.BlockMessage == "" {
+		o.BlockMessage = DefaultBlockMessage
 	}
 }
 
@@ -72,6 +80,9 @@ func (o Options) Validate() error {
 	}
 	if o.Sessions < 1 || o.Sessions > 10_000_000 {
 		errs = append(errs, fmt.Errorf("dovecot policy: sessions %d: want 1-10000000", o.Sessions))
+	}
+	if len(o.BlockMessage) > decision.MaxReasonLen || strings.ContainsFunc(o.BlockMessage, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		errs = append(errs, fmt.Errorf("dovecot policy: block message: at most %d bytes without control characters (VIGIL_BLOCK_MESSAGE)", decision.MaxReasonLen))
 	}
 	return errors.Join(errs...)
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	dropped     *prometheus.CounterVec
 	connections prometheus.Gauge
+	verdicts    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,6 +34,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_postfix_connections",
 			Help: "Open Postfix policy connections.",
 		}),
+		verdicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_postfix_verdicts_total",
+			Help: "Answers at END-OF-MESSAGE of authenticated senders by verdict: dunno, hold_mail, defer_mail (decisions enforced); not_ready (DUNNO: decisions not loaded); observe (no decisions index: enforcement off).",
+		}, []string{"verdict"}),
+	}
+	for _, v := range []string{verdictDunno, verdictHold, verdictDefer, verdictNotReady, verdictObserve} {
+		m.verdicts.WithLabelValues(v)
 	}
 	for _, r := range []string{reasonInvalid, reasonBufferFull, reasonStore} {
 		m.dropped.WithLabelValues(r)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
@@ -14,6 +15,10 @@ type Options struct {
 	Buffer      int           // events held while the event store is slow; default 10,000
 	IdleTimeout time.Duration // close a connection silent for this long; default 10m (Postfix closes idle ones after max_idle, 100s)
 	Now         func() time.Time
+	// Decisions answers END-OF-MESSAGE of authenticated senders (hold_mail, defer_mail); nil observes only.
+	Decisions *decision.Index
+	// Held is told of every held message (for the quarantine); nil: held messages are only logged.
+	Held HoldRecorder
 }
 
 // Defaults of Options.

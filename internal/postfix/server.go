@@ -87,7 +87,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.handle(c)
+			s.handle(ctx, c)
 			mu.Lock()
 			delete(conns, c)
 			mu.Unlock()
@@ -98,7 +98,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 var dunno = []byte("action=DUNNO\n\n")
 
 // handle serves one connection until the peer closes it, it breaks the protocol, or it idles too long.
-func (s *Server) handle(c net.Conn) {
+func (s *Server) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	s.m.connections.Inc()
 	defer s.m.connections.Dec()
@@ -119,9 +119,17 @@ func (s *Server) handle(c net.Conn) {
 			return
 		}
 		s.record(req, source, peer)
+		answer, held := s.verdict(req)
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(dunno); err != nil {
+		if _, err := c.Write(answer); err != nil {
 			return
+		}
+		if held != nil {
+			m := heldMessage(req, held, source, s.opts.Now())
+			s.logger.Info("postfix message held", "user", m.User, "queue_id", m.QueueID, "decision", m.DecisionID, "incident", m.IncidentID)
+			if s.opts.Held != nil {
+				s.opts.Held.Held(ctx, m)
+			}
 		}
 	}
 }

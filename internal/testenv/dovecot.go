@@ -18,6 +18,9 @@ type DovecotOptions struct {
 	PolicyURL    string            // auth_policy_server_url; "" leaves the policy client off
 	PolicyHeader string            // auth_policy_server_api_header, like "X-API-Key: token"
 	PolicyNonce  string            // auth_policy_hash_nonce; default DovecotNonce
+	// Enforce adds the enforcement snippet (deploy/dovecot/96-vigil-enforce.conf): the before-auth check with
+	// its short timeout, failing open.
+	Enforce bool
 }
 
 // DovecotNonce is the default auth_policy_hash_nonce of test instances.
@@ -63,6 +66,9 @@ func StartDovecot(t testing.TB, o DovecotOptions) *Dovecot {
 			"http://127.0.0.1:8080/v1/dovecot/policy", o.PolicyURL,
 			"X-API-Key: CHANGE-ME-dovecot-token", o.PolicyHeader,
 			"CHANGE-ME-random-nonce", o.PolicyNonce)
+		if o.Enforce {
+			policy += "\n" + deployFile(t, "deploy/dovecot/96-vigil-enforce.conf")
+		}
 	}
 	conf := fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state

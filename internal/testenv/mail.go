@@ -18,8 +18,10 @@ type MailOptions struct {
 	Users         map[string]string // user → password
 	PolicyURL     string            // Dovecot auth_policy_server_url; "" disables the policy client
 	PolicyHeader  string            // e.g. "X-API-Key: token"
+	Enforce       bool              // Dovecot also gets the enforcement snippet (before-auth check, fail-open)
 	PostfixPolicy string            // check_policy_service address, like 127.0.0.1:10040; "" disables it
 	Deliver       bool              // Postfix delivers into the Dovecot mailboxes (users named user@domain) instead of discarding
+	PostfixMainCF string            // more main.cf lines (PostfixOptions.MainCF)
 }
 
 // Mail is a running pair: Dovecot (IMAP and SASL for Postfix) and Postfix (submission with XCLIENT).
@@ -35,8 +37,8 @@ type Mail struct {
 // authenticates submissions through Dovecot SASL. Both are stopped by PID when the test ends.
 func StartMail(t testing.TB, o MailOptions) *Mail {
 	t.Helper()
-	d := StartDovecot(t, DovecotOptions{Users: o.Users, PolicyURL: o.PolicyURL, PolicyHeader: o.PolicyHeader})
-	po := PostfixOptions{SASLPath: d.AuthSocket, PolicyAddr: o.PostfixPolicy}
+	d := StartDovecot(t, DovecotOptions{Users: o.Users, PolicyURL: o.PolicyURL, PolicyHeader: o.PolicyHeader, Enforce: o.Enforce})
+	po := PostfixOptions{SASLPath: d.AuthSocket, PolicyAddr: o.PostfixPolicy, MainCF: o.PostfixMainCF}
 	if o.Deliver {
 		po.DeliverTo = d.ConfigPath
 	}
