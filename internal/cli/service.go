@@ -48,7 +48,7 @@ func mailhostService() *Command {
 	c := service("mailhost", "run on the Postfix host: release and delete held mail as the console asks (postsuper)", app.RunMailhost)
 	c.Help = "Consumes this host's release and delete commands (VIGIL_MAILHOST_NAME) from the NATS at VIGIL_NATS_URL, checks\n" +
 		"each queue id and that the message is in the hold queue, runs postsuper -H or -d without a shell, and reports back.\n" +
-		"postsuper needs root or the postfix user. See docs/quarantine.md. " + c.Help
+		"postsuper runs only as root (or through VIGIL_MAILHOST_SUDO). See docs/quarantine.md. " + c.Help
 	return c
 }
 
