@@ -80,6 +80,7 @@ type harness struct {
 	audit   *auditLog
 	quar    *releases
 	reg     *prometheus.Registry
+	kicker  respond.Kicker // nil: no kicks
 }
 
 func setup(t *testing.T) *harness {
@@ -139,7 +140,7 @@ func (h *harness) start(policy string) (stop func()) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := respond.New(js, store, nil, h.ts, h.tw, respond.Options{Policy: p, Auditor: h.audit, Quarantine: h.quar,
+	r, err := respond.New(js, store, nil, h.ts, h.tw, respond.Options{Policy: p, Auditor: h.audit, Quarantine: h.quar, Kicker: h.kicker,
 		TrustPoll: 20 * time.Millisecond}, testLogger(h.t), h.reg)
 	if err != nil {
 		h.t.Fatal(err)
