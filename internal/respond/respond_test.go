@@ -25,6 +25,8 @@ import (
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 // auditLog collects the responder's audit records.
 type auditLog struct {
 	mu   sync.Mutex
