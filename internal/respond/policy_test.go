@@ -1,6 +1,7 @@
 package respond
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +124,33 @@ func FuzzParsePolicy(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadmePolicyExampleParses keeps the README's example policy valid.
+func TestReadmePolicyExampleParses(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "### The policy file")
+	if i < 0 {
+		t.Fatal("README has no policy file section")
+	}
+	s = s[i:]
+	begin := strings.Index(s, "```json\n")
+	end := strings.Index(s[begin+8:], "```")
+	if begin < 0 || end < 0 {
+		t.Fatal("README's policy section has no json block")
+	}
+	p, err := ParsePolicy(strings.NewReader(s[begin+8 : begin+8+end]))
+	if err != nil {
+		t.Fatalf("README's example policy: %v", err)
+	}
+	if r := p.For("partner.example"); r[0].Mode != Observe {
+		t.Errorf("partner.example's first entry is %s; the example says it only observes", r[0].Mode)
+	}
+	if r := p.For("shop.example"); r[0].Actions[0] != decision.DeferMail || r[0].Mode != Enforce {
+		t.Errorf("shop.example's hijacked-sender = %+v; want enforced defer_mail", r[0])
+	}
 }
