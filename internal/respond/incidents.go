@@ -33,56 +33,6 @@ func (r *Responder) horizon() time.Duration {
 	return h
 }
 
-// rebuild reads the incident versions of the horizon, so a combination can pair an incident from before a restart
-// with one after it. It takes no decision: the durable consumer does that for what it has not acknowledged.
-func (r *Responder) rebuild(ctx context.Context) error {
-	stream, err := r.js.Stream(ctx, natsbus.IncidentsStream)
-	if err != nil {
-		return fmt.Errorf("responder: %w", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("responder: %w", err)
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	start := r.opts.Now().Add(-r.horizon())
-	oc, err := r.js.OrderedConsumer(ctx, natsbus.IncidentsStream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &start, InactiveThreshold: 10 * time.Second,
-	})
-	if err != nil {
-		return fmt.Errorf("responder: rebuild: %w", err)
-	}
-	ci, err := oc.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("responder: rebuild: %w", err)
-	}
-	if ci.NumPending == 0 {
-		return nil
-	}
-	it, err := oc.Messages(jetstream.PullMaxMessages(1000))
-	if err != nil {
-		return fmt.Errorf("responder: rebuild: %w", err)
-	}
-	defer it.Stop()
-	now := r.opts.Now()
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return fmt.Errorf("responder: rebuild: %w", err)
-		}
-		if inc, err := decodeIncident(msg.Data()); err == nil {
-			r.recent.add(&inc, now)
-			r.m.rebuilt.Inc()
-		}
-		meta, err := msg.Metadata()
-		if err != nil || meta.NumPending == 0 || meta.Sequence.Stream >= info.State.LastSeq {
-			return nil
-		}
-	}
-}
-
 // incidentsConsumer creates or updates the durable consumer on VIGIL_INCIDENTS. A new one starts an hour back, so
 // incidents stored while the responder was first starting are decided, and a week of old ones is not.
 func (r *Responder) incidentsConsumer(ctx context.Context) (jetstream.Consumer, error) {
@@ -114,7 +64,6 @@ func (r *Responder) incidentsConsumer(ctx context.Context) (jetstream.Consumer, 
 // and only then acknowledged. A failure naks the message for a redelivery; the decisions' ids make that harmless.
 func (r *Responder) consumeIncidents(ctx context.Context, c jetstream.Consumer) error {
 	var err error
-	nextEvict := r.opts.Now().Add(10 * time.Minute)
 	var it jetstream.MessagesContext
 	defer func() {
 		if it != nil {
@@ -147,10 +96,6 @@ func (r *Responder) consumeIncidents(ctx context.Context, c jetstream.Consumer) 
 			continue
 		}
 		r.handleMsg(ctx, msg)
-		if now := r.opts.Now(); now.After(nextEvict) {
-			r.recent.evict(now.Add(-r.horizon()), now)
-			nextEvict = now.Add(10 * time.Minute)
-		}
 	}
 }
 
@@ -162,15 +107,24 @@ func (r *Responder) handleMsg(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		r.logger.Warn("incident message without JetStream metadata; retrying", "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	if err := r.waitFed(ctx, meta.Sequence.Stream); err != nil {
+		r.m.errors.WithLabelValues("feed").Inc()
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
 	if err := r.handle(ctx, &inc); err != nil {
 		r.m.errors.WithLabelValues("decide").Inc()
 		r.logger.Warn("incident not decided yet; retrying", "incident", inc.ID, "rule", inc.Rule, "err", err)
 		_ = msg.NakWithDelay(time.Second)
 		return
 	}
-	if meta, err := msg.Metadata(); err == nil {
-		r.m.latency.Observe(time.Since(meta.Timestamp).Seconds())
-	}
+	r.m.latency.Observe(time.Since(meta.Timestamp).Seconds())
 	if err := msg.Ack(); err != nil {
 		r.logger.Debug("ack failed; the incident will be redelivered and its decisions found stored", "err", err)
 	}
@@ -196,7 +150,10 @@ func decodeIncident(data []byte) (incident.Incident, error) {
 // handle decides one incident version.
 func (r *Responder) handle(ctx context.Context, inc *incident.Incident) error {
 	now := r.opts.Now()
-	s := r.recent.add(inc, now)
+	s, ok := r.recent.get(inc.ID)
+	if !ok { // evicted meanwhile (a very old redelivery): its own version is all there is
+		s = seen{id: inc.ID, rule: string(inc.Rule), user: inc.User, lastSeen: inc.LastSeen, firstLast: inc.LastSeen, ips: inc.IPs}
+	}
 	rev, err := r.review(ctx, inc.ID)
 	if err != nil {
 		return err
@@ -211,7 +168,7 @@ func (r *Responder) handle(ctx context.Context, inc *incident.Incident) error {
 	}
 	created := false
 	for _, p := range plans {
-		if _, done := r.recent.made[p.d.ID]; done {
+		if _, done := r.made[p.d.ID]; done {
 			continue
 		}
 		if r.trusted(&p.d) {
@@ -225,7 +182,8 @@ func (r *Responder) handle(ctx context.Context, inc *incident.Incident) error {
 		if err != nil {
 			return err
 		}
-		r.recent.made[d.ID] = d.ExpiresAt
+		r.made[d.ID] = d.ExpiresAt
+		r.pruneMade(now)
 		if !isNew {
 			if d.Action == decision.Kick && d.Active(now) && now.Sub(d.CreatedAt) < 5*time.Minute {
 				r.kick(d) // a redelivery soon after a crash: the kick may not have happened
@@ -279,7 +237,7 @@ type plan struct {
 }
 
 // plan applies the policy to an incident version.
-func (r *Responder) plan(ctx context.Context, inc *incident.Incident, s *seen, now time.Time) ([]plan, error) {
+func (r *Responder) plan(ctx context.Context, inc *incident.Incident, s seen, now time.Time) ([]plan, error) {
 	var out []plan
 	add := func(rule *Rule, kind decision.Kind, subject, domain string, actions []decision.Action, ips []string, related []string, cause string) {
 		for _, a := range actions {
@@ -351,7 +309,7 @@ func (r *Responder) plan(ctx context.Context, inc *incident.Incident, s *seen, n
 
 // combination reports whether the user has, besides inc, an unresolved incident of every other rule of x within
 // its window; it returns the incident ids (sorted) and their addresses.
-func (r *Responder) combination(ctx context.Context, x *Rule, inc *incident.Incident, s *seen) (ids, ips []string, ok bool, err error) {
+func (r *Responder) combination(ctx context.Context, x *Rule, inc *incident.Incident, s seen) (ids, ips []string, ok bool, err error) {
 	ids, ips = []string{inc.ID}, slices.Clone(inc.IPs)
 	for _, other := range x.Rules {
 		if other == string(inc.Rule) {
@@ -383,4 +341,17 @@ func limitIPs(ips []string) []string {
 		return ips[:64]
 	}
 	return ips
+}
+
+// pruneMade forgets expired decision ids, at most once a minute.
+func (r *Responder) pruneMade(now time.Time) {
+	if now.Sub(r.madePruned) < time.Minute {
+		return
+	}
+	r.madePruned = now
+	for id, exp := range r.made {
+		if exp.Before(now) {
+			delete(r.made, id)
+		}
+	}
 }

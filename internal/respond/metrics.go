@@ -15,7 +15,7 @@ type metrics struct {
 	purged      prometheus.Counter
 	latency     prometheus.Histogram
 	released    *prometheus.CounterVec
-	rebuilt     prometheus.Counter
+	fed         prometheus.Counter
 	reviewsSeen *prometheus.CounterVec
 }
 
@@ -41,8 +41,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		released: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_responder_quarantine_releases_total",
 			Help: "Requests to release an incident's held mail after a harmless resolution, by result (ok, failed)."}, []string{"result"}),
-		rebuilt: f.NewCounter(prometheus.CounterOpts{Name: "vigil_responder_rebuilt_incidents_total",
-			Help: "Incident versions of the last 24 hours read at start, so combinations see incidents from before a restart."}),
+		fed: f.NewCounter(prometheus.CounterOpts{Name: "vigil_responder_feed_incidents_total",
+			Help: "Incident versions read from the whole incidents stream (the last day at start, then live), so combinations see every incident."}),
 		reviewsSeen: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_responder_reviews_total",
 			Help: "Review records the responder read, by effect (lift, none, invalid)."}, []string{"effect"}),
 	}

@@ -1,6 +1,7 @@
 package respond
 
 import (
+	"sync"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/incident"
@@ -17,19 +18,22 @@ type seen struct {
 	at        time.Time // when the newest version arrived, for eviction
 }
 
-// recent holds the incidents of the last days by id and by user. It is used by the incidents loop only.
+// recent holds every incident of the last days by id and by user, fed from the whole incidents stream (feed.go),
+// so every responder instance sees every incident whichever instance decides it.
 type recent struct {
+	mu     sync.Mutex
 	byID   map[string]*seen
 	byUser map[string][]*seen
-	made   map[string]time.Time // decision ids stored, until their expiry: a later version skips them
 }
 
 func newRecent() *recent {
-	return &recent{byID: map[string]*seen{}, byUser: map[string][]*seen{}, made: map[string]time.Time{}}
+	return &recent{byID: map[string]*seen{}, byUser: map[string][]*seen{}}
 }
 
-// add records an incident version and returns its entry.
-func (r *recent) add(inc *incident.Incident, now time.Time) *seen {
+// add records an incident version.
+func (r *recent) add(inc *incident.Incident, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	s, ok := r.byID[inc.ID]
 	if !ok {
 		s = &seen{id: inc.ID, rule: string(inc.Rule), user: inc.User, firstLast: inc.LastSeen}
@@ -46,22 +50,36 @@ func (r *recent) add(inc *incident.Incident, now time.Time) *seen {
 		s.firstLast = inc.LastSeen
 	}
 	s.at = now
-	return s
 }
 
-// partners returns the user's incidents of a rule whose newest evidence lies within w of t.
-func (r *recent) partners(user, rule string, t time.Time, w time.Duration) []*seen {
-	var out []*seen
+// get returns a copy of an incident's entry.
+func (r *recent) get(id string) (seen, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.byID[id]
+	if !ok {
+		return seen{}, false
+	}
+	return *s, true
+}
+
+// partners returns copies of the user's incidents of a rule whose newest evidence lies within w of t.
+func (r *recent) partners(user, rule string, t time.Time, w time.Duration) []seen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []seen
 	for _, s := range r.byUser[user] {
 		if s.rule == rule && s.lastSeen.Sub(t).Abs() <= w {
-			out = append(out, s)
+			out = append(out, *s)
 		}
 	}
 	return out
 }
 
-// evict forgets incidents not updated since before and decisions expired before now.
-func (r *recent) evict(before, now time.Time) {
+// evict forgets incidents not updated since before.
+func (r *recent) evict(before time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for id, s := range r.byID {
 		if !s.at.Before(before) {
 			continue
@@ -81,11 +99,6 @@ func (r *recent) evict(before, now time.Time) {
 			delete(r.byUser, s.user)
 		} else {
 			r.byUser[s.user] = list
-		}
-	}
-	for id, exp := range r.made {
-		if exp.Before(now) {
-			delete(r.made, id)
 		}
 	}
 }

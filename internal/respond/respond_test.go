@@ -3,11 +3,13 @@ package respond_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +85,7 @@ type harness struct {
 	quar    *releases
 	reg     *prometheus.Registry
 	kicker  respond.Kicker // nil: no kicks
+	running atomic.Int32   // responders started and not stopped
 }
 
 func setup(t *testing.T) *harness {
@@ -157,6 +160,7 @@ func (h *harness) start(policy string) (stop func()) {
 	case <-time.After(20 * time.Second):
 		h.t.Fatal("responder not ready after 20s")
 	}
+	h.running.Add(1)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -165,7 +169,9 @@ func (h *harness) start(policy string) (stop func()) {
 				h.t.Errorf("responder Run = %v; want nil after cancel", err)
 			}
 			nc.Close()
-			h.waitGone()
+			if h.running.Add(-1) == 0 {
+				h.waitGone()
+			}
 		})
 	}
 	h.t.Cleanup(stop)
@@ -511,5 +517,34 @@ func (h *harness) waitGone() {
 			info, err := cons.Info(ctx)
 			return err == nil && info.NumWaiting == 0
 		})
+	}
+}
+
+// TestTwoRespondersMatchCombinations runs two responders on the one durable consumer: each receives part of the
+// incidents, yet every account with both incidents gets exactly one decision.
+func TestTwoRespondersMatchCombinations(t *testing.T) {
+	h := setup(t)
+	h.start(enforceAll)
+	h.start(enforceAll)
+	const users = 20
+	for i := range users {
+		h.publish(userIncident(incident.MultiCountry, fmt.Sprintf("u%02d@example.org", i), 1, "81.2.69.142", "8.8.8.8"))
+	}
+	for i := range users {
+		h.publish(userIncident(incident.SendVolume, fmt.Sprintf("u%02d@example.org", i), 1, "81.2.69.142"))
+	}
+	h.waitDrained()
+	testenv.Eventually(t, 10*time.Second, "one hold_mail per account", func() bool {
+		ds := h.decisions(func(d decision.Decision) bool { return d.Action == decision.HoldMail })
+		return len(ds) == users
+	})
+	per := map[string]int{}
+	for _, d := range h.decisions(func(decision.Decision) bool { return true }) {
+		per[d.Subject]++
+	}
+	for u, n := range per {
+		if n != 1 {
+			t.Errorf("%s has %d decisions; want 1", u, n)
+		}
 	}
 }

@@ -97,6 +97,10 @@ type Responder struct {
 	ready   chan struct{}
 
 	trustCache atomic.Pointer[trustState] // the trusted networks as last read (lift.go)
+	fed        atomic.Uint64              // the newest incidents stream sequence the feed has read (feed.go)
+
+	made       map[string]time.Time // decision ids stored, until their expiry: a later version skips them (incidents loop only)
+	madePruned time.Time
 }
 
 // New returns a Responder writing into store. index may be nil (the responder then runs its own over store); trust
@@ -111,7 +115,7 @@ func New(js jetstream.JetStream, store *decision.Store, index *decision.Index, t
 		return nil, errors.New("responder: the trusted network store and its watcher come together")
 	}
 	r := &Responder{js: js, store: store, index: index, trust: trust, trustW: trustW, opts: opts, logger: logger,
-		m: newMetrics(reg), recent: newRecent(), kicks: make(chan decision.Decision, 1024), ready: make(chan struct{})}
+		m: newMetrics(reg), recent: newRecent(), made: map[string]time.Time{}, kicks: make(chan decision.Decision, 1024), ready: make(chan struct{})}
 	if index == nil {
 		r.index, r.ownIdx = decision.NewIndex(store, logger, prometheus.NewRegistry()), true
 	}
@@ -138,6 +142,7 @@ func (r *Responder) Run(ctx context.Context) error {
 		}
 		close(r.ready)
 		w, wctx := errgroup.WithContext(gctx)
+		w.Go(func() error { return r.feed(wctx) })
 		w.Go(func() error { return r.consumeIncidents(wctx, incs) })
 		w.Go(func() error { return r.consumeReviews(wctx, revs) })
 		w.Go(func() error { return r.watchTrust(wctx) })
@@ -149,7 +154,7 @@ func (r *Responder) Run(ctx context.Context) error {
 }
 
 // start ensures the incidents stream, the reviews bucket and the durable consumers, waits for the decision index
-// and the trusted networks and rebuilds the recent incidents a combination entry looks back on.
+// and the trusted networks.
 func (r *Responder) start(ctx context.Context) (incs, revs jetstream.Consumer, err error) {
 	if _, err := natsbus.EnsureIncidentsStream(ctx, r.js, r.opts.Replicas); err != nil {
 		return nil, nil, fmt.Errorf("responder: %w", err)
@@ -175,5 +180,5 @@ func (r *Responder) start(ctx context.Context) (incs, revs jetstream.Consumer, e
 			return nil, nil, ctx.Err()
 		}
 	}
-	return incs, revs, r.rebuild(ctx)
+	return incs, revs, nil
 }
