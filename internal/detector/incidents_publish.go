@@ -51,8 +51,10 @@ func (d *Detector) publishIncidents(ctx context.Context, incs []incident.Inciden
 		}
 		if failed == nil {
 			d.m.incidentPublishSeconds.Observe(time.Since(start).Seconds())
+			d.publishErr.Store(nil)
 			return nil
 		}
+		d.publishErr.Store(&err)
 		d.m.incidentPublishErrors.Add(float64(len(failed)))
 		next := make([]*nats.Msg, 0, len(failed))
 		nextIDs := make([]string, 0, len(failed))
