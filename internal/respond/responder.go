@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/authapi"
 	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/retry"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
@@ -126,19 +127,28 @@ func New(js jetstream.JetStream, store *decision.Store, index *decision.Index, t
 func (r *Responder) Ready() <-chan struct{} { return r.ready }
 
 // Run consumes incidents and reviews, watches the trusted networks and purges old decisions until ctx is
-// cancelled.
+// cancelled. Setting up its stream, bucket and consumers is retried while NATS refuses it.
 func (r *Responder) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if r.ownIdx {
 		g.Go(func() error { return r.index.Run(gctx) })
 	}
 	g.Go(func() error {
-		incs, revs, err := r.start(gctx)
-		if err != nil {
+		var incs, revs jetstream.Consumer
+		backoff := retry.Backoff{Max: 10 * time.Second}
+		for {
+			var err error
+			if incs, revs, err = r.start(gctx); err == nil {
+				break
+			}
 			if gctx.Err() != nil {
 				return nil
 			}
-			return err
+			r.m.errors.WithLabelValues("start").Inc()
+			r.logger.Warn("responder not started yet; retrying", "err", err)
+			if !retry.Sleep(gctx, backoff.Next()) {
+				return nil
+			}
 		}
 		close(r.ready)
 		w, wctx := errgroup.WithContext(gctx)
