@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/rule"
 )
 
 // Mode says whether a policy entry's actions are enforced.
@@ -392,6 +393,13 @@ func resolve(where string, e Entry, base *Entry, domainMode, policyMode Mode) (R
 	default:
 		fail("target", "%.20q: must be user, network or victims", r.Target)
 	}
+	if known := knownRules(r.Target); known != nil {
+		for _, name := range r.Rules {
+			if ruleRE.MatchString(name) && !slices.Contains(known, name) {
+				fail("rules", "%q is not a rule of %s incidents; use one of %s", name, kindOfIncidents(r.Target), strings.Join(known, ", "))
+			}
+		}
+	}
 	if len(r.Rules) > 1 && r.Target != TargetUser {
 		fail("rules", "a combination of rules applies to an account (target user)")
 	}
@@ -464,6 +472,33 @@ func resolve(where string, e Entry, base *Entry, domainMode, policyMode Mode) (R
 		fail("reason", "must not be empty (it is shown to the mail client)")
 	}
 	return r, errs
+}
+
+// knownRules lists the rules whose incidents a target takes: the account rules for user, the address-keyed rules
+// for network and victims; nil for an unknown target.
+func knownRules(t Target) []string {
+	var out []string
+	switch t {
+	case TargetUser:
+		for _, r := range rule.All() {
+			out = append(out, string(r.Name()))
+		}
+	case TargetNetwork, TargetVictims:
+		for _, r := range rule.AddrRules() {
+			out = append(out, string(r.Name()))
+		}
+	default:
+		return nil
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func kindOfIncidents(t Target) string {
+	if t == TargetUser {
+		return "account"
+	}
+	return "address-keyed"
 }
 
 func defaultReason(label string) string {

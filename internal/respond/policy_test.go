@@ -80,6 +80,8 @@ func TestPolicyRejects(t *testing.T) {
 		{`{"entries": [{"name": "a", "rules": ["brute_force"], "actions": ["block_login"]}, {"name": "a", "rules": ["send_volume"], "actions": ["hold_mail"]}]}`, `entries[1] ("a").name: used by entries[0]`},
 		{`{"entries": [{"name": "a", "actions": ["block_login"]}]}`, `entries[0] ("a").rules: name at least one rule`},
 		{`{"entries": [{"name": "a", "rules": ["Brute"], "actions": ["block_login"]}]}`, `"Brute" is not a rule name`},
+		{`{"entries": [{"name": "a", "rules": ["multi_contry"], "actions": ["block_login"]}]}`, `"multi_contry" is not a rule of account incidents; use one of brute_force,`},
+		{`{"entries": [{"name": "a", "rules": ["send_volume"], "target": "network", "actions": ["tarpit"]}]}`, `"send_volume" is not a rule of address-keyed incidents; use one of brute_force, password_spray`},
 		{`{"entries": [{"name": "a", "rules": ["password_spray"], "target": "network", "actions": ["hold_mail"]}]}`, `entries[0] ("a").actions: hold_mail does not apply to a network (target network)`},
 		{`{"entries": [{"name": "a", "rules": ["brute_force"], "actions": ["tarpit"]}]}`, `tarpit does not apply to a user`},
 		{`{"entries": [{"name": "a", "rules": ["brute_force"], "actions": ["explode"]}]}`, `"explode" is not an action`},
