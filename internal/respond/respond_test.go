@@ -604,3 +604,28 @@ func TestJanitorPurgesExpiredDecisions(t *testing.T) {
 		t.Errorf("vigil_responder_purged_total = %v; want at least 1", n)
 	}
 }
+
+func TestDomainEnforcesWhileOthersObserve(t *testing.T) {
+	h := setup(t)
+	h.start(`{"entries": [{"name": "brute", "rules": ["brute_force"], "actions": ["block_login"]}],
+	  "domains": {"strict.example": {"mode": "enforce"}}}`)
+	h.publish(userIncident("brute_force", "ann@strict.example", 1))
+	h.publish(userIncident("brute_force", "ben@other.example", 1))
+	h.waitDrained()
+	got := map[string]bool{}
+	for _, d := range h.decisions(func(decision.Decision) bool { return true }) {
+		got[d.Subject] = d.Observe
+	}
+	if observe, ok := got["ann@strict.example"]; !ok || observe {
+		t.Errorf("ann@strict.example: decision stored %v, observe %v; want an enforced one", ok, observe)
+	}
+	if observe, ok := got["ben@other.example"]; !ok || !observe {
+		t.Errorf("ben@other.example: decision stored %v, observe %v; want an observed one", ok, observe)
+	}
+	if n := h.metric("vigil_decisions_would_total", "rule=brute_force", "action=block_login"); n != 1 {
+		t.Errorf("would_total = %v; want 1 (ben only)", n)
+	}
+	if n := h.audit.count(respond.AuditObserve, ""); n != 1 {
+		t.Errorf("%d observe audit records; want 1", n)
+	}
+}
