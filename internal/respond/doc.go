@@ -4,13 +4,14 @@
 //
 // # Policy format
 //
-// VIGIL_CONTAINMENT_POLICY names a JSON file (at most 1 MiB; unknown fields are refused):
+// VIGIL_CONTAINMENT_POLICY names a JSON file (at most 1 MiB; unknown fields are refused; the comments below explain
+// and are not part of the format):
 //
 //	{
 //	  "mode": "observe",                      // the default of every entry: observe (the default) or enforce
 //	  "entries": [
 //	    {"name": "hijacked-sender",           // 1-64 of a-z 0-9 - _, unique
-//	     "rules": ["multi_country", "send_volume"], // one rule, or a combination on one account
+//	     "rules": ["multi_country", "send_volume"], // one of Vigil's rules, or a combination on one account
 //	     "within": "24h",                     // a combination: the incidents' newest evidence this close (1m-168h)
 //	     "target": "user",                    // user (default), network (address-keyed incidents), victims
 //	     "mode": "enforce",
