@@ -63,6 +63,11 @@ func (r *Responder) incidentsConsumer(ctx context.Context) (jetstream.Consumer, 
 // consumeIncidents runs the durable consumer on VIGIL_INCIDENTS: every version is decided, its decisions stored,
 // and only then acknowledged. A failure naks the message for a redelivery; the decisions' ids make that harmless.
 func (r *Responder) consumeIncidents(ctx context.Context, c jetstream.Consumer) error {
+	select { // decisions need every incident's review status
+	case <-r.revCache.ready:
+	case <-ctx.Done():
+		return nil
+	}
 	var err error
 	var it jetstream.MessagesContext
 	defer func() {
@@ -154,11 +159,7 @@ func (r *Responder) handle(ctx context.Context, inc *incident.Incident) error {
 	if !ok { // evicted meanwhile (a very old redelivery): its own version is all there is
 		s = seen{id: inc.ID, rule: string(inc.Rule), user: inc.User, lastSeen: inc.LastSeen, firstLast: inc.LastSeen, ips: inc.IPs}
 	}
-	rev, err := r.review(ctx, inc.ID)
-	if err != nil {
-		return err
-	}
-	if rev != nil && rev.Status == authapi.StatusResolved {
+	if r.revCache.resolved(inc.ID) {
 		r.m.incidents.WithLabelValues("resolved").Inc()
 		return nil
 	}
@@ -317,11 +318,7 @@ func (r *Responder) combination(ctx context.Context, x *Rule, inc *incident.Inci
 		}
 		found := false
 		for _, p := range r.recent.partners(inc.User, other, s.lastSeen, x.Within) {
-			rev, err := r.review(ctx, p.id)
-			if err != nil {
-				return nil, nil, false, err
-			}
-			if rev != nil && rev.Status == authapi.StatusResolved {
+			if r.revCache.resolved(p.id) {
 				continue
 			}
 			ids, ips, found = append(ids, p.id), append(ips, p.ips...), true

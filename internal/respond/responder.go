@@ -99,6 +99,7 @@ type Responder struct {
 
 	trustCache atomic.Pointer[trustState] // the trusted networks as last read (lift.go)
 	fed        atomic.Uint64              // the newest incidents stream sequence the feed has read (feed.go)
+	revCache   *reviewCache               // every incident's review status (reviews.go)
 
 	made       map[string]time.Time // decision ids stored, until their expiry: a later version skips them (incidents loop only)
 	madePruned time.Time
@@ -116,7 +117,7 @@ func New(js jetstream.JetStream, store *decision.Store, index *decision.Index, t
 		return nil, errors.New("responder: the trusted network store and its watcher come together")
 	}
 	r := &Responder{js: js, store: store, index: index, trust: trust, trustW: trustW, opts: opts, logger: logger,
-		m: newMetrics(reg), recent: newRecent(), made: map[string]time.Time{}, kicks: make(chan decision.Decision, 1024), ready: make(chan struct{})}
+		m: newMetrics(reg), recent: newRecent(), revCache: newReviewCache(), made: map[string]time.Time{}, kicks: make(chan decision.Decision, 1024), ready: make(chan struct{})}
 	if index == nil {
 		r.index, r.ownIdx = decision.NewIndex(store, logger, prometheus.NewRegistry()), true
 	}
@@ -153,6 +154,7 @@ func (r *Responder) Run(ctx context.Context) error {
 		close(r.ready)
 		w, wctx := errgroup.WithContext(gctx)
 		w.Go(func() error { return r.feed(wctx) })
+		w.Go(func() error { return r.watchReviews(wctx, r.reviews) })
 		w.Go(func() error { return r.consumeIncidents(wctx, incs) })
 		w.Go(func() error { return r.consumeReviews(wctx, revs) })
 		w.Go(func() error { return r.watchTrust(wctx) })
