@@ -2,7 +2,6 @@ package detector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -27,30 +25,31 @@ import (
 
 // Detector consumes its partitions and keeps their users' windows. Its state is rebuilt from the stream at start.
 type Detector struct {
-	js        jetstream.JetStream
-	nc        *nats.Conn
-	store     Store
-	opts      Options
-	logger    *slog.Logger
-	m         *metrics
-	eng       *engine.Engine
-	applied   map[int]uint64 // per partition: newest stream sequence applied to the engine
-	live      map[int]bool   // partitions whose users' windows the engine holds, up to applied
-	ownedMu   sync.Mutex
-	owned     map[int]bool // live partitions, for Owned
-	assigned  []int        // group mode: partitions the group assigns to this member, sorted
-	pending   map[int]prometheus.Gauge
-	ready     chan struct{}
-	once      sync.Once
-	commitErr atomic.Pointer[error] // the last commit's error; nil once a commit succeeds
-	addr      *addrSide             // the address partitions (addr_consume.go) and the republisher feeding them
+	js         jetstream.JetStream
+	store      Store
+	opts       Options
+	logger     *slog.Logger
+	m          *metrics
+	eng        *engine.Engine
+	applied    map[int]uint64 // per partition: newest stream sequence applied to the engine
+	live       map[int]bool   // partitions whose users' windows the engine holds, up to applied
+	ownedMu    sync.Mutex
+	owned      map[int]bool // live partitions, for Owned
+	assigned   []int        // group mode: partitions the group assigns to this member, sorted
+	pending    map[int]prometheus.Gauge
+	ready      chan struct{}
+	once       sync.Once
+	commitErr  atomic.Pointer[error] // the last commit's error; nil once a commit succeeds
+	publishErr atomic.Pointer[error] // the last failure to store incident versions in VIGIL_INCIDENTS; nil once it works
+	addr       *addrSide             // the address partitions (addr_consume.go) and the republisher feeding them
 }
 
 // maxBackoff bounds the wait between two commit attempts, so commits resume within a few seconds of ClickHouse
 // returning.
 const maxBackoff = 2 * time.Second
 
-// Health reports why the detector is not ready: still rebuilding its windows, or failing to commit to the store.
+// Health reports why the detector is not ready: still rebuilding its windows, failing to commit to the store, or
+// failing to store incident versions in the incidents stream.
 func (d *Detector) Health() error {
 	select {
 	case <-d.ready:
@@ -59,6 +58,9 @@ func (d *Detector) Health() error {
 	}
 	if err := d.commitErr.Load(); err != nil {
 		return fmt.Errorf("commits failing: %w", *err)
+	}
+	if err := d.publishErr.Load(); err != nil {
+		return fmt.Errorf("incidents not stored in %s: %w", natsbus.IncidentsStream, *err)
 	}
 	return nil
 }
@@ -71,7 +73,6 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 	}
 	d := &Detector{
 		js:      js,
-		nc:      js.Conn(),
 		store:   store,
 		opts:    opts,
 		logger:  logger,
@@ -113,6 +114,9 @@ func (d *Detector) Run(ctx context.Context) error {
 		return fmt.Errorf("detector: stream %s: %w", d.opts.Stream, err)
 	}
 	if err := natsbus.EnsureDLQ(ctx, d.js, 0); err != nil {
+		return fmt.Errorf("detector: %w", err)
+	}
+	if _, err := natsbus.EnsureIncidentsStream(ctx, d.js, stream.CachedInfo().Config.Replicas); err != nil {
 		return fmt.Errorf("detector: %w", err)
 	}
 	consumers := make(map[int]jetstream.Consumer, len(d.opts.Owned))
@@ -303,8 +307,8 @@ func (d *Detector) deadLetter(ctx context.Context, dv delivery, reason string) {
 	}
 }
 
-// flush commits the batch, retrying with backoff while the store fails, then acknowledges its messages and
-// publishes its incidents. A write in progress is not interrupted by ctx (only bounded by the store's own
+// flush commits the batch, retrying with backoff while the store fails, then stores its incident versions in the
+// incidents stream (retrying too) and only then acknowledges its messages. A write in progress is not interrupted by ctx (only bounded by the store's own
 // timeout); flush returns an error when ctx ends before a write succeeded.
 func (d *Detector) flush(ctx context.Context, b *batch) error {
 	if b.empty() {
@@ -331,6 +335,9 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 	if err := d.addr.rep.publish(ctx); err != nil {
 		return err // not acknowledged: redelivered and republished after a restart
 	}
+	if err := d.publishIncidents(ctx, incs); err != nil {
+		return err // not acknowledged: redelivered, committed and published again (deduplicated) after a restart
+	}
 	d.m.batchRows.Observe(float64(b.rows()))
 	for _, m := range b.last {
 		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
@@ -342,11 +349,6 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 			d.m.incidents.WithLabelValues(string(inc.Rule)).Inc()
 		}
 		d.m.incidentUpdates.WithLabelValues(string(inc.Rule)).Inc()
-		if data, err := json.Marshal(inc); err == nil {
-			if err := d.nc.Publish(natsbus.IncidentSubject(string(inc.Rule)), data); err != nil {
-				d.logger.Warn("publish incident", "rule", inc.Rule, "err", err)
-			}
-		}
 	}
 	b.reset()
 	return nil
