@@ -81,6 +81,10 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
+	resp, respTrust, err := newResponder(ctx, cfg, js, aud, nil, logger, x.reg)
+	if err != nil {
+		return err
+	}
 	ops := http.NewServeMux()
 	httpapi.Ops(ops, x.reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
 		if !x.nc.IsConnected() {
@@ -103,6 +107,9 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error { return s.RunConsole(gctx) })
 	g.Go(func() error { return aud.Run(gctx) })
+	for _, run := range runResponder(resp, respTrust) {
+		g.Go(func() error { return run(gctx) })
+	}
 	return g.Wait()
 }
 

@@ -107,6 +107,10 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	resp, respTrust, err := newResponder(ctx, cfg, p.js, aud, nil, logger, reg)
+	if err != nil {
+		return err
+	}
 	authOps := http.NewServeMux()
 	httpapi.Ops(authOps, reg, p.checks(store.Ping)...)
 	con, err := console.New(auth.Handler(), logger)
@@ -145,6 +149,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return aud.Run(gctx) })
 	g.Go(func() error { return p.trust.Run(gctx) })
 	g.Go(func() error { return p.detector.Run(gctx) })
+	for _, run := range runResponder(resp, respTrust) {
+		g.Go(func() error { return run(gctx) })
+	}
 	p.runMail(gctx, g, n.Out)
 	return g.Wait()
 }

@@ -97,6 +97,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The responder runs in the node: both incidents reach it through VIGIL_INCIDENTS (the recommended policy's
+	// combination needs both rules on one account, so neither makes a decision).
+	testenv.Eventually(t, 10*time.Second, "the responder handled both incidents", func() bool {
+		return strings.Contains(get(t, base+"/metrics"), `vigil_responder_incidents_total{result="nothing"} 2`)
+	})
 	metrics := get(t, base+"/metrics")
 	for _, m := range []string{`vigil_ingest_events_total{result="accepted"} 5`, `vigil_ingest_rejected_total{reason="ip"} 1`, `vigil_detector_incidents_total{rule="multi_country"} 1`} {
 		if !strings.Contains(metrics, m) {

@@ -52,13 +52,41 @@ func (s *Server) initConsole(ctx context.Context, js jetstream.JetStream, reg pr
 	if replicas == 0 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucketReviews, History: 64, Replicas: replicas,
-		Storage: jetstream.FileStorage, Description: "Vigil incident reviews"})
+	kv, err := OpenReviews(ctx, js, replicas)
 	if err != nil {
-		return fmt.Errorf("auth bucket %s: %w", bucketReviews, err)
+		return err
 	}
 	s.reviews = kv
 	return nil
+}
+
+// ReviewsBucket is the KV bucket of incident reviews (Review records, keyed by incident id).
+const ReviewsBucket = bucketReviews
+
+// OpenReviews creates or updates the reviews bucket and returns it, for the auth API and for the components that
+// act on reviews (the responder).
+func OpenReviews(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	if replicas < 1 {
+		replicas = 1
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucketReviews, History: 64, Replicas: replicas,
+		Storage: jetstream.FileStorage, Description: "Vigil incident reviews"})
+	if err != nil {
+		return nil, fmt.Errorf("auth bucket %s: %w", bucketReviews, err)
+	}
+	return kv, nil
+}
+
+// DecodeReview reads a review record from its KV entry (or the bucket stream's message data).
+func DecodeReview(e jetstream.KeyValueEntry) (*Review, error) { return decodeReview(e) }
+
+// ParseReview reads a review record's JSON.
+func ParseReview(data []byte) (*Review, error) {
+	var r Review
+	if err := jsonUnmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("review: %w", err)
+	}
+	return &r, nil
 }
 
 func (s *Server) history() (*chstore.Store, error) {

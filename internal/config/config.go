@@ -87,6 +87,12 @@ type Config struct {
 	Mailbox2FAIssuers  string
 	Mailbox2FAPolicy   string
 	Mailbox2FAPolicies string
+
+	// Containment (internal/respond).
+	Responder         string // on | off
+	ContainmentPolicy string
+	DoveadmURL        string
+	DoveadmKeyFile    string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the
@@ -215,6 +221,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.OwnedPartitions(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_PARTITIONS: %w", err))
+	}
+	if c.Responder != "on" && c.Responder != "off" {
+		errs = append(errs, fmt.Errorf("VIGIL_RESPONDER %q: want on or off", c.Responder))
+	}
+	if (c.DoveadmURL == "") != (c.DoveadmKeyFile == "") {
+		errs = append(errs, errors.New("VIGIL_DOVEADM_URL and VIGIL_DOVEADM_KEY_FILE come together: the kick action needs both"))
 	}
 	switch c.DetectorGroup {
 	case "", "off":

@@ -73,6 +73,10 @@ var Vars = []Var{
 	{"mailbox-2fa-issuers", "VIGIL_MAILBOX_2FA_ISSUERS", "", "mailbox-user 2FA: issuer shown in authenticator apps per domain, like example.org=Example Mail (others: VIGIL_AUTH_ISSUER)", func(c *Config) any { return &c.Mailbox2FAIssuers }},
 	{"mailbox-2fa-policy", "VIGIL_MAILBOX_2FA_POLICY", "optional", "mailbox-user 2FA: default policy of a domain: required, optional or off", func(c *Config) any { return &c.Mailbox2FAPolicy }},
 	{"mailbox-2fa-policies", "VIGIL_MAILBOX_2FA_POLICIES", "", "mailbox-user 2FA: policy per domain, like example.org=required,example.net=off", func(c *Config) any { return &c.Mailbox2FAPolicies }},
+	{"responder", "VIGIL_RESPONDER", "on", "containment responder in the auth API process (and the single node): on or off; several instances share the work", func(c *Config) any { return &c.Responder }},
+	{"containment-policy", "VIGIL_CONTAINMENT_POLICY", "", "containment policy file (JSON, see the README's Containment section); empty: the recommended mapping, observe mode only", func(c *Config) any { return &c.ContainmentPolicy }},
+	{"doveadm-url", "VIGIL_DOVEADM_URL", "", "Dovecot's doveadm HTTP API, like http://127.0.0.1:8080, for the kick action (empty: kick decisions are recorded, nobody is kicked)", func(c *Config) any { return &c.DoveadmURL }},
+	{"doveadm-key-file", "VIGIL_DOVEADM_KEY_FILE", "", "file holding Dovecot's doveadm_api_key; required with VIGIL_DOVEADM_URL", func(c *Config) any { return &c.DoveadmKeyFile }},
 }
 
 // Reference renders Vars as the Markdown table of the README's configuration reference.

@@ -71,6 +71,7 @@ const (
 	DefaultExpiry = 24 * time.Hour      // when a decision names no expiry
 	MaxDelay      = 15                  // seconds of tarpit; Dovecot holds an auth connection that long
 	MaxByLen      = 128                 // bytes of created_by / lifted_by
+	MaxRelated    = 8                   // related incidents of a combination decision
 	// MinBits4 and MinBits6 bound a network subject's width: a decision on a wider range would lock out too many.
 	MinBits4 = 16
 	MinBits6 = 32
@@ -90,7 +91,10 @@ type Decision struct {
 	IncidentID string   `json:"incident_id,omitempty"`   // the incident that caused it; empty for an admin's own
 	Rule       string   `json:"rule,omitempty"`          // the incident's rule
 	IPs        []string `json:"ips,omitempty"`           // the cause's client addresses, for lifting by trusted range
-	Reason     string   `json:"reason"`
+	// Related lists the other incidents of a combination (a policy entry naming several rules); resolving any of
+	// them lifts the decision like resolving IncidentID.
+	Related []string `json:"related_incidents,omitempty"`
+	Reason  string   `json:"reason"`
 	// Observe marks what the policy would have done in observe mode: stored and shown, never enforced.
 	Observe    bool      `json:"observe,omitempty"`
 	CreatedBy  string    `json:"created_by"` // System or the admin's username
@@ -171,6 +175,14 @@ func (d *Decision) Normalise(now time.Time) error {
 	}
 	if len(d.IncidentID) > 64 || !isHex(d.IncidentID) {
 		return invalid("incident_id", "at most 64 hex digits")
+	}
+	if len(d.Related) > MaxRelated {
+		return invalid("related_incidents", "at most %d", MaxRelated)
+	}
+	for _, id := range d.Related {
+		if id == "" || len(id) > 64 || !isHex(id) {
+			return invalid("related_incidents", "incident ids of 1-64 hex digits")
+		}
 	}
 	if len(d.Rule) > 64 || !printable(d.Rule) {
 		return invalid("rule", "at most 64 printable bytes")

@@ -3,7 +3,6 @@ package detector
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -304,8 +303,8 @@ func (a *addrSide) process(ctx context.Context, in <-chan delivery) error {
 	}
 }
 
-// commit writes the pending incidents (retrying while the store fails), acknowledges the newest message of each
-// partition and publishes the incidents on vigil.incidents.<rule>.
+// commit writes the pending incidents (retrying while the store fails), stores them in the incidents stream
+// (retrying too), and only then acknowledges the newest message of each partition.
 func (a *addrSide) commit(ctx context.Context, pending map[string]incident.Incident, last map[int]jetstream.Msg) error {
 	incs := make([]incident.Incident, 0, len(pending))
 	for _, inc := range pending {
@@ -328,6 +327,9 @@ func (a *addrSide) commit(ctx context.Context, pending map[string]incident.Incid
 			}
 		}
 	}
+	if err := a.d.publishIncidents(ctx, incs); err != nil {
+		return err // not acknowledged: redelivered, committed and published again (deduplicated) after a restart
+	}
 	for _, m := range last {
 		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			a.d.logger.Debug("ack failed; the messages will be redelivered and deduplicated", "err", err)
@@ -338,11 +340,6 @@ func (a *addrSide) commit(ctx context.Context, pending map[string]incident.Incid
 			a.d.m.incidents.WithLabelValues(string(inc.Rule)).Inc()
 		}
 		a.d.m.incidentUpdates.WithLabelValues(string(inc.Rule)).Inc()
-		if data, err := json.Marshal(inc); err == nil {
-			if err := a.d.nc.Publish(natsbus.IncidentSubject(string(inc.Rule)), data); err != nil {
-				a.d.logger.Warn("publish incident", "rule", inc.Rule, "err", err)
-			}
-		}
 	}
 	return nil
 }

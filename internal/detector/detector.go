@@ -2,7 +2,6 @@ package detector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -28,7 +26,6 @@ import (
 // Detector consumes its partitions and keeps their users' windows. Its state is rebuilt from the stream at start.
 type Detector struct {
 	js        jetstream.JetStream
-	nc        *nats.Conn
 	store     Store
 	opts      Options
 	logger    *slog.Logger
@@ -71,7 +68,6 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 	}
 	d := &Detector{
 		js:      js,
-		nc:      js.Conn(),
 		store:   store,
 		opts:    opts,
 		logger:  logger,
@@ -113,6 +109,9 @@ func (d *Detector) Run(ctx context.Context) error {
 		return fmt.Errorf("detector: stream %s: %w", d.opts.Stream, err)
 	}
 	if err := natsbus.EnsureDLQ(ctx, d.js, 0); err != nil {
+		return fmt.Errorf("detector: %w", err)
+	}
+	if _, err := natsbus.EnsureIncidentsStream(ctx, d.js, stream.CachedInfo().Config.Replicas); err != nil {
 		return fmt.Errorf("detector: %w", err)
 	}
 	consumers := make(map[int]jetstream.Consumer, len(d.opts.Owned))
@@ -303,8 +302,8 @@ func (d *Detector) deadLetter(ctx context.Context, dv delivery, reason string) {
 	}
 }
 
-// flush commits the batch, retrying with backoff while the store fails, then acknowledges its messages and
-// publishes its incidents. A write in progress is not interrupted by ctx (only bounded by the store's own
+// flush commits the batch, retrying with backoff while the store fails, then stores its incident versions in the
+// incidents stream (retrying too) and only then acknowledges its messages. A write in progress is not interrupted by ctx (only bounded by the store's own
 // timeout); flush returns an error when ctx ends before a write succeeded.
 func (d *Detector) flush(ctx context.Context, b *batch) error {
 	if b.empty() {
@@ -331,6 +330,9 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 	if err := d.addr.rep.publish(ctx); err != nil {
 		return err // not acknowledged: redelivered and republished after a restart
 	}
+	if err := d.publishIncidents(ctx, incs); err != nil {
+		return err // not acknowledged: redelivered, committed and published again (deduplicated) after a restart
+	}
 	d.m.batchRows.Observe(float64(b.rows()))
 	for _, m := range b.last {
 		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
@@ -342,11 +344,6 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 			d.m.incidents.WithLabelValues(string(inc.Rule)).Inc()
 		}
 		d.m.incidentUpdates.WithLabelValues(string(inc.Rule)).Inc()
-		if data, err := json.Marshal(inc); err == nil {
-			if err := d.nc.Publish(natsbus.IncidentSubject(string(inc.Rule)), data); err != nil {
-				d.logger.Warn("publish incident", "rule", inc.Rule, "err", err)
-			}
-		}
 	}
 	b.reset()
 	return nil

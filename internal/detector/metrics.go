@@ -22,6 +22,10 @@ type metrics struct {
 	assigned         prometheus.Gauge
 	members          prometheus.Gauge
 	takeovers        prometheus.Counter
+
+	incidentPublishSeconds    prometheus.Histogram
+	incidentPublishErrors     prometheus.Counter
+	incidentPublishDuplicates prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -71,6 +75,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		takeovers: f.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detector_partition_takeovers_total", Help: "Partitions taken over from the group (group mode): their windows were rebuilt before live work.",
+		}),
+		incidentPublishSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_detector_incident_publish_seconds", Help: "Time to store a batch's incident versions in the incidents stream (VIGIL_INCIDENTS).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		incidentPublishErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_incident_publish_errors_total", Help: "Incident versions the incidents stream did not acknowledge (each is retried before the batch is acknowledged).",
+		}),
+		incidentPublishDuplicates: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_incident_publish_duplicates_total", Help: "Incident versions the incidents stream already held (a redelivered batch), stored once.",
 		}),
 		consumerRestarts: f.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detector_consumer_restarts_total", Help: "Partition consumers restarted after a gap in their delivery sequence (deliveries lost in transit).",

@@ -21,6 +21,9 @@ type DovecotOptions struct {
 	// Enforce adds the enforcement snippet (deploy/dovecot/96-vigil-enforce.conf): the before-auth check with
 	// its short timeout, failing open.
 	Enforce bool
+	// DoveadmAPIKey, when set, turns on the doveadm HTTP API on a free loopback port (Dovecot.DoveadmURL) with this
+	// doveadm_api_key.
+	DoveadmAPIKey string
 }
 
 // DovecotNonce is the default auth_policy_hash_nonce of test instances.
@@ -32,6 +35,7 @@ type Dovecot struct {
 	LogPath    string // log_path: "Login:" and "auth failed" lines
 	AuthSocket string // auth unix_listener for smtpd_sasl_path
 	ConfigPath string // dovecot.conf, for dovecot-lda (Postfix delivery)
+	DoveadmURL string // http://127.0.0.1:port of the doveadm HTTP API; "" unless DoveadmAPIKey was set
 	PID        int
 	Dir        string
 }
@@ -110,6 +114,19 @@ protocol lda {
   info_log_path = %[1]s/lda.log
 }
 %[4]s`, dir, port, d.AuthSocket, policy)
+	if o.DoveadmAPIKey != "" {
+		hp := freePort(t)
+		d.DoveadmURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(hp))
+		conf += fmt.Sprintf(`
+doveadm_api_key = %s
+service doveadm {
+  inet_listener http {
+    address = 127.0.0.1
+    port = %d
+  }
+}
+`, o.DoveadmAPIKey, hp)
+	}
 	writeFile(t, filepath.Join(dir, "dovecot.conf"), conf)
 	d.ConfigPath = filepath.Join(dir, "dovecot.conf")
 	writeFile(t, filepath.Join(dir, "lda.log"), "")
@@ -132,5 +149,8 @@ protocol lda {
 	})
 	waitListen(t, d.IMAPAddr, filepath.Join(dir, "dovecot.out"), d.LogPath)
 	waitFile(t, d.AuthSocket, d.LogPath)
+	if d.DoveadmURL != "" {
+		waitListen(t, strings.TrimPrefix(d.DoveadmURL, "http://"), filepath.Join(dir, "dovecot.out"), d.LogPath)
+	}
 	return d
 }

@@ -1,0 +1,184 @@
+package respond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-ids/vigil/internal/authapi"
+	"github.com/vigil-ids/vigil/internal/decision"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/trustkv"
+)
+
+// Auditor receives the audit record of every decision and lift (the auth API's auditor).
+type Auditor interface {
+	Audit(authapi.AuditRecord)
+}
+
+// Quarantine releases the mail held because of an incident that turned out harmless.
+type Quarantine interface {
+	ReleaseIncident(ctx context.Context, incidentID, by string) error
+}
+
+// Kicker ends a user's live IMAP/POP3 sessions.
+type Kicker interface {
+	Kick(ctx context.Context, user string) error
+}
+
+// Default names and intervals.
+const (
+	DefaultConsumer       = "vigil-responder"
+	DefaultReviewConsumer = "vigil-responder-reviews"
+	DefaultPurgeInterval  = time.Hour
+)
+
+// Options configures a Responder.
+type Options struct {
+	Policy         *Policy // default the recommended policy (observe)
+	Replicas       int     // replicas of the incidents stream and the reviews bucket; default 1
+	Consumer       string  // durable consumer on VIGIL_INCIDENTS; default vigil-responder
+	ReviewConsumer string  // durable consumer on the reviews bucket's stream; default vigil-responder-reviews
+	PurgeInterval  time.Duration
+	// TrustPoll is how often the trusted networks are checked for a change; default 200ms.
+	TrustPoll  time.Duration
+	Auditor    Auditor    // nil: no audit records
+	Quarantine Quarantine // nil: no held mail to release
+	Kicker     Kicker     // nil: kick decisions are stored but nobody is kicked
+	Now        func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Policy == nil {
+		o.Policy = RecommendedPolicy()
+	}
+	if o.Replicas < 1 {
+		o.Replicas = 1
+	}
+	if o.Consumer == "" {
+		o.Consumer = DefaultConsumer
+	}
+	if o.ReviewConsumer == "" {
+		o.ReviewConsumer = DefaultReviewConsumer
+	}
+	if o.PurgeInterval <= 0 {
+		o.PurgeInterval = DefaultPurgeInterval
+	}
+	if o.TrustPoll <= 0 {
+		o.TrustPoll = 200 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Responder turns incidents into containment decisions by the policy and lifts them when an incident is resolved
+// as harmless or a trusted range covers them.
+type Responder struct {
+	js      jetstream.JetStream
+	store   *decision.Store
+	index   *decision.Index
+	ownIdx  bool
+	trust   *trustkv.Store
+	trustW  *trustkv.Watcher
+	opts    Options
+	logger  *slog.Logger
+	m       *metrics
+	reviews jetstream.KeyValue
+	recent  *recent
+	kicks   chan decision.Decision
+	ready   chan struct{}
+
+	trustCache atomic.Pointer[trustState] // the trusted networks as last read (lift.go)
+	fed        atomic.Uint64              // the newest incidents stream sequence the feed has read (feed.go)
+
+	made       map[string]time.Time // decision ids stored, until their expiry: a later version skips them (incidents loop only)
+	madePruned time.Time
+}
+
+// New returns a Responder writing into store. index may be nil (the responder then runs its own over store); trust
+// and trustW may be nil (no lifting by trusted range).
+func New(js jetstream.JetStream, store *decision.Store, index *decision.Index, trust *trustkv.Store, trustW *trustkv.Watcher,
+	opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Responder, error) {
+	opts.setDefaults()
+	if store == nil {
+		return nil, errors.New("responder: a decision store is required")
+	}
+	if (trust == nil) != (trustW == nil) {
+		return nil, errors.New("responder: the trusted network store and its watcher come together")
+	}
+	r := &Responder{js: js, store: store, index: index, trust: trust, trustW: trustW, opts: opts, logger: logger,
+		m: newMetrics(reg), recent: newRecent(), made: map[string]time.Time{}, kicks: make(chan decision.Decision, 1024), ready: make(chan struct{})}
+	if index == nil {
+		r.index, r.ownIdx = decision.NewIndex(store, logger, prometheus.NewRegistry()), true
+	}
+	return r, nil
+}
+
+// Ready is closed once the responder consumes incidents.
+func (r *Responder) Ready() <-chan struct{} { return r.ready }
+
+// Run consumes incidents and reviews, watches the trusted networks and purges old decisions until ctx is
+// cancelled.
+func (r *Responder) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if r.ownIdx {
+		g.Go(func() error { return r.index.Run(gctx) })
+	}
+	g.Go(func() error {
+		incs, revs, err := r.start(gctx)
+		if err != nil {
+			if gctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		close(r.ready)
+		w, wctx := errgroup.WithContext(gctx)
+		w.Go(func() error { return r.feed(wctx) })
+		w.Go(func() error { return r.consumeIncidents(wctx, incs) })
+		w.Go(func() error { return r.consumeReviews(wctx, revs) })
+		w.Go(func() error { return r.watchTrust(wctx) })
+		w.Go(func() error { return r.janitor(wctx) })
+		w.Go(func() error { return r.kickWorker(wctx) })
+		return w.Wait()
+	})
+	return g.Wait()
+}
+
+// start ensures the incidents stream, the reviews bucket and the durable consumers, waits for the decision index
+// and the trusted networks.
+func (r *Responder) start(ctx context.Context) (incs, revs jetstream.Consumer, err error) {
+	if _, err := natsbus.EnsureIncidentsStream(ctx, r.js, r.opts.Replicas); err != nil {
+		return nil, nil, fmt.Errorf("responder: %w", err)
+	}
+	if r.reviews, err = authapi.OpenReviews(ctx, r.js, r.opts.Replicas); err != nil {
+		return nil, nil, fmt.Errorf("responder: %w", err)
+	}
+	if incs, err = r.incidentsConsumer(ctx); err != nil {
+		return nil, nil, err
+	}
+	if revs, err = r.reviewsConsumer(ctx); err != nil {
+		return nil, nil, err
+	}
+	select {
+	case <-r.index.Ready():
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	if r.trustW != nil {
+		select {
+		case <-r.trustW.Ready():
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	return incs, revs, nil
+}
