@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +27,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/mailbox2fa"
 	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/quarantine"
 	"github.com/vigil-ids/vigil/internal/secretbox"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
@@ -54,12 +56,28 @@ func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, ke
 	if err != nil {
 		return nil, nil, err
 	}
-	o.Console = authapi.Console{History: store, Trust: ts}
+	o.Console = authapi.Console{History: store, Trust: ts, Quarantine: newQuarantine(cfg, js, store, aud, logger, reg)}
 	s, err := authapi.New(ctx, js, key, o, aud, logger, reg)
 	if err == nil {
 		err = mountMailbox2FA(ctx, cfg, js, key, s, store, aud, logger, reg)
 	}
 	return s, aud, err
+}
+
+// newQuarantine is the auth API's side of the mail quarantine: held records and the mail hosts' results into
+// ClickHouse, release and delete commands out; what it does on its own (a result, a release of ReleaseIncident)
+// is audited. Nil without ClickHouse.
+func newQuarantine(cfg *config.Config, js jetstream.JetStream, store *chstore.Store, aud *audit.Auditor, logger *slog.Logger, reg prometheus.Registerer) *quarantine.Manager {
+	if store == nil {
+		return nil
+	}
+	record := func(action, actor, target, result, detail string) {
+		id := make([]byte, 16)
+		rand.Read(id)
+		aud.Audit(authapi.AuditRecord{EventID: "a_" + hex.EncodeToString(id), Time: time.Now().UTC(), Action: action, Actor: actor,
+			Target: target, Result: result, After: detail})
+	}
+	return quarantine.NewManager(js, store, quarantine.ManagerOptions{Replicas: cfg.StreamReplicas, Audit: record}, logger, reg)
 }
 
 // RunAuthAPI runs the auth API alone against an external NATS and ClickHouse (cmd/authapi).
@@ -81,7 +99,7 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
-	resp, respTrust, err := newResponder(ctx, cfg, js, aud, nil, logger, x.reg)
+	resp, respTrust, err := newResponder(ctx, cfg, js, aud, s, logger, x.reg) // s releases held mail (the quarantine)
 	if err != nil {
 		return err
 	}

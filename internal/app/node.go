@@ -31,6 +31,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/ingest"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/postfix"
+	"github.com/vigil-ids/vigil/internal/quarantine"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
@@ -107,7 +108,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, respTrust, err := newResponder(ctx, cfg, p.js, aud, nil, logger, reg)
+	resp, respTrust, err := newResponder(ctx, cfg, p.js, aud, auth, logger, reg) // auth releases held mail (the quarantine)
 	if err != nil {
 		return err
 	}
@@ -168,6 +169,7 @@ type pipeline struct {
 	// decisions is the containment decisions' index the mail-server endpoints answer from; nil when neither
 	// endpoint is on or VIGIL_ENFORCE=off.
 	decisions *decision.Index
+	held      *quarantine.Recorder // held messages' records for the quarantine; nil without the Postfix policy service
 	trust     *trustkv.Watcher
 	detector  *detector.Detector
 	geo       *geo.DB
@@ -204,7 +206,10 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 			if p.pfLn, err = net.Listen("tcp", cfg.PostfixAddr); err != nil {
 				return nil, fmt.Errorf("postfix policy listener (VIGIL_POSTFIX_ADDR): %w", err)
 			}
-			p.postfix = postfix.New(postfixOptions(cfg, p.decisions), p.pub, logger, reg)
+			po := postfixOptions(cfg, p.decisions)
+			p.held = quarantine.NewRecorder(p.js, 0, logger, reg)
+			po.Held = quarantine.PostfixHook{Recorder: p.held, Host: cfg.MailhostName}
+			p.postfix = postfix.New(po, p.pub, logger, reg)
 		}
 	}
 	if store == nil {
@@ -258,6 +263,7 @@ func (p *pipeline) runMail(ctx context.Context, g *errgroup.Group, out io.Writer
 	if p.postfix != nil {
 		fmt.Fprintf(out, "vigil: Postfix policy service on %s (check_policy_service inet:%s)\n", p.pfLn.Addr(), p.pfLn.Addr())
 		g.Go(func() error { return p.postfix.Serve(ctx, p.pfLn) })
+		g.Go(func() error { return p.held.Run(ctx) })
 	}
 }
 

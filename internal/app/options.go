@@ -31,8 +31,8 @@ func dovecotOptions(cfg *config.Config, decisions *decision.Index) dovecot.Optio
 	return dovecot.Options{Header: cfg.DovecotHeader, Tokens: cfg.DovecotTokens, Decisions: decisions, BlockMessage: cfg.BlockMessage}
 }
 
-// postfixOptions: decisions is the index END-OF-MESSAGE answers from (nil: observe only). Held messages are
-// logged; postfix.Options.Held is where the quarantine's recorder goes.
+// postfixOptions: decisions is the index END-OF-MESSAGE answers from (nil: observe only). newPipeline adds the
+// quarantine's recorder of held messages (postfix.Options.Held).
 func postfixOptions(_ *config.Config, decisions *decision.Index) postfix.Options {
 	return postfix.Options{Decisions: decisions}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/chstore"
 	"github.com/vigil-ids/vigil/internal/httpapi"
+	"github.com/vigil-ids/vigil/internal/quarantine"
 	"github.com/vigil-ids/vigil/internal/trustkv"
 )
 
@@ -24,8 +25,9 @@ import (
 // the trusted-network store the detector watches. A nil field answers 503 console_unavailable on the routes that
 // need it.
 type Console struct {
-	History *chstore.Store
-	Trust   *trustkv.Store
+	History    *chstore.Store
+	Trust      *trustkv.Store
+	Quarantine *quarantine.Manager // held mail (held.go); nil answers 503 quarantine_unavailable
 }
 
 // bucketReviews holds incident reviews, keyed by incident id, compare-and-set by revision.
@@ -306,4 +308,5 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/accounts/{username}/reset-2fa", s.need("", false, s.resetAccount2FA))
 	mux.Handle("GET /v1/apikeys", s.need("read", false, s.listKeys))
 	mux.Handle("GET /v1/audit-log", s.need("read", false, s.listAuditLog))
+	s.heldRoutes(mux)
 }

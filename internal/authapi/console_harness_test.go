@@ -30,7 +30,10 @@ type console struct {
 	aliceLogins       []event.Enriched
 }
 
-func newConsole(t *testing.T) *console {
+func newConsole(t *testing.T) *console { t.Helper(); return newConsoleWith(t, nil) }
+
+// newConsoleWith is newConsole with a hook that completes the console's options before the server starts.
+func newConsoleWith(t *testing.T, hook func(h *harness, ch *chstore.Store)) *console {
 	t.Helper()
 	h := newHarness(t)
 	addr, db := testenv.ClickHouseDB(t)
@@ -47,6 +50,9 @@ func newConsole(t *testing.T) *console {
 		t.Fatal(err)
 	}
 	h.opts.Console = Console{History: ch, Trust: ts}
+	if hook != nil {
+		hook(h, ch)
+	}
 	h.s = h.start(testKey)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

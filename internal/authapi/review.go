@@ -206,8 +206,17 @@ func (s *Server) reviewIncident(w http.ResponseWriter, r *http.Request, p *princ
 
 // RunConsole mirrors every review revision into ClickHouse (incident_reviews) until ctx is cancelled, so the
 // incident list can filter and count by the status shown. The watch starts with the current value of every key,
-// so a restart (or a ClickHouse outage, after which the watch restarts) catches up; rows are idempotent.
+// so a restart (or a ClickHouse outage, after which the watch restarts) catches up; rows are idempotent. With a
+// quarantine configured it also runs its consumer of held records and mail-host results (held.go).
 func (s *Server) RunConsole(ctx context.Context) error {
+	if q := s.opts.Console.Quarantine; q != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			q.Run(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	if s.opts.Console.History == nil {
 		<-ctx.Done()
 		return nil

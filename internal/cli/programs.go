@@ -11,6 +11,7 @@ func Vigil() *Program {
 			trustAdd(), trustList(), trustRemove(),
 			geoipImport(),
 			ingestLog(),
+			mailhostService(),
 			adminCreate("admin create", true), adminRotateKey("admin rotate-key", true),
 			demoCommand(), benchCommand(), configCommand(),
 		},

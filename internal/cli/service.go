@@ -44,6 +44,14 @@ func node() *Command {
 	})
 }
 
+func mailhostService() *Command {
+	c := service("mailhost", "run on the Postfix host: release and delete held mail as the console asks (postsuper)", app.RunMailhost)
+	c.Help = "Consumes this host's release and delete commands (VIGIL_MAILHOST_NAME) from the NATS at VIGIL_NATS_URL, checks\n" +
+		"each queue id and that the message is in the hold queue, runs postsuper -H or -d without a shell, and reports back.\n" +
+		"postsuper needs root or the postfix user. See docs/quarantine.md. " + c.Help
+	return c
+}
+
 func ingestService() *Command {
 	return service("", "accept events over HTTP and store them in an external NATS JetStream", app.RunIngest)
 }

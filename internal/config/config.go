@@ -93,6 +93,13 @@ type Config struct {
 	ContainmentPolicy string
 	DoveadmURL        string
 	DoveadmKeyFile    string
+	// Quarantine: the mail host's name and, for vigil mailhost, Postfix's tools.
+	MailhostName          string
+	MailhostPostsuper     string
+	MailhostSudo          string
+	MailhostPostqueue     string
+	MailhostPostfixConfig string
+	MailhostAddr          string
 }
 
 // Var describes one setting: its flag, environment variable, default and meaning (the README's reference), and the

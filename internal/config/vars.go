@@ -77,6 +77,12 @@ var Vars = []Var{
 	{"containment-policy", "VIGIL_CONTAINMENT_POLICY", "", "containment policy file (JSON, see the README's Containment section); empty: the recommended mapping, observe mode only", func(c *Config) any { return &c.ContainmentPolicy }},
 	{"doveadm-url", "VIGIL_DOVEADM_URL", "", "Dovecot's doveadm HTTP API, like http://127.0.0.1:8080, for the kick action (empty: kick decisions are recorded, nobody is kicked)", func(c *Config) any { return &c.DoveadmURL }},
 	{"doveadm-key-file", "VIGIL_DOVEADM_KEY_FILE", "", "file holding Dovecot's doveadm_api_key; required with VIGIL_DOVEADM_URL", func(c *Config) any { return &c.DoveadmKeyFile }},
+	{"mailhost-name", "VIGIL_MAILHOST_NAME", "", "quarantine: this mail host's name (letters, digits, '.', '-', '_'; at most 64): the host Postfix's held messages are recorded under and whose release and delete commands vigil mailhost carries out", func(c *Config) any { return &c.MailhostName }},
+	{"mailhost-postsuper", "VIGIL_MAILHOST_POSTSUPER", "/usr/sbin/postsuper", "vigil mailhost: path of postsuper (run as root or the postfix user)", func(c *Config) any { return &c.MailhostPostsuper }},
+	{"mailhost-sudo", "VIGIL_MAILHOST_SUDO", "", "vigil mailhost: path of sudo, to run postsuper as \"sudo -n -- postsuper ...\" from an unprivileged agent (docs/quarantine.md); empty: run postsuper directly (the agent is root)", func(c *Config) any { return &c.MailhostSudo }},
+	{"mailhost-postqueue", "VIGIL_MAILHOST_POSTQUEUE", "/usr/sbin/postqueue", "vigil mailhost: path of postqueue", func(c *Config) any { return &c.MailhostPostqueue }},
+	{"mailhost-postfix-config", "VIGIL_MAILHOST_POSTFIX_CONFIG", "", "vigil mailhost: Postfix configuration directory passed as -c (empty: Postfix's default)", func(c *Config) any { return &c.MailhostPostfixConfig }},
+	{"mailhost-addr", "VIGIL_MAILHOST_ADDR", "", "vigil mailhost: HTTP listener for /healthz, /readyz, /metrics (empty: off)", func(c *Config) any { return &c.MailhostAddr }},
 }
 
 // Reference renders Vars as the Markdown table of the README's configuration reference.

@@ -30,6 +30,7 @@ func (c *Console) incidentRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /console/trusted/delete", c.page(true, c.trustedDelete))
 	mux.Handle("GET /console/audit", c.page(true, c.audit))
 	mux.Handle("GET /console/users/{user}", c.page(true, c.userLogins))
+	c.heldRoutes(mux)
 }
 
 // unreviewed counts the incidents the signed-in admin may see and nobody has reviewed.
@@ -172,6 +173,7 @@ type incidentData struct {
 	Revision uint64
 	Logins   []loginRow
 	Reasons  []string
+	Held     *heldSection // the Held mail section (held.go)
 }
 
 // resolveReasons are the reasons a resolution can name.
@@ -183,6 +185,10 @@ func (c *Console) incident(w http.ResponseWriter, r *http.Request, p *page) erro
 		p.Notice = "The review is saved."
 	case "safe":
 		p.Notice = "Marked as safe: logins from that range no longer count toward incidents."
+	case "held_release":
+		p.Notice = "The release is sent to the mail host; the status changes when it reports back."
+	case "held_delete":
+		p.Notice = "The deletion is sent to the mail host; the status changes when it reports back."
 	}
 	return c.incidentPage(w, r, p, http.StatusOK)
 }
@@ -207,6 +213,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p *page, 
 	}
 	d := &incidentData{Incident: res.Incident, Evidence: layoutEvidence(res.Incident.Evidence), Reviews: res.History, Revision: res.Revision,
 		Logins: res.Logins, Reasons: resolveReasons}
+	d.Held = c.held(r, id)
 	p.Title = "Incident: " + d.Incident.Subject()
 	p.Data = d
 	c.render(w, status, "incident", p)

@@ -238,7 +238,7 @@ func TestStoreInsertsFindsEveryTable(t *testing.T) {
 		}
 	}
 	slices.Sort(tables)
-	if want := []string{"audit_log", "incident_reviews", "incidents", "logins", "sends"}; !slices.Equal(tables, want) {
+	if want := []string{"audit_log", "held_messages", "incident_reviews", "incidents", "logins", "sends"}; !slices.Equal(tables, want) {
 		t.Errorf("inserts found into %v; want %v", tables, want)
 	}
 }

@@ -21,6 +21,7 @@ type MailOptions struct {
 	Enforce       bool              // Dovecot also gets the enforcement snippet (before-auth check, fail-open)
 	PostfixPolicy string            // check_policy_service address, like 127.0.0.1:10040; "" disables it
 	Deliver       bool              // Postfix delivers into the Dovecot mailboxes (users named user@domain) instead of discarding
+	PostfixMainCF string            // more main.cf lines (PostfixOptions.MainCF)
 }
 
 // Mail is a running pair: Dovecot (IMAP and SASL for Postfix) and Postfix (submission with XCLIENT).
@@ -37,7 +38,7 @@ type Mail struct {
 func StartMail(t testing.TB, o MailOptions) *Mail {
 	t.Helper()
 	d := StartDovecot(t, DovecotOptions{Users: o.Users, PolicyURL: o.PolicyURL, PolicyHeader: o.PolicyHeader, Enforce: o.Enforce})
-	po := PostfixOptions{SASLPath: d.AuthSocket, PolicyAddr: o.PostfixPolicy}
+	po := PostfixOptions{SASLPath: d.AuthSocket, PolicyAddr: o.PostfixPolicy, MainCF: o.PostfixMainCF}
 	if o.Deliver {
 		po.DeliverTo = d.ConfigPath
 	}

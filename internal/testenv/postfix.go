@@ -19,6 +19,7 @@ type PostfixOptions struct {
 	SASLPath   string // Dovecot's auth socket (Dovecot.AuthSocket); required: submission needs SMTP AUTH
 	PolicyAddr string // check_policy_service inet:<PolicyAddr> at end of data; "" leaves it off
 	DeliverTo  string // a Dovecot's dovecot.conf: every message is delivered there with dovecot-lda, not discarded
+	MainCF     string // more main.cf lines, appended last (they override the settings above)
 }
 
 // Postfix is a running private Postfix instance (postfix -c DIR) accepting submissions on 127.0.0.1.
@@ -112,6 +113,7 @@ dovecot   unix  - n n - - pipe
   flags=DRhu user=nobody:nogroup argv=/usr/lib/dovecot/dovecot-lda -c %s -f ${sender} -d ${recipient}
 `, relayPort, o.DeliverTo)
 	}
+	mainCF += o.MainCF
 	writeFile(t, filepath.Join(dir, "main.cf"), mainCF)
 	writeFile(t, filepath.Join(dir, "master.cf"), masterCF)
 	if out, err := exec.Command(bin, "-c", dir, "start").CombinedOutput(); err != nil {
