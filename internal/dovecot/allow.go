@@ -57,7 +57,7 @@ func ParseAllow(body []byte) (Allow, error) {
 	return a, nil
 }
 
-// Verdicts of allow requests (the verdict label of vigil_dovecot_allow_total).
+// Verdicts of allow requests (the verdict label of vigil_dovecot_verdicts_total).
 const (
 	verdictAllow      = "allow"       // no decision applies
 	verdictBlock      = "block_login" // refused: a block_login decision on the user or the address

@@ -118,7 +118,7 @@ func TestAllowAnswersFromDecisions(t *testing.T) {
 				t.Errorf("allow %s = %d %s; want 200 %s", tt.body, code, got, tt.want)
 			}
 			if n := testutil.ToFloat64(h.m.verdicts.WithLabelValues(tt.verdict)) - before; n != 1 {
-				t.Errorf("allow_total{verdict=%q} grew by %v; want 1", tt.verdict, n)
+				t.Errorf("verdicts_total{verdict=%q} grew by %v; want 1", tt.verdict, n)
 			}
 		})
 	}
@@ -138,7 +138,7 @@ func TestAllowBeforeTheIndexIsReady(t *testing.T) {
 		t.Errorf("allow before ready = %d %s; want 200 {\"status\":0}", code, got)
 	}
 	if n := testutil.ToFloat64(h.m.verdicts.WithLabelValues(verdictNotReady)); n != 1 {
-		t.Errorf("allow_total{not_ready} = %v; want 1", n)
+		t.Errorf("verdicts_total{not_ready} = %v; want 1", n)
 	}
 }
 
@@ -149,7 +149,7 @@ func TestAllowWithoutDecisionsObserves(t *testing.T) {
 		t.Errorf("allow = %d %s; want 200 {\"status\":0}", code, got)
 	}
 	if n := testutil.ToFloat64(h.m.verdicts.WithLabelValues(verdictObserve)); n != 1 {
-		t.Errorf("allow_total{observe} = %v; want 1", n)
+		t.Errorf("verdicts_total{observe} = %v; want 1", n)
 	}
 }
 
