@@ -25,29 +25,31 @@ import (
 
 // Detector consumes its partitions and keeps their users' windows. Its state is rebuilt from the stream at start.
 type Detector struct {
-	js        jetstream.JetStream
-	store     Store
-	opts      Options
-	logger    *slog.Logger
-	m         *metrics
-	eng       *engine.Engine
-	applied   map[int]uint64 // per partition: newest stream sequence applied to the engine
-	live      map[int]bool   // partitions whose users' windows the engine holds, up to applied
-	ownedMu   sync.Mutex
-	owned     map[int]bool // live partitions, for Owned
-	assigned  []int        // group mode: partitions the group assigns to this member, sorted
-	pending   map[int]prometheus.Gauge
-	ready     chan struct{}
-	once      sync.Once
-	commitErr atomic.Pointer[error] // the last commit's error; nil once a commit succeeds
-	addr      *addrSide             // the address partitions (addr_consume.go) and the republisher feeding them
+	js         jetstream.JetStream
+	store      Store
+	opts       Options
+	logger     *slog.Logger
+	m          *metrics
+	eng        *engine.Engine
+	applied    map[int]uint64 // per partition: newest stream sequence applied to the engine
+	live       map[int]bool   // partitions whose users' windows the engine holds, up to applied
+	ownedMu    sync.Mutex
+	owned      map[int]bool // live partitions, for Owned
+	assigned   []int        // group mode: partitions the group assigns to this member, sorted
+	pending    map[int]prometheus.Gauge
+	ready      chan struct{}
+	once       sync.Once
+	commitErr  atomic.Pointer[error] // the last commit's error; nil once a commit succeeds
+	publishErr atomic.Pointer[error] // the last failure to store incident versions in VIGIL_INCIDENTS; nil once it works
+	addr       *addrSide             // the address partitions (addr_consume.go) and the republisher feeding them
 }
 
 // maxBackoff bounds the wait between two commit attempts, so commits resume within a few seconds of ClickHouse
 // returning.
 const maxBackoff = 2 * time.Second
 
-// Health reports why the detector is not ready: still rebuilding its windows, or failing to commit to the store.
+// Health reports why the detector is not ready: still rebuilding its windows, failing to commit to the store, or
+// failing to store incident versions in the incidents stream.
 func (d *Detector) Health() error {
 	select {
 	case <-d.ready:
@@ -56,6 +58,9 @@ func (d *Detector) Health() error {
 	}
 	if err := d.commitErr.Load(); err != nil {
 		return fmt.Errorf("commits failing: %w", *err)
+	}
+	if err := d.publishErr.Load(); err != nil {
+		return fmt.Errorf("incidents not stored in %s: %w", natsbus.IncidentsStream, *err)
 	}
 	return nil
 }

@@ -37,11 +37,24 @@ func (d *Detector) publishIncidents(ctx context.Context, incs []incident.Inciden
 	backoff := retry.Backoff{Max: maxBackoff}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		failed, err := d.publishOnce(ctx, msgs, ids)
+		var failed []int
+		var err error
+		for lo := 0; lo < len(msgs); lo += maxInFlight { // bounded acks in flight: the async publisher stalls beyond its limit
+			hi := min(lo+maxInFlight, len(msgs))
+			f, e := d.publishOnce(ctx, msgs[lo:hi], ids[lo:hi])
+			for _, i := range f {
+				failed = append(failed, lo+i)
+			}
+			if e != nil && err == nil {
+				err = e
+			}
+		}
 		if failed == nil {
 			d.m.incidentPublishSeconds.Observe(time.Since(start).Seconds())
+			d.publishErr.Store(nil)
 			return nil
 		}
+		d.publishErr.Store(&err)
 		d.m.incidentPublishErrors.Add(float64(len(failed)))
 		next := make([]*nats.Msg, 0, len(failed))
 		nextIDs := make([]string, 0, len(failed))
@@ -58,9 +71,11 @@ func (d *Detector) publishIncidents(ctx context.Context, incs []incident.Inciden
 	}
 }
 
-// publishOnce publishes msgs asynchronously and waits for every ack; it returns the indexes not acknowledged and
-// the first error.
+// publishOnce publishes msgs asynchronously and waits for every ack, up to 10 s even when ctx ends (a shutdown
+// still gets its last batch acknowledged); it returns the indexes not acknowledged and the first error.
 func (d *Detector) publishOnce(ctx context.Context, msgs []*nats.Msg, ids []string) (failed []int, first error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	fail := func(i int, err error) {
 		failed = append(failed, i)
 		if first == nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +128,43 @@ func sprayAndTravel() []event.Event {
 		evs = append(evs, ev)
 	}
 	return append(evs, login("alice@example.org", ipGB, 0, true), login("alice@example.org", ipUS, time.Hour, true))
+}
+
+// TestIncidentsStreamOutageHoldsAcks: while the incidents stream cannot store an incident, the detector commits it
+// to ClickHouse but acknowledges nothing and reports itself unhealthy; once the stream is back, the incident is
+// stored and the batch acknowledged.
+func TestIncidentsStreamOutageHoldsAcks(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	d := e.start(nil, defaults())
+	if err := e.js.DeleteStream(ctx, natsbus.IncidentsStream); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(login("alice@example.org", ipGB, 0, true), login("alice@example.org", ipUS, time.Hour, true))
+	e.waitCount(1, "SELECT count() FROM incidents FINAL")
+	testenv.Eventually(t, 10*time.Second, "the detector unhealthy for the incidents stream", func() bool {
+		err := d.Health()
+		return err != nil && strings.Contains(err.Error(), natsbus.IncidentsStream)
+	})
+	s, err := e.js.Stream(ctx, natsbus.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range s.ConsumerNames(ctx).Name() {
+		c, err := s.Consumer(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci, err := c.Info(ctx); err != nil || ci.AckFloor.Stream != 0 {
+			t.Fatalf("consumer %s acknowledged up to %d (%v) while the incident was not in the incidents stream", name, ci.AckFloor.Stream, err)
+		}
+	}
+	if _, err := natsbus.EnsureIncidentsStream(ctx, e.js, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, e.js)
+	if got := streamIncidents(t, e.js); len(got) != 1 {
+		t.Errorf("incidents stream holds %d versions after the outage; want alice's 1", len(got))
+	}
+	testenv.Eventually(t, 10*time.Second, "the detector healthy again", func() bool { return d.Health() == nil })
 }

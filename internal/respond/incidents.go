@@ -33,8 +33,8 @@ func (r *Responder) horizon() time.Duration {
 	return h
 }
 
-// incidentsConsumer creates or updates the durable consumer on VIGIL_INCIDENTS. A new one starts an hour back, so
-// incidents stored while the responder was first starting are decided, and a week of old ones is not.
+// incidentsConsumer returns the durable consumer on VIGIL_INCIDENTS, creating it when missing. A new one starts an
+// hour back, so incidents stored while the responder was first starting are decided, and a week of old ones is not.
 func (r *Responder) incidentsConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	c, err := r.js.Consumer(ctx, natsbus.IncidentsStream, r.opts.Consumer)
 	if err == nil {

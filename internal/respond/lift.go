@@ -24,6 +24,9 @@ import (
 // account (or "other") keeps them.
 var LiftingReasons = []string{"false_positive", "user_travelling", "mobile_connection", "third_party_app"}
 
+// liftTimeout bounds the lifts and the quarantine release of one review; a review not done by then is retried.
+const liftTimeout = 15 * time.Second
+
 func lifts(r *authapi.Review) bool {
 	return r.Status == authapi.StatusResolved && slices.Contains(LiftingReasons, r.Reason)
 }
@@ -36,7 +39,7 @@ func (r *Responder) reviewsConsumer(ctx context.Context) (jetstream.Consumer, er
 		Description:   "Vigil responder: lift decisions of incidents resolved as harmless",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		AckWait:       20 * time.Second, // > liftTimeout
 		MaxDeliver:    -1,
 	})
 	if err != nil {
@@ -97,7 +100,10 @@ func (r *Responder) consumeReviews(ctx context.Context, c jetstream.Consumer) er
 			_ = msg.Ack()
 			continue
 		}
-		if err := r.liftIncident(ctx, rev); err != nil {
+		lctx, cancel := context.WithTimeout(ctx, liftTimeout)
+		err = r.liftIncident(lctx, rev)
+		cancel()
+		if err != nil {
 			r.m.errors.WithLabelValues("lift").Inc()
 			r.logger.Warn("decisions of a resolved incident not lifted yet; retrying", "incident", rev.IncidentID, "err", err)
 			_ = msg.NakWithDelay(2 * time.Second)

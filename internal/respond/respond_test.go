@@ -3,6 +3,7 @@ package respond_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -86,6 +87,8 @@ type harness struct {
 	reg     *prometheus.Registry
 	kicker  respond.Kicker // nil: no kicks
 	running atomic.Int32   // responders started and not stopped
+	retain  time.Duration  // decision.Options.Retain of the responders' store; 0: the default
+	purge   time.Duration  // Options.PurgeInterval; 0: the default
 }
 
 func setup(t *testing.T) *harness {
@@ -141,11 +144,11 @@ func (h *harness) start(policy string) (stop func()) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	store, err := decision.Open(context.Background(), js, decision.Options{})
+	store, err := decision.Open(context.Background(), js, decision.Options{Retain: h.retain})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := respond.New(js, store, nil, h.ts, h.tw, respond.Options{Policy: p, Auditor: h.audit, Quarantine: h.quar, Kicker: h.kicker,
+	r, err := respond.New(js, store, nil, h.ts, h.tw, respond.Options{Policy: p, Auditor: h.audit, Quarantine: h.quar, Kicker: h.kicker, PurgeInterval: h.purge,
 		TrustPoll: 20 * time.Millisecond}, testLogger(h.t), h.reg)
 	if err != nil {
 		h.t.Fatal(err)
@@ -546,5 +549,58 @@ func TestTwoRespondersMatchCombinations(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s has %d decisions; want 1", u, n)
 		}
+	}
+}
+
+// TestTrustedRangeAddedWhileDown: a range marked safe while the responder was stopped lifts what it covers when it
+// starts again.
+func TestTrustedRangeAddedWhileDown(t *testing.T) {
+	h := setup(t)
+	stop := h.start(enforceAll)
+	h.publish(userIncident("brute_force", "kim@example.org", 1, "192.0.2.10"))
+	h.waitDrained()
+	testenv.Eventually(t, 5*time.Second, "kim blocked", func() bool {
+		_, ok := h.index.Match("kim@example.org", netip.Addr{}, time.Now(), decision.BlockLogin)
+		return ok
+	})
+	stop()
+	if _, err := h.ts.Add(context.Background(), netset.Entry{Scope: netset.ScopeUser, Subject: "kim@example.org",
+		Prefix: netip.MustParsePrefix("192.0.2.0/24"), Description: "kim's home"}); err != nil {
+		t.Fatal(err)
+	}
+	h.start(enforceAll)
+	testenv.Eventually(t, 5*time.Second, "kim's block lifted after the restart", func() bool {
+		_, ok := h.index.Match("kim@example.org", netip.Addr{}, time.Now(), decision.BlockLogin)
+		return !ok
+	})
+	if n := h.audit.count(respond.AuditLift, ""); n != 1 {
+		t.Errorf("%d lift audit records; want 1", n)
+	}
+}
+
+func TestJanitorPurgesExpiredDecisions(t *testing.T) {
+	h := setup(t)
+	h.retain, h.purge = time.Millisecond, 100*time.Millisecond
+	h.start(enforceAll)
+	ctx := context.Background()
+	d, _, err := h.store.Put(ctx, decision.Decision{Kind: decision.User, Subject: "old@example.org", Action: decision.BlockLogin,
+		Reason: "test", CreatedBy: "root@admin", ExpiresAt: time.Now().Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, _, err := h.store.Put(ctx, decision.Decision{Kind: decision.User, Subject: "new@example.org", Action: decision.BlockLogin,
+		Reason: "test", CreatedBy: "root@admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the expired decision purged", func() bool {
+		_, err := h.store.Get(ctx, d.ID)
+		return errors.Is(err, decision.ErrNotFound)
+	})
+	if _, err := h.store.Get(ctx, keep.ID); err != nil {
+		t.Errorf("the decision in force: %v; want it kept", err)
+	}
+	if n := h.metric("vigil_responder_purged_total"); n < 1 {
+		t.Errorf("vigil_responder_purged_total = %v; want at least 1", n)
 	}
 }
