@@ -10,17 +10,19 @@ import (
 
 // Statuses of a held message (held_messages.status).
 const (
-	HeldStatus             = "held"
-	HeldReleaseRequested   = "release_requested"
-	HeldReleased           = "released"
-	HeldDeleteRequested    = "delete_requested"
-	HeldDeleted            = "deleted"
-	HeldFailed             = "failed"
-	heldColumns            = "host, queue_id, incident_id, decision_id, user, domain, sender, recipients, size, held_at, status, actor, changed_at, detail, version" // as WriteHeld's literal
-	maxHeldOfIncident      = 1000
-	heldExampleIncidentID  = "0123456789abcdef0123456789abcdef"
-	heldExampleQueueID     = "E3F44D031A"
-	heldExampleMailHostKey = "mx1"
+	HeldStatus           = "held"
+	HeldReleaseRequested = "release_requested"
+	HeldReleased         = "released"
+	HeldDeleteRequested  = "delete_requested"
+	HeldDeleted          = "deleted"
+	HeldFailed           = "failed"
+)
+
+// heldColumns are held_messages' columns, as WriteHeld names them in its literal (the SQL check reads it there);
+// maxHeldOfIncident bounds HeldOfIncident.
+const (
+	heldColumns       = "host, queue_id, incident_id, decision_id, user, domain, sender, recipients, size, held_at, status, actor, changed_at, detail, version"
+	maxHeldOfIncident = 1000
 )
 
 // HeldRow is one state of a held message: what Postfix held, and its newest status.
@@ -44,9 +46,9 @@ type HeldRow struct {
 
 var (
 	qHeldOfIncident = register("held messages of an incident", "SELECT "+heldColumns+
-		" FROM {db}.held_messages FINAL WHERE incident_id = ? ORDER BY held_at, host, queue_id LIMIT ?", heldExampleIncidentID, maxHeldOfIncident)
+		" FROM {db}.held_messages FINAL WHERE incident_id = ? ORDER BY held_at, host, queue_id LIMIT ?", "0123456789abcdef0123456789abcdef", maxHeldOfIncident)
 	qHeldMessage = register("held message", "SELECT "+heldColumns+
-		" FROM {db}.held_messages FINAL WHERE host = ? AND queue_id = ? LIMIT 1", heldExampleMailHostKey, heldExampleQueueID)
+		" FROM {db}.held_messages FINAL WHERE host = ? AND queue_id = ? LIMIT 1", "mx1.example.net", "E3F44D031A")
 )
 
 // WriteHeld inserts held-message states; the highest version of a (host, queue id) is its current state.

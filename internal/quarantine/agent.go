@@ -74,6 +74,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			a.logger.Warn("fetch commands", "err", err)
+			sleep(ctx, time.Second)
 			continue
 		}
 		a.handle(ctx, msg)

@@ -66,3 +66,30 @@ func FuzzCheckQueueID(f *testing.F) {
 		}
 	})
 }
+
+func TestFindInQueue(t *testing.T) {
+	out := `{"queue_name": "active", "queue_id": "E3F44D031AB", "arrival_time": 1, "message_size": 300, "sender": "E3F44D031A@x", "recipients": []}
+{"queue_name": "hold", "queue_id": "E3F44D031A", "arrival_time": 1, "message_size": 300, "sender": "bob@example.org", "recipients": [{"address": "a@b"}]}
+`
+	for _, tt := range []struct{ id, want string }{{"E3F44D031A", "hold"}, {"E3F44D031AB", "active"}, {"ABCDEF", ""}} {
+		if got, err := findInQueue(strings.NewReader(out), tt.id); err != nil || got != tt.want {
+			t.Errorf("findInQueue(%s) = %q, %v; want %q", tt.id, got, err, tt.want)
+		}
+	}
+	if _, err := findInQueue(strings.NewReader("E3F44D031A not json\n"), "E3F44D031A"); err == nil {
+		t.Error("findInQueue of an unreadable line naming the id = nil error; want one")
+	}
+}
+
+// FuzzFindInQueue: postqueue -j's output is read without panics, and a queue is only ever reported for a line
+// naming exactly the id.
+func FuzzFindInQueue(f *testing.F) {
+	f.Add(`{"queue_name": "hold", "queue_id": "E3F44D031A"}`+"\n", "E3F44D031A")
+	f.Add(`{"queue_name": "hold", "queue_id": "E3F44D031AB"}`+"\n", "E3F44D031A")
+	f.Fuzz(func(t *testing.T, out, id string) {
+		q, err := findInQueue(strings.NewReader(out), id)
+		if err == nil && q != "" && !strings.Contains(out, id) {
+			t.Fatalf("findInQueue(%q, %q) = %q for an output without the id", out, id, q)
+		}
+	})
+}
