@@ -104,7 +104,7 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
-	resp, respTrust, err := newResponder(ctx, cfg, js, aud, nil, logger, x.reg)
+	resp, respTrust, err := newResponder(ctx, cfg, js, aud, s, logger, x.reg) // s releases held mail (the quarantine)
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, respTrust, err := newResponder(ctx, cfg, p.js, aud, nil, logger, reg)
+	resp, respTrust, err := newResponder(ctx, cfg, p.js, aud, auth, logger, reg) // auth releases held mail (the quarantine)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func newResponder(ctx context.Context, cfg *config.Config, js jetstream.JetStrea
 		}
 		o.Kicker = k
 	}
-	store, err := decision.Open(ctx, js, decision.Options{Replicas: cfg.StreamReplicas})
+	store, err := decision.Open(ctx, js, decisionOptions(cfg))
 	if err != nil {
 		return nil, nil, err
 	}

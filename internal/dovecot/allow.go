@@ -16,8 +16,9 @@ import (
 // Allow is the body of an allow request: who is logging in and from where. Both may be empty (a client that has
 // not sent a user name yet, a Dovecot without remote=%{rip} in its attributes); an empty one matches nothing.
 type Allow struct {
-	Login  string
-	Remote netip.Addr
+	Login    string
+	Remote   netip.Addr
+	Protocol string // Dovecot's %s, lower-case: imap, pop3, smtp (SASL for Postfix), ...; may be empty
 }
 
 // ErrAllowBody is an allow body Vigil cannot read; the login is allowed all the same.
@@ -28,8 +29,9 @@ var ErrAllowBody = errors.New("allow body unreadable")
 // spaces; remote must be an IP address. Errors wrap ErrAllowBody.
 func ParseAllow(body []byte) (Allow, error) {
 	var raw struct {
-		Login  *string `json:"login"`
-		Remote *string `json:"remote"`
+		Login    *string `json:"login"`
+		Remote   *string `json:"remote"`
+		Protocol *string `json:"protocol"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return Allow{}, fmt.Errorf("%w: %w", ErrAllowBody, err)
@@ -49,10 +51,13 @@ func ParseAllow(body []byte) (Allow, error) {
 		}
 		a.Remote = ip
 	}
+	if raw.Protocol != nil {
+		a.Protocol = Service(*raw.Protocol) // a bounded set: imap, pop3, smtp, submission, other
+	}
 	return a, nil
 }
 
-// Verdicts of allow requests (the verdict label of vigil_dovecot_allow_total).
+// Verdicts of allow requests (the verdict label of vigil_dovecot_verdicts_total).
 const (
 	verdictAllow      = "allow"       // no decision applies
 	verdictBlock      = "block_login" // refused: a block_login decision on the user or the address
@@ -84,7 +89,15 @@ func (h *Handler) allow(body []byte) []byte {
 		h.logger.Warn("dovecot allow request unreadable; allowing the login", "err", clip(err.Error()))
 		return allowed
 	}
-	d, ok := h.opts.Decisions.Match(a.Login, a.Remote, h.opts.Now(), decision.BlockLogin, decision.Tarpit)
+	now := h.opts.Now()
+	d, ok := h.opts.Decisions.Match(a.Login, a.Remote, now, decision.BlockLogin, decision.Tarpit)
+	if ok && d.Kind == decision.User && (a.Protocol == "smtp" || a.Protocol == "submission") {
+		// SMTP AUTH of a user whose mail is held: let it authenticate, so its submissions land in the hold queue
+		// (kept for review) instead of being refused and tried elsewhere; decisions on its network still apply.
+		if _, held := h.opts.Decisions.Match(a.Login, netip.Addr{}, now, decision.HoldMail); held {
+			d, ok = h.opts.Decisions.Match("", a.Remote, now, decision.BlockLogin, decision.Tarpit)
+		}
+	}
 	if !ok {
 		h.m.verdicts.WithLabelValues(verdictAllow).Inc()
 		return allowed

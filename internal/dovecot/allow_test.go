@@ -65,6 +65,10 @@ func allowBody(login, remote string) string {
 	return `{"device_id":"","login":"` + login + `","protocol":"imap","pwhash":"0abc","remote":"` + remote + `","session_id":"f9oNkvZgMr5/AAAB","tls":false}`
 }
 
+func smtpBody(login, remote string) string {
+	return `{"login":"` + login + `","protocol":"smtp","pwhash":"0abc","remote":"` + remote + `","session_id":"","tls":false}`
+}
+
 func TestAllowAnswersFromDecisions(t *testing.T) {
 	s, x := decisions(t, true)
 	h, srv := serve(t, Options{Decisions: x, BlockMessage: "Blocked by the provider"}, nil, false)
@@ -72,6 +76,8 @@ func TestAllowAnswersFromDecisions(t *testing.T) {
 	put(t, s, decision.Decision{Kind: decision.User, Subject: "carol@example.org", Action: decision.BlockLogin})
 	put(t, s, decision.Decision{Kind: decision.User, Subject: "dave@example.org", Action: decision.HoldMail, Reason: "sending spam"})
 	put(t, s, decision.Decision{Kind: decision.User, Subject: "erin@example.org", Action: decision.BlockLogin, Observe: true})
+	put(t, s, decision.Decision{Kind: decision.User, Subject: "gina@example.org", Action: decision.BlockLogin, Reason: "locked"})
+	put(t, s, decision.Decision{Kind: decision.User, Subject: "gina@example.org", Action: decision.HoldMail})
 	put(t, s, decision.Decision{Kind: decision.Network, Subject: "198.51.100.0/24", Action: decision.Tarpit, Delay: 4, Reason: "spraying"})
 	put(t, s, decision.Decision{Kind: decision.Network, Subject: "198.51.100.7", Action: decision.BlockLogin, Reason: "brute force from this address"})
 	lifted := put(t, s, decision.Decision{Kind: decision.User, Subject: "frank@example.org", Action: decision.BlockLogin})
@@ -94,6 +100,10 @@ func TestAllowAnswersFromDecisions(t *testing.T) {
 		{"blocked address beats the /24 tarpit", allowBody("bob@example.org", "198.51.100.7"), `{"status":-1,"msg":"brute force from this address"}`, verdictBlock},
 		{"tarpitted network", allowBody("bob@example.org", "198.51.100.8"), `{"status":4}`, verdictTarpit},
 		{"mapped address in a tarpitted network", allowBody("bob@example.org", "::ffff:198.51.100.9"), `{"status":4}`, verdictTarpit},
+		{"blocked and held user, IMAP", allowBody("gina@example.org", "81.2.69.142"), `{"status":-1,"msg":"locked"}`, verdictBlock},
+		{"blocked and held user, SMTP AUTH: its mail is held instead", smtpBody("gina@example.org", "81.2.69.142"), `{"status":0}`, verdictAllow},
+		{"blocked and held user, SMTP AUTH from a blocked address", smtpBody("gina@example.org", "198.51.100.7"), `{"status":-1,"msg":"brute force from this address"}`, verdictBlock},
+		{"blocked user without a hold, SMTP AUTH", smtpBody("alice@example.org", "81.2.69.142"), `{"status":-1,"msg":"account \"taken over\": logins from GB and US"}`, verdictBlock},
 		{"nobody", allowBody("bob@example.org", "81.2.69.142"), `{"status":0}`, verdictAllow},
 		{"no login yet", `{"remote":"198.51.100.8"}`, `{"status":4}`, verdictTarpit},
 		{"not json", "{", `{"status":0}`, verdictUnreadable},
@@ -108,7 +118,7 @@ func TestAllowAnswersFromDecisions(t *testing.T) {
 				t.Errorf("allow %s = %d %s; want 200 %s", tt.body, code, got, tt.want)
 			}
 			if n := testutil.ToFloat64(h.m.verdicts.WithLabelValues(tt.verdict)) - before; n != 1 {
-				t.Errorf("allow_total{verdict=%q} grew by %v; want 1", tt.verdict, n)
+				t.Errorf("verdicts_total{verdict=%q} grew by %v; want 1", tt.verdict, n)
 			}
 		})
 	}
@@ -128,7 +138,7 @@ func TestAllowBeforeTheIndexIsReady(t *testing.T) {
 		t.Errorf("allow before ready = %d %s; want 200 {\"status\":0}", code, got)
 	}
 	if n := testutil.ToFloat64(h.m.verdicts.WithLabelValues(verdictNotReady)); n != 1 {
-		t.Errorf("allow_total{not_ready} = %v; want 1", n)
+		t.Errorf("verdicts_total{not_ready} = %v; want 1", n)
 	}
 }
 
@@ -139,7 +149,7 @@ func TestAllowWithoutDecisionsObserves(t *testing.T) {
 		t.Errorf("allow = %d %s; want 200 {\"status\":0}", code, got)
 	}
 	if n := testutil.ToFloat64(h.m.verdicts.WithLabelValues(verdictObserve)); n != 1 {
-		t.Errorf("allow_total{observe} = %v; want 1", n)
+		t.Errorf("verdicts_total{observe} = %v; want 1", n)
 	}
 }
 

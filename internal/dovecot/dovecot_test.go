@@ -72,7 +72,7 @@ func serve(t testing.TB, o Options, sink event.Sink, run bool) (*Handler, *httpt
 	return h, srv
 }
 
-func post(t *testing.T, url, cmd, body, tok string) (int, string) {
+func post(t testing.TB, url, cmd, body, tok string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest("POST", url+"/?command="+cmd, strings.NewReader(body))
 	if err != nil {

@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 14),
 		}),
 		verdicts: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_dovecot_allow_total",
+			Name: "vigil_dovecot_verdicts_total",
 			Help: "Answers to Dovecot's allow requests by verdict: allow, block_login, tarpit (decisions enforced); not_ready, unreadable (allowed: decisions not loaded, body unreadable); observe (no decisions index: enforcement off).",
 		}, []string{"verdict"}),
 	}

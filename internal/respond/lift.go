@@ -123,9 +123,13 @@ func (r *Responder) liftIncident(ctx context.Context, rev *authapi.Review) error
 	reason := truncate(fmt.Sprintf("incident resolved as %s by %s", rev.Reason, by), decision.MaxReasonLen)
 	caused := r.index.Select(func(d *decision.Decision) bool { return d.CausedBy(rev.IncidentID) })
 	r.logger.Debug("lifting an incident's decisions", "incident", rev.IncidentID, "decisions", len(caused))
-	held := false
+	// Held messages are recorded under their hold decision's incident (the Postfix answer's), which for a
+	// combination may be another incident than the one reviewed.
+	var held []string
 	for _, d := range caused {
-		held = held || (d.Action == decision.HoldMail && !d.Observe)
+		if d.Action == decision.HoldMail && !d.Observe && !slices.Contains(held, d.IncidentID) {
+			held = append(held, d.IncidentID)
+		}
 		if d.Lifted() {
 			continue
 		}
@@ -133,8 +137,11 @@ func (r *Responder) liftIncident(ctx context.Context, rev *authapi.Review) error
 			return err
 		}
 	}
-	if held && r.opts.Quarantine != nil {
-		if err := r.opts.Quarantine.ReleaseIncident(ctx, rev.IncidentID, by); err != nil {
+	for _, id := range held {
+		if r.opts.Quarantine == nil {
+			break
+		}
+		if err := r.opts.Quarantine.ReleaseIncident(ctx, id, by); err != nil {
 			r.m.released.WithLabelValues("failed").Inc()
 			return fmt.Errorf("release held mail: %w", err)
 		}
