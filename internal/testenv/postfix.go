@@ -138,7 +138,7 @@ dovecot   unix  - n n - - pipe
 				return false
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
+			c.SetDeadline(time.Now().Add(5 * time.Second))
 			b := make([]byte, 4)
 			_, err = io.ReadFull(c, b)
 			return err == nil && string(b[:3]) == "220"
