@@ -17,61 +17,146 @@ import (
 //     so the number of incidents that match is the number of distinct ids among the matching rows (uniqExact of
 //     id64, cityHash64 of the id: two of a million ids collide with a chance under 10^-7).
 //
-// The status shown is the review's when there is one, else the newest version's. The counts by status take the
-// number of incidents per detector status from the rows, which is exact when no incident has versions of two
-// statuses (the detector writes only "open"; the query checks it and falls back otherwise), then move the reviewed
-// incidents, a join over those alone, to their review's status. A To filter (on the newest version's first_seen,
-// which may grow as the window slides) takes the exact path that groups every matching incident.
+// The status shown is the review's when there is one, else the newest version's. When every matching row has the
+// same detector status (the detector writes only "open"), the counts by status are the reviewed incidents counted
+// by their review's status (reviews are few next to rows, and are read alone) and the rest under that one status.
+// Otherwise, and for a To filter (on the newest version's first_seen, which may grow as the window slides), the
+// exact path groups every matching incident to its newest version.
 
-// listCond filters incident_list rows on the columns every version shares, and on last_seen: its arguments come
-// from listArgs.
-const listCond = "last_seen >= ? AND (? = '' OR rule = ?) AND (? = '' OR domain = ?) AND " + domainCond + " AND (? = '' OR position(user, ?) > 0)"
+// The filters a list query names, as bits: a query has only the conditions of the filters set (a condition that
+// matches everything still reads its column), so each combination is a registered query of its own.
+const (
+	byRule = 1 << iota
+	byDomain
+	byScope // a domain limit
+	byUser
+	filterCombinations = 1 << iota
+)
 
-// listArgs returns listCond's arguments: rows whose last_seen is at or after since, matching f's rule, domain, user
-// and domain limit.
+func filterBits(f IncidentFilter) int {
+	bits := 0
+	if f.Rule != "" {
+		bits |= byRule
+	}
+	if f.Domain != "" {
+		bits |= byDomain
+	}
+	if f.Domains != nil {
+		bits |= byScope
+	}
+	if f.User != "" {
+		bits |= byUser
+	}
+	return bits
+}
+
+// listCond filters incident_list rows on last_seen and on the columns every version shares; its arguments come from
+// listArgs.
+func listCond(bits int) string {
+	c := "last_seen >= ?"
+	if bits&byRule != 0 {
+		c += " AND rule = ?"
+	}
+	if bits&byDomain != 0 {
+		c += " AND domain = ?"
+	}
+	if bits&byScope != 0 {
+		c += " AND has(?, domain)"
+	}
+	if bits&byUser != 0 {
+		c += " AND position(user, ?) > 0"
+	}
+	return c
+}
+
+// listArgs returns listCond's arguments: rows whose last_seen is at or after since, matching f's rule, domain,
+// domain limit and user.
 func listArgs(f IncidentFilter, since time.Time) []any {
-	all, list := domainScope(f.Domains)
-	return []any{since.UTC(), f.Rule, f.Rule, f.Domain, f.Domain, all, list, f.User, f.User}
+	args := []any{since.UTC()}
+	if f.Rule != "" {
+		args = append(args, f.Rule)
+	}
+	if f.Domain != "" {
+		args = append(args, f.Domain)
+	}
+	if f.Domains != nil {
+		_, list := domainScope(f.Domains)
+		args = append(args, list)
+	}
+	if f.User != "" {
+		args = append(args, f.User)
+	}
+	return args
 }
 
 // reviewStatus is each reviewed incident's newest review status.
 const reviewStatus = "SELECT incident_id, argMax(status, revision) AS review_status FROM {db}.incident_reviews"
 
-var exampleListArgs = listArgs(IncidentFilter{Rule: "spray", Domain: "example.org", User: "alice", Domains: []string{"example.org"}}, exampleTime)
-
 func withArgs(a []any, more ...any) []any { return append(slices.Clone(a), more...) }
+
+// listQueries are the incident list's queries for one combination of filters.
+type listQueries struct {
+	// page: the newest versions of the incidents in a range of last_seen, their review status joined for those alone.
+	page Query
+	// count: the number of incidents, and the newest last_seen among them.
+	count Query
+	// byRule: per rule, the number of incidents, the detector statuses of their rows and the newest last_seen.
+	byRule Query
+	// reviewed: the reviewed incidents by review status.
+	reviewed Query
+	// exact: by shown status, rule and whether reviewed, grouping every incident to its newest version.
+	exact Query
+}
 
 var (
 	qConsoleNewest = register("console newest incident", "SELECT max(last_seen) FROM {db}.incident_list")
-	// The newest versions of the incidents in a range of last_seen, their review status joined for those alone.
-	qConsoleIncidentPage = register("console incident page", "SELECT incident_id, i_rule, i_user, i_domain, i_status, i_window,"+
-		" i_first, i_last, i_countries, i_ips, i_logins, i_messages, i_recipients, i_version, review_status FROM"+
-		" (SELECT incident_id, any(rule) AS i_rule, any(user) AS i_user, any(domain) AS i_domain, argMax(status, version) AS i_status,"+
-		" argMax(window_start, version) AS i_window, argMax(first_seen, version) AS i_first, argMax(last_seen, version) AS i_last,"+
-		" argMax(countries, version) AS i_countries, argMax(ips, version) AS i_ips, argMax(logins, version) AS i_logins,"+
-		" argMax(messages_24h, version) AS i_messages, argMax(recipients_24h, version) AS i_recipients, max(version) AS i_version"+
-		" FROM {db}.incident_list WHERE "+listCond+" GROUP BY incident_id HAVING i_first <= ?) AS i"+
-		" ANY LEFT JOIN ("+reviewStatus+" WHERE incident_id IN (SELECT incident_id FROM {db}.incident_list WHERE last_seen >= ?)"+
-		" GROUP BY incident_id) AS r USING incident_id WHERE (? = '' OR if(review_status = '', i_status, review_status) = ?)"+
-		" ORDER BY i_last DESC, incident_id DESC LIMIT ?, ?",
-		withArgs(exampleListArgs, exampleTime, exampleTime, "open", "open", 0, 50)...)
-	qConsoleIncidentCount = register("console count incidents", "SELECT uniqExact(id64) FROM {db}.incident_list WHERE "+listCond, exampleListArgs...)
-	// Incidents per rule and detector status (whole = 0), and per rule (whole = 1), to check no incident has two.
-	qConsoleDetectorCounts = register("console incident counts by detector status",
-		"SELECT rule, status, 0 AS whole, uniqExact(id64) FROM {db}.incident_list WHERE "+listCond+" GROUP BY rule, status"+
-			" UNION ALL SELECT rule, '' AS status, 1 AS whole, uniqExact(id64) FROM {db}.incident_list WHERE "+listCond+" GROUP BY rule",
-		withArgs(exampleListArgs, exampleListArgs...)...)
-	qConsoleReviewedCounts = register("console reviewed incident counts", "SELECT i_rule, i_status, review_status, count() FROM"+
-		" (SELECT incident_id, any(rule) AS i_rule, argMax(status, version) AS i_status FROM {db}.incident_list WHERE "+listCond+
-		" AND id64 IN (SELECT cityHash64(incident_id) FROM {db}.incident_reviews) GROUP BY incident_id) AS i"+
-		" ANY INNER JOIN ("+reviewStatus+" GROUP BY incident_id) AS r USING incident_id GROUP BY i_rule, i_status, review_status",
-		exampleListArgs...)
-	qConsoleSummaryExact = register("console incident summary", "SELECT if(review_status = '', i_status, review_status) AS shown, i_rule,"+
-		" review_status = '' AS unreviewed, count() FROM (SELECT incident_id, any(rule) AS i_rule, argMax(status, version) AS i_status,"+
-		" argMax(first_seen, version) AS i_first FROM {db}.incident_list WHERE "+listCond+" GROUP BY incident_id HAVING i_first <= ?) AS i"+
-		" ANY LEFT JOIN ("+reviewStatus+" GROUP BY incident_id) AS r USING incident_id GROUP BY shown, i_rule, unreviewed",
-		withArgs(exampleListArgs, exampleTime)...)
+	listSQL        = registerListQueries()
 )
+
+func registerListQueries() (out [filterCombinations]listQueries) {
+	for bits := range filterCombinations {
+		name := func(q string) string { return fmt.Sprintf("console %s (filters %04b)", q, bits) }
+		ex := IncidentFilter{}
+		if bits&byRule != 0 {
+			ex.Rule = "spray"
+		}
+		if bits&byDomain != 0 {
+			ex.Domain = "example.org"
+		}
+		if bits&byScope != 0 {
+			ex.Domains = []string{"example.org"}
+		}
+		if bits&byUser != 0 {
+			ex.User = "alice"
+		}
+		args, cond := listArgs(ex, exampleTime), listCond(bits)
+		out[bits] = listQueries{
+			page: register(name("incident page"), "SELECT incident_id, i_rule, i_user, i_domain, i_status, i_window,"+
+				" i_first, i_last, i_countries, i_ips, i_logins, i_messages, i_recipients, i_version, review_status FROM"+
+				" (SELECT incident_id, any(rule) AS i_rule, any(user) AS i_user, any(domain) AS i_domain, argMax(status, version) AS i_status,"+
+				" argMax(window_start, version) AS i_window, argMax(first_seen, version) AS i_first, argMax(last_seen, version) AS i_last,"+
+				" argMax(countries, version) AS i_countries, argMax(ips, version) AS i_ips, argMax(logins, version) AS i_logins,"+
+				" argMax(messages_24h, version) AS i_messages, argMax(recipients_24h, version) AS i_recipients, max(version) AS i_version"+
+				" FROM {db}.incident_list WHERE "+cond+" GROUP BY incident_id HAVING i_first <= ?) AS i"+
+				" ANY LEFT JOIN ("+reviewStatus+" WHERE incident_id IN (SELECT incident_id FROM {db}.incident_list WHERE last_seen >= ?)"+
+				" GROUP BY incident_id) AS r USING incident_id WHERE (? = '' OR if(review_status = '', i_status, review_status) = ?)"+
+				" ORDER BY i_last DESC, incident_id DESC LIMIT ?, ?",
+				withArgs(args, exampleTime, exampleTime, "open", "open", 0, 50)...),
+			count: register(name("count incidents"), "SELECT uniqExact(id64), max(last_seen) FROM {db}.incident_list WHERE "+cond, args...),
+			byRule: register(name("incident counts by rule"), "SELECT rule, uniqExact(id64), groupUniqArray(status), max(last_seen)"+
+				" FROM {db}.incident_list WHERE "+cond+" GROUP BY rule", args...),
+			reviewed: register(name("reviewed incident counts"), "SELECT review_status, count() FROM ("+reviewStatus+
+				" WHERE cityHash64(incident_id) IN (SELECT id64 FROM {db}.incident_list WHERE "+cond+") GROUP BY incident_id)"+
+				" GROUP BY review_status", args...),
+			exact: register(name("incident summary"), "SELECT if(review_status = '', i_status, review_status) AS shown, i_rule,"+
+				" review_status = '' AS unreviewed, count() FROM (SELECT incident_id, any(rule) AS i_rule, argMax(status, version) AS i_status,"+
+				" argMax(first_seen, version) AS i_first FROM {db}.incident_list WHERE "+cond+" GROUP BY incident_id HAVING i_first <= ?) AS i"+
+				" ANY LEFT JOIN ("+reviewStatus+" GROUP BY incident_id) AS r USING incident_id GROUP BY shown, i_rule, unreviewed",
+				withArgs(args, exampleTime)...),
+		}
+	}
+	return out
+}
 
 // pageSpans are the ranges of last_seen, back from the newest incident, that ListIncidents reads in turn until one
 // holds the page; after the last it reads everything the filter allows.
@@ -82,7 +167,7 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	total, err := s.countIncidents(ctx, f)
+	total, newest, err := s.countIncidents(ctx, f)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -91,10 +176,6 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 		return out, total, nil
 	}
 	want := int(min(uint64(f.Limit), total-uint64(f.Offset)))
-	var newest time.Time
-	if err := s.conn.QueryRow(ctx, s.sql(qConsoleNewest)).Scan(&newest); err != nil {
-		return nil, 0, fmt.Errorf("query incidents: %w", err)
-	}
 	from := fromOrMin(f.From)
 	for i := 0; ; i++ {
 		since := from
@@ -116,7 +197,7 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 // incidentPage returns f's page among the incidents whose newest version's last_seen is at or after since.
 func (s *Store) incidentPage(ctx context.Context, f IncidentFilter, since time.Time) ([]IncidentRow, error) {
 	args := withArgs(listArgs(f, since), toOrMax(f.To), since.UTC(), f.Status, f.Status, f.Offset, f.Limit)
-	rows, err := s.conn.Query(ctx, s.sql(qConsoleIncidentPage), args...)
+	rows, err := s.conn.Query(ctx, s.sql(listSQL[filterBits(f)].page), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query incidents: %w", err)
 	}
@@ -135,23 +216,27 @@ func (s *Store) incidentPage(ctx context.Context, f IncidentFilter, since time.T
 	return out, nil
 }
 
-// countIncidents returns the number of incidents that match f.
-func (s *Store) countIncidents(ctx context.Context, f IncidentFilter) (uint64, error) {
+// countIncidents returns the number of incidents that match f and the newest last_seen among them (or of all
+// incidents).
+func (s *Store) countIncidents(ctx context.Context, f IncidentFilter) (uint64, time.Time, error) {
+	var (
+		n      uint64
+		newest time.Time
+	)
 	if f.Status == "" && f.To.IsZero() {
-		var n uint64
-		if err := s.conn.QueryRow(ctx, s.sql(qConsoleIncidentCount), listArgs(f, fromOrMin(f.From))...).Scan(&n); err != nil {
-			return 0, fmt.Errorf("count incidents: %w", err)
+		if err := s.conn.QueryRow(ctx, s.sql(listSQL[filterBits(f)].count), listArgs(f, fromOrMin(f.From))...).Scan(&n, &newest); err != nil {
+			return 0, newest, fmt.Errorf("count incidents: %w", err)
 		}
-		return n, nil
+		return n, newest, nil
 	}
-	sum, err := s.SummarizeIncidents(ctx, f)
+	sum, newest, err := s.summarize(ctx, f)
 	if err != nil {
-		return 0, err
+		return 0, newest, err
 	}
 	if f.Status == "" {
-		return sum.Total, nil
+		return sum.Total, newest, nil
 	}
-	return sum.ByStatus[f.Status], nil
+	return sum.ByStatus[f.Status], newest, nil
 }
 
 // IncidentSummary counts incidents by the status shown; Unreviewed counts those nobody has reviewed yet.
@@ -162,105 +247,108 @@ type IncidentSummary struct {
 	ByRule     map[string]uint64 `json:"by_rule"`
 }
 
-func (sum *IncidentSummary) add(status, rule string, unreviewed bool, n uint64) {
-	if n == 0 {
-		return
-	}
-	sum.Total += n
-	sum.ByStatus[status] += n
-	sum.ByRule[rule] += n
-	if unreviewed {
-		sum.Unreviewed += n
-	}
+func newSummary() IncidentSummary {
+	return IncidentSummary{ByStatus: map[string]uint64{}, ByRule: map[string]uint64{}}
 }
 
 // SummarizeIncidents counts the incidents that match f (Status, Limit and Offset are ignored).
 func (s *Store) SummarizeIncidents(ctx context.Context, f IncidentFilter) (IncidentSummary, error) {
-	if f.To.IsZero() {
-		sum, ok, err := s.summarizeByStatus(ctx, f)
-		if err != nil || ok {
-			return sum, err
-		}
-	}
-	return s.summarizeExact(ctx, f)
+	sum, _, err := s.summarize(ctx, f)
+	return sum, err
 }
 
-type ruleStatus struct{ rule, status string }
-
-// summarizeByStatus counts from the detector statuses of the rows and the reviewed incidents alone; ok is false
-// when an incident has versions of two statuses, which these counts cannot place.
-func (s *Store) summarizeByStatus(ctx context.Context, f IncidentFilter) (sum IncidentSummary, ok bool, err error) {
-	sum = IncidentSummary{ByStatus: map[string]uint64{}, ByRule: map[string]uint64{}}
-	args := listArgs(f, fromOrMin(f.From))
-	rows, err := s.conn.Query(ctx, s.sql(qConsoleDetectorCounts), withArgs(args, args...)...)
-	if err != nil {
-		return sum, false, fmt.Errorf("summarize incidents: %w", err)
+// summarize counts the incidents that match f and returns the newest last_seen among them (or of all incidents).
+func (s *Store) summarize(ctx context.Context, f IncidentFilter) (IncidentSummary, time.Time, error) {
+	if f.To.IsZero() {
+		sum, newest, ok, err := s.summarizeByRule(ctx, f)
+		if err != nil || ok {
+			return sum, newest, err
+		}
 	}
-	detector := map[ruleStatus]uint64{} // unreviewed incidents by rule and detector status, once reviewed ones leave
-	perRule := map[string]uint64{}
+	sum, err := s.summarizeExact(ctx, f)
+	if err != nil {
+		return sum, time.Time{}, err
+	}
+	var newest time.Time
+	if err := s.conn.QueryRow(ctx, s.sql(qConsoleNewest)).Scan(&newest); err != nil {
+		return sum, newest, fmt.Errorf("query incidents: %w", err)
+	}
+	return sum, newest, nil
+}
+
+// summarizeByRule counts per rule and moves the reviewed incidents to their review's status; ok is false when the
+// matching rows have more than one detector status, which these counts cannot place.
+func (s *Store) summarizeByRule(ctx context.Context, f IncidentFilter) (sum IncidentSummary, newest time.Time, ok bool, err error) {
+	sum = newSummary()
+	q, args := listSQL[filterBits(f)], listArgs(f, fromOrMin(f.From))
+	rows, err := s.conn.Query(ctx, s.sql(q.byRule), args...)
+	if err != nil {
+		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
+	}
+	detector := "" // the one detector status of every matching row
 	for rows.Next() {
 		var (
-			rule, status string
-			whole        uint8
-			n            uint64
+			rule     string
+			n        uint64
+			statuses []string
+			last     time.Time
 		)
-		if err := rows.Scan(&rule, &status, &whole, &n); err != nil {
+		if err := rows.Scan(&rule, &n, &statuses, &last); err != nil {
 			rows.Close()
-			return sum, false, fmt.Errorf("scan summary: %w", err)
+			return sum, newest, false, fmt.Errorf("scan summary: %w", err)
 		}
-		if whole == 1 {
-			perRule[rule] += n
-		} else {
-			detector[ruleStatus{rule, status}] += n
-			perRule[rule] -= n
+		if len(statuses) != 1 || detector != "" && statuses[0] != detector {
+			rows.Close()
+			return sum, newest, false, nil
+		}
+		detector = statuses[0]
+		sum.Total += n
+		sum.ByRule[rule] += n
+		if last.After(newest) {
+			newest = last
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return sum, false, fmt.Errorf("summarize incidents: %w", err)
+		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
 	}
-	for _, n := range perRule {
-		if n != 0 { // an incident counted under two statuses
-			return sum, false, nil
-		}
+	if sum.Total == 0 {
+		return sum, newest, true, nil
 	}
-	rows, err = s.conn.Query(ctx, s.sql(qConsoleReviewedCounts), args...)
+	rows, err = s.conn.Query(ctx, s.sql(q.reviewed), args...)
 	if err != nil {
-		return sum, false, fmt.Errorf("summarize incidents: %w", err)
+		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
 	}
 	defer rows.Close()
-	reviewed := map[ruleStatus]uint64{}
+	var reviewed uint64
 	for rows.Next() {
 		var (
-			rule, status, review string
-			n                    uint64
+			status string
+			n      uint64
 		)
-		if err := rows.Scan(&rule, &status, &review, &n); err != nil {
-			return sum, false, fmt.Errorf("scan summary: %w", err)
+		if err := rows.Scan(&status, &n); err != nil {
+			return sum, newest, false, fmt.Errorf("scan summary: %w", err)
 		}
-		k := ruleStatus{rule, status}
-		if detector[k] < n {
-			return sum, false, nil
-		}
-		detector[k] -= n
-		reviewed[ruleStatus{rule, review}] += n
+		sum.ByStatus[status] += n
+		reviewed += n
 	}
 	if err := rows.Err(); err != nil {
-		return sum, false, fmt.Errorf("summarize incidents: %w", err)
+		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
 	}
-	for k, n := range detector {
-		sum.add(k.status, k.rule, true, n)
+	if reviewed > sum.Total { // two reviewed ids with one id64; cannot happen short of a hash collision
+		return sum, newest, false, nil
 	}
-	for k, n := range reviewed {
-		sum.add(k.status, k.rule, false, n)
+	sum.Unreviewed = sum.Total - reviewed
+	if sum.Unreviewed > 0 {
+		sum.ByStatus[detector] += sum.Unreviewed
 	}
-	return sum, true, nil
+	return sum, newest.UTC(), true, nil
 }
 
 // summarizeExact groups every matching incident to its newest version and review.
 func (s *Store) summarizeExact(ctx context.Context, f IncidentFilter) (IncidentSummary, error) {
-	sum := IncidentSummary{ByStatus: map[string]uint64{}, ByRule: map[string]uint64{}}
-	rows, err := s.conn.Query(ctx, s.sql(qConsoleSummaryExact), withArgs(listArgs(f, fromOrMin(f.From)), toOrMax(f.To))...)
+	sum := newSummary()
+	rows, err := s.conn.Query(ctx, s.sql(listSQL[filterBits(f)].exact), withArgs(listArgs(f, fromOrMin(f.From)), toOrMax(f.To))...)
 	if err != nil {
 		return sum, fmt.Errorf("summarize incidents: %w", err)
 	}
@@ -274,7 +362,12 @@ func (s *Store) summarizeExact(ctx context.Context, f IncidentFilter) (IncidentS
 		if err := rows.Scan(&status, &rule, &unreviewed, &n); err != nil {
 			return sum, fmt.Errorf("scan summary: %w", err)
 		}
-		sum.add(status, rule, unreviewed == 1, n)
+		sum.Total += n
+		sum.ByStatus[status] += n
+		sum.ByRule[rule] += n
+		if unreviewed == 1 {
+			sum.Unreviewed += n
+		}
 	}
 	return sum, rows.Err()
 }
