@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -284,5 +285,24 @@ func TestIncidentListFilledFromStoredIncidents(t *testing.T) {
 	}
 	if rows, total, err := s.ListIncidents(ctx, IncidentFilter{Limit: 1}); err != nil || total != 3 || cmp.Diff([]string{"c3"}, ids(rows)) != "" {
 		t.Errorf("ListIncidents after a new incident = %v, total %d, %v; want c3 first of 3", ids(rows), total, err)
+	}
+}
+
+func TestPageSpans(t *testing.T) {
+	day := 24 * time.Hour
+	month := lastSeen{oldest: t0.Add(-30 * day), newest: t0}
+	for _, tt := range []struct {
+		need, total uint64
+		r           lastSeen
+		want        []time.Duration
+	}{
+		{50, 100_000, month, []time.Duration{time.Hour, 8 * time.Hour, 64 * time.Hour, 512 * time.Hour}}, // at least an hour
+		{300, 3000, month, []time.Duration{6 * day}},                                                     // twice the even share, then 8x (past the whole)
+		{60, 60, month, nil},                             // the page is everything
+		{50, 100, lastSeen{oldest: t0, newest: t0}, nil}, // one instant
+	} {
+		if got := pageSpans(tt.need, tt.total, tt.r); !slices.Equal(got, tt.want) {
+			t.Errorf("pageSpans(%d, %d, %v) = %v; want %v", tt.need, tt.total, tt.r.newest.Sub(tt.r.oldest), got, tt.want)
+		}
 	}
 }

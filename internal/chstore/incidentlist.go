@@ -98,9 +98,10 @@ func withArgs(a []any, more ...any) []any { return append(slices.Clone(a), more.
 type listQueries struct {
 	// page: the newest versions of the incidents in a range of last_seen, their review status joined for those alone.
 	page Query
-	// count: the number of incidents, and the newest last_seen among them.
+	// count: the number of incidents, and the oldest and newest last_seen among their rows.
 	count Query
-	// byRule: per rule, the number of incidents, the detector statuses of their rows and the newest last_seen.
+	// byRule: per rule, the number of incidents, the detector statuses of their rows and their oldest and newest
+	// last_seen.
 	byRule Query
 	// reviewed: the reviewed incidents by review status.
 	reviewed Query
@@ -109,7 +110,7 @@ type listQueries struct {
 }
 
 var (
-	qConsoleNewest = register("console newest incident", "SELECT max(last_seen) FROM {db}.incident_list")
+	qConsoleNewest = register("console incident times", "SELECT min(last_seen), max(last_seen) FROM {db}.incident_list")
 	listSQL        = registerListQueries()
 )
 
@@ -138,12 +139,12 @@ func registerListQueries() (out [filterCombinations]listQueries) {
 				" argMax(countries, version) AS i_countries, argMax(ips, version) AS i_ips, argMax(logins, version) AS i_logins,"+
 				" argMax(messages_24h, version) AS i_messages, argMax(recipients_24h, version) AS i_recipients, max(version) AS i_version"+
 				" FROM {db}.incident_list WHERE "+cond+" GROUP BY incident_id HAVING i_first <= ?) AS i"+
-				" ANY LEFT JOIN ("+reviewStatus+" WHERE incident_id IN (SELECT incident_id FROM {db}.incident_list WHERE last_seen >= ?)"+
+				" ANY LEFT JOIN ("+reviewStatus+" WHERE incident_id IN (SELECT incident_id FROM {db}.incident_list WHERE "+cond+")"+
 				" GROUP BY incident_id) AS r USING incident_id WHERE (? = '' OR if(review_status = '', i_status, review_status) = ?)"+
 				" ORDER BY i_last DESC, incident_id DESC LIMIT ?, ?",
-				withArgs(args, exampleTime, exampleTime, "open", "open", 0, 50)...),
-			count: register(name("count incidents"), "SELECT uniqExact(id64), max(last_seen) FROM {db}.incident_list WHERE "+cond, args...),
-			byRule: register(name("incident counts by rule"), "SELECT rule, uniqExact(id64), groupUniqArray(status), max(last_seen)"+
+				withArgs(withArgs(args, exampleTime), withArgs(args, "open", "open", 0, 50)...)...),
+			count: register(name("count incidents"), "SELECT uniqExact(id64), min(last_seen), max(last_seen) FROM {db}.incident_list WHERE "+cond, args...),
+			byRule: register(name("incident counts by rule"), "SELECT rule, uniqExact(id64), groupUniqArray(status), min(last_seen), max(last_seen)"+
 				" FROM {db}.incident_list WHERE "+cond+" GROUP BY rule", args...),
 			reviewed: register(name("reviewed incident counts"), "SELECT review_status, count() FROM ("+reviewStatus+
 				" WHERE cityHash64(incident_id) IN (SELECT id64 FROM {db}.incident_list WHERE "+cond+") GROUP BY incident_id)"+
@@ -158,16 +159,27 @@ func registerListQueries() (out [filterCombinations]listQueries) {
 	return out
 }
 
-// pageSpans are the ranges of last_seen, back from the newest incident, that ListIncidents reads in turn until one
-// holds the page; after the last it reads everything the filter allows.
-var pageSpans = []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 60 * 24 * time.Hour}
+// lastSeen is the range of last_seen of the rows an incident filter matches.
+type lastSeen struct{ oldest, newest time.Time }
+
+// pageSpans returns the ranges of last_seen, back from the newest, that ListIncidents reads in turn for the first
+// need of total incidents, before it reads everything the filter allows: twice the share of the whole range the
+// need would take if the incidents were spread evenly (at least an hour), then eight times as much each time.
+func pageSpans(need, total uint64, r lastSeen) []time.Duration {
+	whole := r.newest.Sub(r.oldest)
+	var out []time.Duration
+	for d := max(time.Duration(float64(whole)*2*float64(need)/float64(total)), time.Hour); d < whole; d *= 8 {
+		out = append(out, d)
+	}
+	return out
+}
 
 // ListIncidents returns one page of incidents, newest evidence first, and the number of all that match.
 func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]IncidentRow, uint64, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
-	total, newest, err := s.countIncidents(ctx, f)
+	total, seen, err := s.countIncidents(ctx, f)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -177,10 +189,11 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 	}
 	want := int(min(uint64(f.Limit), total-uint64(f.Offset)))
 	from := fromOrMin(f.From)
+	spans := pageSpans(uint64(f.Offset+f.Limit), total, seen)
 	for i := 0; ; i++ {
 		since := from
-		if i < len(pageSpans) && newest.Add(-pageSpans[i]).After(since) {
-			since = newest.Add(-pageSpans[i])
+		if i < len(spans) && seen.newest.Add(-spans[i]).After(since) {
+			since = seen.newest.Add(-spans[i])
 		}
 		rows, err := s.incidentPage(ctx, f, since)
 		if err != nil {
@@ -196,7 +209,8 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 
 // incidentPage returns f's page among the incidents whose newest version's last_seen is at or after since.
 func (s *Store) incidentPage(ctx context.Context, f IncidentFilter, since time.Time) ([]IncidentRow, error) {
-	args := withArgs(listArgs(f, since), toOrMax(f.To), since.UTC(), f.Status, f.Status, f.Offset, f.Limit)
+	cond := listArgs(f, since)
+	args := withArgs(withArgs(cond, toOrMax(f.To)), withArgs(cond, f.Status, f.Status, f.Offset, f.Limit)...)
 	rows, err := s.conn.Query(ctx, s.sql(listSQL[filterBits(f)].page), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query incidents: %w", err)
@@ -216,27 +230,27 @@ func (s *Store) incidentPage(ctx context.Context, f IncidentFilter, since time.T
 	return out, nil
 }
 
-// countIncidents returns the number of incidents that match f and the newest last_seen among them (or of all
-// incidents).
-func (s *Store) countIncidents(ctx context.Context, f IncidentFilter) (uint64, time.Time, error) {
+// countIncidents returns the number of incidents that match f and the range of last_seen of their rows (or of
+// all rows).
+func (s *Store) countIncidents(ctx context.Context, f IncidentFilter) (uint64, lastSeen, error) {
 	var (
-		n      uint64
-		newest time.Time
+		n    uint64
+		seen lastSeen
 	)
 	if f.Status == "" && f.To.IsZero() {
-		if err := s.conn.QueryRow(ctx, s.sql(listSQL[filterBits(f)].count), listArgs(f, fromOrMin(f.From))...).Scan(&n, &newest); err != nil {
-			return 0, newest, fmt.Errorf("count incidents: %w", err)
+		if err := s.conn.QueryRow(ctx, s.sql(listSQL[filterBits(f)].count), listArgs(f, fromOrMin(f.From))...).Scan(&n, &seen.oldest, &seen.newest); err != nil {
+			return 0, seen, fmt.Errorf("count incidents: %w", err)
 		}
-		return n, newest, nil
+		return n, seen, nil
 	}
-	sum, newest, err := s.summarize(ctx, f)
+	sum, seen, err := s.summarize(ctx, f)
 	if err != nil {
-		return 0, newest, err
+		return 0, seen, err
 	}
 	if f.Status == "" {
-		return sum.Total, newest, nil
+		return sum.Total, seen, nil
 	}
-	return sum.ByStatus[f.Status], newest, nil
+	return sum.ByStatus[f.Status], seen, nil
 }
 
 // IncidentSummary counts incidents by the status shown; Unreviewed counts those nobody has reviewed yet.
@@ -257,67 +271,70 @@ func (s *Store) SummarizeIncidents(ctx context.Context, f IncidentFilter) (Incid
 	return sum, err
 }
 
-// summarize counts the incidents that match f and returns the newest last_seen among them (or of all incidents).
-func (s *Store) summarize(ctx context.Context, f IncidentFilter) (IncidentSummary, time.Time, error) {
+// summarize counts the incidents that match f and returns the range of last_seen of their rows (or of all rows).
+func (s *Store) summarize(ctx context.Context, f IncidentFilter) (IncidentSummary, lastSeen, error) {
 	if f.To.IsZero() {
-		sum, newest, ok, err := s.summarizeByRule(ctx, f)
+		sum, seen, ok, err := s.summarizeByRule(ctx, f)
 		if err != nil || ok {
-			return sum, newest, err
+			return sum, seen, err
 		}
 	}
+	var seen lastSeen
 	sum, err := s.summarizeExact(ctx, f)
 	if err != nil {
-		return sum, time.Time{}, err
+		return sum, seen, err
 	}
-	var newest time.Time
-	if err := s.conn.QueryRow(ctx, s.sql(qConsoleNewest)).Scan(&newest); err != nil {
-		return sum, newest, fmt.Errorf("query incidents: %w", err)
+	if err := s.conn.QueryRow(ctx, s.sql(qConsoleNewest)).Scan(&seen.oldest, &seen.newest); err != nil {
+		return sum, seen, fmt.Errorf("query incidents: %w", err)
 	}
-	return sum, newest, nil
+	return sum, seen, nil
 }
 
 // summarizeByRule counts per rule and moves the reviewed incidents to their review's status; ok is false when the
 // matching rows have more than one detector status, which these counts cannot place.
-func (s *Store) summarizeByRule(ctx context.Context, f IncidentFilter) (sum IncidentSummary, newest time.Time, ok bool, err error) {
+func (s *Store) summarizeByRule(ctx context.Context, f IncidentFilter) (sum IncidentSummary, seen lastSeen, ok bool, err error) {
 	sum = newSummary()
 	q, args := listSQL[filterBits(f)], listArgs(f, fromOrMin(f.From))
 	rows, err := s.conn.Query(ctx, s.sql(q.byRule), args...)
 	if err != nil {
-		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
+		return sum, seen, false, fmt.Errorf("summarize incidents: %w", err)
 	}
 	detector := "" // the one detector status of every matching row
 	for rows.Next() {
 		var (
-			rule     string
-			n        uint64
-			statuses []string
-			last     time.Time
+			rule        string
+			n           uint64
+			statuses    []string
+			first, last time.Time
 		)
-		if err := rows.Scan(&rule, &n, &statuses, &last); err != nil {
+		if err := rows.Scan(&rule, &n, &statuses, &first, &last); err != nil {
 			rows.Close()
-			return sum, newest, false, fmt.Errorf("scan summary: %w", err)
+			return sum, seen, false, fmt.Errorf("scan summary: %w", err)
 		}
 		if len(statuses) != 1 || detector != "" && statuses[0] != detector {
 			rows.Close()
-			return sum, newest, false, nil
+			return sum, seen, false, nil
 		}
 		detector = statuses[0]
 		sum.Total += n
 		sum.ByRule[rule] += n
-		if last.After(newest) {
-			newest = last
+		if seen.oldest.IsZero() || first.Before(seen.oldest) {
+			seen.oldest = first
+		}
+		if last.After(seen.newest) {
+			seen.newest = last
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
+		return sum, seen, false, fmt.Errorf("summarize incidents: %w", err)
 	}
 	if sum.Total == 0 {
-		return sum, newest, true, nil
+		return sum, seen, true, nil
 	}
 	rows, err = s.conn.Query(ctx, s.sql(q.reviewed), args...)
 	if err != nil {
-		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
+		return sum, seen, false, fmt.Errorf("summarize incidents: %w", err)
 	}
 	defer rows.Close()
 	var reviewed uint64
@@ -327,22 +344,22 @@ func (s *Store) summarizeByRule(ctx context.Context, f IncidentFilter) (sum Inci
 			n      uint64
 		)
 		if err := rows.Scan(&status, &n); err != nil {
-			return sum, newest, false, fmt.Errorf("scan summary: %w", err)
+			return sum, seen, false, fmt.Errorf("scan summary: %w", err)
 		}
 		sum.ByStatus[status] += n
 		reviewed += n
 	}
 	if err := rows.Err(); err != nil {
-		return sum, newest, false, fmt.Errorf("summarize incidents: %w", err)
+		return sum, seen, false, fmt.Errorf("summarize incidents: %w", err)
 	}
 	if reviewed > sum.Total { // two reviewed ids with one id64; cannot happen short of a hash collision
-		return sum, newest, false, nil
+		return sum, seen, false, nil
 	}
 	sum.Unreviewed = sum.Total - reviewed
 	if sum.Unreviewed > 0 {
 		sum.ByStatus[detector] += sum.Unreviewed
 	}
-	return sum, newest.UTC(), true, nil
+	return sum, seen, true, nil
 }
 
 // summarizeExact groups every matching incident to its newest version and review.

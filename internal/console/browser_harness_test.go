@@ -60,12 +60,18 @@ type node struct {
 // startNode runs the single node (embedded NATS, the test ClickHouse) with a small GeoIP database.
 func startNode(t *testing.T) *node {
 	t.Helper()
-	chAddr, db := testenv.ClickHouseDB(t)
-	dir := t.TempDir()
-	geoPath := filepath.Join(dir, "geo.mmdb")
+	geoPath := filepath.Join(t.TempDir(), "geo.mmdb")
 	if err := testenv.WriteTestDB(geoPath, geoNetworks); err != nil {
 		t.Fatal(err)
 	}
+	return startNodeGeo(t, geoPath)
+}
+
+// startNodeGeo runs the single node with the GeoIP database at geoPath.
+func startNodeGeo(t *testing.T, geoPath string) *node {
+	t.Helper()
+	chAddr, db := testenv.ClickHouseDB(t)
+	dir := t.TempDir()
 	cfg, err := config.Load("vigil", nil, func(k string) string {
 		return map[string]string{
 			"VIGIL_DATA_DIR":            filepath.Join(dir, "data"),
