@@ -139,7 +139,7 @@ func registerListQueries() (out [filterCombinations]listQueries) {
 				" argMax(countries, version) AS i_countries, argMax(ips, version) AS i_ips, argMax(logins, version) AS i_logins,"+
 				" argMax(messages_24h, version) AS i_messages, argMax(recipients_24h, version) AS i_recipients, max(version) AS i_version"+
 				" FROM {db}.incident_list WHERE "+cond+" GROUP BY incident_id HAVING i_first <= ?) AS i"+
-				" ANY LEFT JOIN ("+reviewStatus+" WHERE incident_id IN (SELECT incident_id FROM {db}.incident_list WHERE "+cond+")"+
+				" ANY LEFT JOIN ("+reviewStatus+" WHERE incident_id GLOBAL IN (SELECT incident_id FROM {db}.incident_list WHERE "+cond+")"+
 				" GROUP BY incident_id) AS r USING incident_id WHERE (? = '' OR if(review_status = '', i_status, review_status) = ?)"+
 				" ORDER BY i_last DESC, incident_id DESC LIMIT ?, ?",
 				withArgs(withArgs(args, exampleTime), withArgs(args, "open", "open", 0, 50)...)...),
@@ -147,7 +147,7 @@ func registerListQueries() (out [filterCombinations]listQueries) {
 			byRule: register(name("incident counts by rule"), "SELECT rule, uniqExact(id64), groupUniqArray(status), min(last_seen), max(last_seen)"+
 				" FROM {db}.incident_list WHERE "+cond+" GROUP BY rule", args...),
 			reviewed: register(name("reviewed incident counts"), "SELECT review_status, count() FROM ("+reviewStatus+
-				" WHERE cityHash64(incident_id) IN (SELECT id64 FROM {db}.incident_list WHERE "+cond+") GROUP BY incident_id)"+
+				" WHERE cityHash64(incident_id) GLOBAL IN (SELECT id64 FROM {db}.incident_list WHERE "+cond+") GROUP BY incident_id)"+
 				" GROUP BY review_status", args...),
 			exact: register(name("incident summary"), "SELECT if(review_status = '', i_status, review_status) AS shown, i_rule,"+
 				" review_status = '' AS unreviewed, count() FROM (SELECT incident_id, any(rule) AS i_rule, argMax(status, version) AS i_status,"+
