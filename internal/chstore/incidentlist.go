@@ -19,7 +19,8 @@ import (
 //
 // The status shown is the review's when there is one, else the newest version's. When every matching row has the
 // same detector status (the detector writes only "open"), the counts by status are the reviewed incidents counted
-// by their review's status (reviews are few next to rows, and are read alone) and the rest under that one status.
+// by their review's status (a read of the reviews against the set of matching ids, no grouping of the incidents) and
+// the rest under that one status.
 // Otherwise, and for a To filter (on the newest version's first_seen, which may grow as the window slides), the
 // exact path groups every matching incident to its newest version.
 
