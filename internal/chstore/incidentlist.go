@@ -203,7 +203,8 @@ func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]Incident
 		// Every incident outside the range is older than every one inside, so a range holding the page holds the
 		// right one; the whole range holds all there are.
 		if len(rows) >= want || since.Equal(from) {
-			return rows, total, nil
+			// An incident written between the count and the page is on the page: count it too.
+			return rows, max(total, uint64(f.Offset+len(rows))), nil
 		}
 	}
 }

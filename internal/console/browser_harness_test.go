@@ -259,10 +259,11 @@ func (b *browser) submit(button string, fields ...string) {
 	})
 }
 
-// mustSee fails unless the page's text contains want.
+// mustSee fails unless the page's text contains want. It reads the text in the page's script rather than by DOM
+// node: a node id chromedp holds can be gone by the time it asks for its text ("No node with given id found").
 func (b *browser) mustSee(want string) {
 	b.t.Helper()
-	if got := b.text("body"); !strings.Contains(got, want) {
+	if got := eval[string](b, "document.body ? document.body.innerText : ''"); !strings.Contains(got, want) {
 		b.t.Fatalf("page %s does not show %q; it shows:\n%.3000s", b.location(), want, got)
 	}
 }

@@ -294,6 +294,7 @@ var i=document.createElement("input");i.name=p[0];i.value=p[1];f.appendChild(i)}
 		b.open("/console/incidents")
 		return strings.Contains(b.text("#incidents"), "erin@other.net")
 	})
+	b.open("/console/incidents")
 	b.mustSee("2 incidents, newest first.")
 	erinURL := eval[string](b, `Array.from(document.querySelectorAll("#incidents a.user")).filter(function(a){return a.textContent=="erin@other.net"})[0].getAttribute("href")`)
 
