@@ -18,6 +18,11 @@ import (
 //     Distributed table {db}.t ON CLUSTER, since ClickHouse 18.16 refuses ALTER ... ON CLUSTER of a Distributed table
 //     on a replicated shard. (It holds no data: inserts through it are synchronous.)
 //   - other ALTERs (DROP PARTITION, ...) apply to {db}.t_local ON CLUSTER.
+//   - CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.v TO {db}.t AS SELECT ... FROM {db}.s feeds t_local from the
+//     inserts into s_local, ON CLUSTER: a view fires on the replica an insert reaches (never on a replication
+//     fetch), and t_local replicates what it writes, so t's rows live on the shard of the s rows they come from.
+//   - INSERT INTO {db}.t (...) SELECT ... FROM {db}.s (a one-off fill) copies s_local into t_local on the node that
+//     runs the migration; every shard runs it once, as it records its migrations per shard. It has no ON CLUSTER.
 //   - anything else is refused with an error naming the statement, so a migration that cannot be replicated fails
 //     in the tests rather than in production.
 //
@@ -33,6 +38,8 @@ var (
 	reOrderBy     = regexp.MustCompile(`(?is)\bORDER\s+BY\s+(\([^()]*\)|\w+)`)
 	reAlterTable  = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+\{db\}\.(\w+)\s+(.*)$`)
 	reColumnAlter = regexp.MustCompile(`(?is)^(ADD|DROP|MODIFY|COMMENT|CLEAR)\s+COLUMN\b`)
+	reCreateView  = regexp.MustCompile(`(?is)^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+\{db\}\.(\w+)\s+TO\s+\{db\}\.(\w+)\s+AS\s+(SELECT\s.*\sFROM\s+\{db\}\.)(\w+)(\s.*)?$`)
+	reInsertFrom  = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+\{db\}\.(\w+)(\s*\([^()]*\)\s*SELECT\s.*\sFROM\s+\{db\}\.)(\w+)(\s.*)?$`)
 )
 
 // clusterPlan rewrites migrations for a cluster. It remembers each table's sharding key from its CREATE TABLE, so
@@ -89,8 +96,32 @@ func (p *clusterPlan) rewrite(stmt string) ([]string, error) {
 		}
 		return out, nil
 	}
+	if m := reCreateView.FindStringSubmatch(code); m != nil {
+		view, to, sel, from, rest := m[1], m[2], m[3], m[4], m[5]
+		if err := p.known(to, from); err != nil {
+			return nil, fmt.Errorf("materialized view %s: %w", view, err)
+		}
+		return []string{"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}." + view + on + " TO {db}." + to + LocalSuffix + " AS " + sel + from + LocalSuffix + rest}, nil
+	}
+	if m := reInsertFrom.FindStringSubmatch(code); m != nil {
+		to, sel, from, rest := m[1], m[2], m[3], m[4]
+		if err := p.known(to, from); err != nil {
+			return nil, fmt.Errorf("INSERT INTO %s: %w", to, err)
+		}
+		return []string{"INSERT INTO {db}." + to + LocalSuffix + sel + from + LocalSuffix + rest}, nil
+	}
 	first, _, _ := strings.Cut(code, "\n")
-	return nil, fmt.Errorf("statement has no cluster variant (only CREATE TABLE IF NOT EXISTS ... MergeTree and ALTER TABLE are rewritten): %.80s", first)
+	return nil, fmt.Errorf("statement has no cluster variant (only CREATE TABLE IF NOT EXISTS ... MergeTree, ALTER TABLE, CREATE MATERIALIZED VIEW IF NOT EXISTS ... TO and INSERT INTO ... SELECT are rewritten): %.80s", first)
+}
+
+// known reports a table no earlier migration creates.
+func (p *clusterPlan) known(tables ...string) error {
+	for _, t := range tables {
+		if _, ok := p.shardKey[t]; !ok {
+			return fmt.Errorf("no earlier migration creates table %s", t)
+		}
+	}
+	return nil
 }
 
 func (p *clusterPlan) distributed(table string) string {

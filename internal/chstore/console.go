@@ -88,37 +88,11 @@ func toOrMax(t time.Time) time.Time {
 
 const incidentColumns = "incident_id, rule, user, domain, status, window_start, first_seen, last_seen, countries, ips, logins, messages_24h, recipients_24h, version"
 
-// incidentSource is the FROM clause and WHERE of the console's incident queries: the newest evidence version of each
-// incident (filtered on the columns a new version never changes) joined with its newest review revision. Conditions
-// on columns that change between versions (times, status) are applied outside, after FINAL has picked the newest. It
-// reads only the columns the filters and the order need, so sorting 100,000 incidents stays cheap. Every filter is
-// always present; a zero filter field binds a value that matches everything (incidentArgs).
-const incidentSource = "(SELECT incident_id, rule, status, first_seen, last_seen FROM {db}.incidents FINAL" +
-	" WHERE (? = '' OR rule = ?) AND (? = '' OR domain = ?) AND " + domainCond + " AND (? = '' OR position(user, ?) > 0)) AS i" +
-	" ANY LEFT JOIN (SELECT incident_id, argMax(status, revision) AS review_status FROM {db}.incident_reviews GROUP BY incident_id) AS r USING incident_id" +
-	" WHERE last_seen >= ? AND first_seen <= ? AND (? = '' OR if(review_status = '', status, review_status) = ?)"
-
-// incidentArgs returns the arguments of incidentSource for f.
-func incidentArgs(f IncidentFilter) []any {
-	all, list := domainScope(f.Domains)
-	return []any{f.Rule, f.Rule, f.Domain, f.Domain, all, list, f.User, f.User, fromOrMin(f.From), toOrMax(f.To), f.Status, f.Status}
-}
-
-var exampleIncidentArgs = incidentArgs(IncidentFilter{Rule: "spray", Domain: "example.org", User: "alice", Domains: []string{"example.org"},
-	From: exampleTime, To: exampleTime, Status: "open"})
-
 var (
-	qConsoleCountIncidents = register("console count incidents", "SELECT count() FROM "+incidentSource, exampleIncidentArgs...)
-	qConsoleIncidentPage   = register("console incident page", "SELECT incident_id, review_status FROM "+incidentSource+
-		" ORDER BY last_seen DESC, incident_id DESC LIMIT ?, ?", append(slices.Clone(exampleIncidentArgs), 0, 50)...)
-	qConsoleIncidentRows = register("console incident rows", "SELECT "+incidentColumns+", '' FROM {db}.incidents FINAL"+
-		" WHERE incident_id IN (SELECT arrayJoin(?))", []string{"i1", "i2"})
 	qConsoleIncident = register("console incident", "SELECT "+incidentColumns+", review_status, detail FROM (SELECT "+incidentColumns+
 		", detail FROM {db}.incidents FINAL WHERE incident_id = ? AND "+domainCond+") AS i ANY LEFT JOIN (SELECT incident_id,"+
 		" argMax(status, revision) AS review_status FROM {db}.incident_reviews WHERE incident_id = ? GROUP BY incident_id)"+
 		" AS r USING incident_id LIMIT 1", "i1", 0, []string{"example.org"}, "i1")
-	qConsoleSummary = register("console incident summary", "SELECT if(review_status = '', status, review_status) AS shown, rule,"+
-		" review_status = '' AS unreviewed, count() FROM "+incidentSource+" GROUP BY shown, rule, unreviewed", exampleIncidentArgs...)
 	// LIMIT 1 BY event_id instead of FINAL: a redelivered login is the same row (same time), and the primary key
 	// (user, event_id) narrows the read to the user's granules without merging every part's range (about 3x faster
 	// with 10 million rows).
@@ -136,68 +110,6 @@ var (
 // auditArgs returns the arguments of auditWhere for f.
 func auditArgs(f AuditFilter) []any {
 	return []any{f.Actor, f.Actor, f.Action, f.Action, f.Target, f.Target, fromOrMin(f.From), toOrMax(f.To)}
-}
-
-// ListIncidents returns one page of incidents, newest evidence first, and the number of all that match. The page's
-// ids come from a narrow query; their full rows from a primary-key lookup.
-func (s *Store) ListIncidents(ctx context.Context, f IncidentFilter) ([]IncidentRow, uint64, error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	args := incidentArgs(f)
-	var total uint64
-	if err := s.conn.QueryRow(ctx, s.sql(qConsoleCountIncidents), args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count incidents: %w", err)
-	}
-	rows, err := s.conn.Query(ctx, s.sql(qConsoleIncidentPage), append(args, f.Offset, f.Limit)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("query incidents: %w", err)
-	}
-	var ids []string
-	review := map[string]string{}
-	for rows.Next() {
-		var id, rs string
-		if err := rows.Scan(&id, &rs); err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("scan incident id: %w", err)
-		}
-		ids = append(ids, id)
-		review[id] = rs
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("query incidents: %w", err)
-	}
-	out := []IncidentRow{}
-	if len(ids) == 0 {
-		return out, total, nil
-	}
-	rows, err = s.conn.Query(ctx, s.sql(qConsoleIncidentRows), ids)
-	if err != nil {
-		return nil, 0, fmt.Errorf("query incidents: %w", err)
-	}
-	defer rows.Close()
-	byID := map[string]IncidentRow{}
-	for rows.Next() {
-		r, err := scanIncident(rows, false)
-		if err != nil {
-			return nil, 0, err
-		}
-		r.ReviewStatus = review[r.ID]
-		if r.ReviewStatus != "" {
-			r.Status = r.ReviewStatus
-		}
-		byID[r.ID] = r
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("query incidents: %w", err)
-	}
-	for _, id := range ids {
-		if r, ok := byID[id]; ok {
-			out = append(out, r)
-		}
-	}
-	return out, total, nil
 }
 
 func scanIncident(rows driver.Rows, detail bool) (IncidentRow, error) {
@@ -236,42 +148,6 @@ func (s *Store) GetIncident(ctx context.Context, id string, domains []string) (r
 	}
 	r, err = scanIncident(rows, true)
 	return r, err == nil, err
-}
-
-// IncidentSummary counts incidents by the status shown; Unreviewed counts those nobody has reviewed yet.
-type IncidentSummary struct {
-	Total      uint64            `json:"total"`
-	Unreviewed uint64            `json:"unreviewed"`
-	ByStatus   map[string]uint64 `json:"by_status"`
-	ByRule     map[string]uint64 `json:"by_rule"`
-}
-
-// SummarizeIncidents counts the incidents that match f (Status, Limit and Offset are ignored).
-func (s *Store) SummarizeIncidents(ctx context.Context, f IncidentFilter) (IncidentSummary, error) {
-	f.Status = ""
-	sum := IncidentSummary{ByStatus: map[string]uint64{}, ByRule: map[string]uint64{}}
-	rows, err := s.conn.Query(ctx, s.sql(qConsoleSummary), incidentArgs(f)...)
-	if err != nil {
-		return sum, fmt.Errorf("summarize incidents: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			status, rule string
-			unreviewed   uint8
-			n            uint64
-		)
-		if err := rows.Scan(&status, &rule, &unreviewed, &n); err != nil {
-			return sum, fmt.Errorf("scan summary: %w", err)
-		}
-		sum.Total += n
-		sum.ByStatus[status] += n
-		sum.ByRule[rule] += n
-		if unreviewed == 1 {
-			sum.Unreviewed += n
-		}
-	}
-	return sum, rows.Err()
 }
 
 // ReviewRow is one revision of an incident's review, mirrored from the review store.

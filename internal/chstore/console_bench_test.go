@@ -11,17 +11,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
 // BenchmarkConsoleQueries loads 10,000,000 logins of 100,000 users and 100,000 incidents (10,000 of them reviewed)
-// and measures, over 300 queries each, the incident page (newest 50, all and status=open) and a random user's Last
-// Logins (newest 50), reporting p50 and p99 in milliseconds next to a SELECT 1 round trip (the baseline).
+// and measures, over 300 queries each, the incident page (newest 50: all, status=open, and a sub-admin's three
+// domains), the incident summary and a random user's Last Logins (newest 50), reporting p50 and p99 in milliseconds
+// next to a SELECT 1 round trip (the baseline). Each incident query runs 300 times alone, then 300 times in turn with
+// its previous form (before migration 0011, console_previous_test.go), whose answers it must equal; the log gives
+// both and their ratios.
 // Run: go test -run '^$' -bench ConsoleQueries -benchtime 1x ./internal/chstore
-// With VIGIL_BENCH_CONSOLE_DB naming a database already loaded that way (on VIGIL_TEST_CLICKHOUSE_ADDR), the load
-// is skipped.
+// With VIGIL_BENCH_CONSOLE_DB naming a database (on VIGIL_TEST_CLICKHOUSE_ADDR), the data is loaded there once and
+// kept: a later run finds incidents in it and skips the load, so two versions of the queries can be compared on the
+// same data.
 func BenchmarkConsoleQueries(b *testing.B) {
 	const (
 		users     = 100_000
@@ -43,6 +49,13 @@ func BenchmarkConsoleQueries(b *testing.B) {
 		defer s.Close()
 		if err := s.Migrate(ctx); err != nil {
 			b.Fatal(err)
+		}
+		var n uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+db+".incidents").Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			load(b, s, rng, user, users, logins, incidents, batch)
 		}
 	} else {
 		s = open(b)
@@ -93,7 +106,11 @@ func load(b *testing.B, s *Store, rng *rand.Rand, user func(int) string, users, 
 
 func measureQueries(b *testing.B, s *Store, rng *rand.Rand, user func(int) string, users int) {
 	ctx := context.Background()
-
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	pct := func(ds []time.Duration) (p50, p99 float64) {
+		slices.Sort(ds)
+		return ms(ds[len(ds)/2]), ms(ds[len(ds)*99/100])
+	}
 	measure := func(name string, q func(i int) error) (p50, p99 float64) {
 		var ds []time.Duration
 		for i := range 300 {
@@ -103,23 +120,72 @@ func measureQueries(b *testing.B, s *Store, rng *rand.Rand, user func(int) strin
 			}
 			ds = append(ds, time.Since(t0))
 		}
-		slices.Sort(ds)
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-		p50, p99 = ms(ds[len(ds)/2]), ms(ds[len(ds)*99/100])
-		b.Logf("%-28s p50 %7.1f ms  p99 %7.1f ms", name, p50, p99)
+		p50, p99 = pct(ds)
+		b.Logf("%-40s p50 %7.1f ms  p99 %7.1f ms", name, p50, p99)
 		return p50, p99
+	}
+	// compare runs the current query 300 times alone (the p50 and p99 reported), then it and the previous query
+	// (before migration 0011) in turn, 300 times each, so both see the same load, for their ratio.
+	compare := func(name string, now, prev func(i int) (any, error)) float64 {
+		var alone []time.Duration
+		for i := range 300 {
+			t0 := time.Now()
+			if _, err := now(i); err != nil {
+				b.Fatalf("%s: %v", name, err)
+			}
+			alone = append(alone, time.Since(t0))
+		}
+		a50, a99 := pct(alone)
+		var dn, dp []time.Duration
+		for i := range 300 {
+			t0 := time.Now()
+			a, err := now(i)
+			if err != nil {
+				b.Fatalf("%s: %v", name, err)
+			}
+			t1 := time.Now()
+			p, err := prev(i)
+			if err != nil {
+				b.Fatalf("%s (previous): %v", name, err)
+			}
+			dn, dp = append(dn, t1.Sub(t0)), append(dp, time.Since(t1))
+			if i < 5 {
+				if diff := cmp.Diff(p, a); diff != "" {
+					b.Fatalf("%s: the current answer differs from the previous one (-previous +current):\n%s", name, diff)
+				}
+			}
+		}
+		n50, n99 := pct(dn)
+		p50, p99 := pct(dp)
+		b.Logf("%-36s p50 %6.1f ms  p99 %6.1f ms | in turn with the previous: p50 %6.1f / %6.1f ms, p99 %6.1f / %6.1f ms (ratio p50 %.2f, p99 %.2f)",
+			name, a50, a99, n50, p50, n99, p99, n50/p50, n99/p99)
+		return a99
+	}
+	type page struct {
+		Rows  []IncidentRow
+		Total uint64
+	}
+	list := func(list func(context.Context, IncidentFilter) ([]IncidentRow, uint64, error), f func(i int) IncidentFilter) func(int) (any, error) {
+		return func(i int) (any, error) {
+			rows, total, err := list(ctx, f(i))
+			return page{rows, total}, err
+		}
+	}
+	summary := func(sum func(context.Context, IncidentFilter) (IncidentSummary, error), f IncidentFilter) func(int) (any, error) {
+		return func(int) (any, error) { return sum(ctx, f) }
+	}
+	all := func(i int) IncidentFilter { return IncidentFilter{Limit: 50, Offset: (i % 5) * 50} }
+	open := func(int) IncidentFilter { return IncidentFilter{Status: "open", Limit: 50} }
+	subAdmin := func(int) IncidentFilter {
+		return IncidentFilter{Domains: []string{"domain001.example", "domain002.example", "domain003.example"}, Limit: 50}
 	}
 	b.ResetTimer()
 	for range b.N {
 		_, base99 := measure("SELECT 1 (baseline)", func(int) error { var x uint8; return s.conn.QueryRow(ctx, "SELECT 1").Scan(&x) })
-		_, inc99 := measure("incidents page", func(i int) error {
-			_, _, err := s.ListIncidents(ctx, IncidentFilter{Limit: 50, Offset: (i % 5) * 50})
-			return err
-		})
-		_, open99 := measure("incidents page, status=open", func(int) error {
-			_, _, err := s.ListIncidents(ctx, IncidentFilter{Status: "open", Limit: 50})
-			return err
-		})
+		inc99 := compare("incidents page", list(s.ListIncidents, all), list(s.previousListIncidents, all))
+		open99 := compare("incidents page, status=open", list(s.ListIncidents, open), list(s.previousListIncidents, open))
+		sub99 := compare("incidents page, 3-domain sub-admin", list(s.ListIncidents, subAdmin), list(s.previousListIncidents, subAdmin))
+		sum99 := compare("incident summary", summary(s.SummarizeIncidents, IncidentFilter{}), summary(s.previousSummarizeIncidents, IncidentFilter{}))
 		_, log99 := measure("user's last logins", func(int) error {
 			_, err := s.UserLogins(ctx, LoginFilter{User: user(rng.IntN(users)), Limit: 50})
 			return err
@@ -127,6 +193,8 @@ func measureQueries(b *testing.B, s *Store, rng *rand.Rand, user func(int) strin
 		b.ReportMetric(base99, "baseline-p99-ms")
 		b.ReportMetric(inc99, "incidents-p99-ms")
 		b.ReportMetric(open99, "incidents-open-p99-ms")
+		b.ReportMetric(sub99, "incidents-subadmin-p99-ms")
+		b.ReportMetric(sum99, "summary-p99-ms")
 		b.ReportMetric(log99, "logins-p99-ms")
 	}
 }

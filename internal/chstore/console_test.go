@@ -2,7 +2,10 @@ package chstore
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -149,5 +152,157 @@ func TestConsoleAuditLog(t *testing.T) {
 	rows, total, err = s.AuditLog(ctx, AuditFilter{Actor: "root", From: t0, To: t0.Add(time.Second)})
 	if err != nil || total != 1 || rows[0].Action != "login_success" {
 		t.Errorf("AuditLog(actor root) = %+v, %d, %v; want the login", rows, total, err)
+	}
+}
+
+// The incident list over incident_list answers as the previous one over incidents FINAL did (console_previous_test.go),
+// on random incidents with several versions, reviews, rules, domains and 200 days of last_seen (past every range
+// ListIncidents widens through), for filters, pages and the summary; also once some incident has versions of two
+// detector statuses, which the counts by rule cannot place.
+func TestConsoleIncidentsMatchPrevious(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 2))
+	var incs []incident.Incident
+	var reviews []ReviewRow
+	rules := []incident.Rule{incident.MultiCountry, incident.SendVolume, "brute_force"}
+	statuses := []string{"open", "acknowledged", "resolved"}
+	for i := range 300 {
+		last := t0.Add(-time.Duration(rng.Int64N(int64(200 * 24 * time.Hour)))).Truncate(time.Second)
+		user := fmt.Sprintf("u%d@d%d.example", i, i%4)
+		id := fmt.Sprintf("%032x", i)
+		rule := rules[rng.IntN(len(rules))]
+		for v := range uint64(1 + rng.IntN(3)) {
+			inc := consoleIncident(id, user, fmt.Sprintf("d%d.example", i%4), rule, last.Add(time.Duration(v)*time.Hour), v+1)
+			inc.FirstSeen = last.Add(-time.Duration(rng.IntN(48)) * time.Hour)
+			incs = append(incs, inc)
+		}
+		for r := range uint64(rng.IntN(3)) {
+			reviews = append(reviews, ReviewRow{IncidentID: id, Status: statuses[rng.IntN(3)], Actor: "root", Time: last, Revision: r + 1})
+		}
+	}
+	rng.Shuffle(len(incs), func(i, j int) { incs[i], incs[j] = incs[j], incs[i] })
+	for i := 0; i < len(incs); i += 100 { // several inserts, several parts
+		if err := s.Write(ctx, nil, nil, incs[i:min(i+100, len(incs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.WriteReviews(ctx, reviews); err != nil {
+		t.Fatal(err)
+	}
+	filters := []IncidentFilter{
+		{Limit: 50}, {Limit: 50, Offset: 50}, {Limit: 40, Offset: 280}, {Limit: 7, Offset: 3}, {Limit: 50, Offset: 1000},
+		{Status: "open", Limit: 25}, {Status: "resolved", Limit: 25, Offset: 25}, {Status: "acknowledged"},
+		{Rule: "send_volume"}, {Domain: "d1.example", Offset: 10}, {User: "u1"}, {User: "u2", Status: "open"},
+		{Domains: []string{"d0.example", "d3.example"}, Limit: 30, Offset: 30}, {Domains: []string{}},
+		{From: t0.Add(-90 * 24 * time.Hour)}, {To: t0.Add(-100 * 24 * time.Hour), Limit: 20},
+		{From: t0.Add(-150 * 24 * time.Hour), To: t0.Add(-20 * 24 * time.Hour), Status: "open", Rule: "multi_country"},
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, f := range filters {
+			rows, total, err := s.ListIncidents(ctx, f)
+			if err != nil {
+				t.Fatalf("ListIncidents(%+v): %v", f, err)
+			}
+			prows, ptotal, err := s.previousListIncidents(ctx, f)
+			if err != nil {
+				t.Fatalf("previousListIncidents(%+v): %v", f, err)
+			}
+			if diff := cmp.Diff(prows, rows); diff != "" || total != ptotal {
+				t.Errorf("%s: ListIncidents(%+v) total %d, previous %d; rows (-previous +now):\n%s", when, f, total, ptotal, diff)
+			}
+			sum, err := s.SummarizeIncidents(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			psum, err := s.previousSummarizeIncidents(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(psum, sum); diff != "" {
+				t.Errorf("%s: SummarizeIncidents(%+v) (-previous +now):\n%s", when, f, diff)
+			}
+		}
+	}
+	check("one detector status")
+	// The detector's status changes on a newer version of one incident (as an admin writing to ClickHouse would).
+	changed := incs[0]
+	changed.Version, changed.Status, changed.LastSeen = 10, "resolved", changed.LastSeen.Add(2*time.Hour)
+	if err := s.Write(ctx, nil, nil, []incident.Incident{changed}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := s.summarizeByRule(ctx, IncidentFilter{}); ok || err != nil {
+		t.Errorf("summarizeByRule with two detector statuses = ok %v, %v; want not ok", ok, err)
+	}
+	check("two detector statuses")
+}
+
+// Migration 0011 fills incident_list from the incidents stored before it.
+func TestIncidentListFilledFromStoredIncidents(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	incs := []incident.Incident{
+		consoleIncident("a1", "alice@example.org", "example.org", incident.MultiCountry, t0, 1),
+		consoleIncident("a1", "alice@example.org", "example.org", incident.MultiCountry, t0.Add(time.Hour), 2),
+		consoleIncident("b2", "bob@example.org", "example.org", incident.SendVolume, t0.Add(-time.Hour), 1),
+	}
+	if err := s.Write(ctx, nil, nil, incs); err != nil {
+		t.Fatal(err)
+	}
+	db := s.Database()
+	for _, st := range []string{"DROP TABLE " + db + ".incident_list_feed", "TRUNCATE TABLE " + db + ".incident_list"} {
+		if err := s.Conn().Exec(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rows, total, err := s.ListIncidents(ctx, IncidentFilter{}); err != nil || total != 0 || len(rows) != 0 {
+		t.Fatalf("ListIncidents with incident_list emptied = %d rows, total %d, %v; want none", len(rows), total, err)
+	}
+	migrations, err := Migrations("", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations {
+		if m.Version != 11 {
+			continue
+		}
+		for _, st := range m.Statements {
+			if err := s.Conn().Exec(ctx, st); err != nil {
+				t.Fatalf("migration %s: %v\n%s", m.Name, err, st)
+			}
+		}
+	}
+	rows, total, err := s.ListIncidents(ctx, IncidentFilter{})
+	if err != nil || total != 2 || cmp.Diff([]string{"a1", "b2"}, ids(rows)) != "" || rows[0].Version != 2 {
+		t.Errorf("ListIncidents after the fill = %v (version %v), total %d, %v; want a1 (version 2), b2", ids(rows), rows, total, err)
+	}
+	// The view feeds it again from here on.
+	if err := s.Write(ctx, nil, nil, []incident.Incident{consoleIncident("c3", "carol@example.org", "example.org", incident.MultiCountry, t0.Add(2*time.Hour), 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if rows, total, err := s.ListIncidents(ctx, IncidentFilter{Limit: 1}); err != nil || total != 3 || cmp.Diff([]string{"c3"}, ids(rows)) != "" {
+		t.Errorf("ListIncidents after a new incident = %v, total %d, %v; want c3 first of 3", ids(rows), total, err)
+	}
+}
+
+func TestPageSpans(t *testing.T) {
+	day := 24 * time.Hour
+	month := lastSeen{oldest: t0.Add(-30 * day), newest: t0}
+	for _, tt := range []struct {
+		need, total uint64
+		r           lastSeen
+		want        []time.Duration
+	}{
+		{50, 100_000, month, []time.Duration{time.Hour, 8 * time.Hour, 64 * time.Hour, 512 * time.Hour}}, // at least an hour
+		{300, 3000, month, []time.Duration{6 * day}},                                                     // twice the even share, then 8x (past the whole)
+		{60, 60, month, nil},                             // the page is everything
+		{50, 100, lastSeen{oldest: t0, newest: t0}, nil}, // one instant
+	} {
+		if got := pageSpans(tt.need, tt.total, tt.r); !slices.Equal(got, tt.want) {
+			t.Errorf("pageSpans(%d, %d, %v) = %v; want %v", tt.need, tt.total, tt.r.newest.Sub(tt.r.oldest), got, tt.want)
+		}
 	}
 }

@@ -59,7 +59,11 @@ func adminRotateKey(name string, single bool) *Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.Stdout, "re-encrypted the secrets of %d accounts; restart with VIGIL_AUTH_KEY_FILE=%s\n", n, newKeyFile)
+				accounts := "accounts"
+				if n == 1 {
+					accounts = "account"
+				}
+				fmt.Fprintf(e.Stdout, "re-encrypted the secrets of %d %s; restart with VIGIL_AUTH_KEY_FILE=%s\n", n, accounts, newKeyFile)
 				return nil
 			})
 		},

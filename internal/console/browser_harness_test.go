@@ -60,12 +60,18 @@ type node struct {
 // startNode runs the single node (embedded NATS, the test ClickHouse) with a small GeoIP database.
 func startNode(t *testing.T) *node {
 	t.Helper()
-	chAddr, db := testenv.ClickHouseDB(t)
-	dir := t.TempDir()
-	geoPath := filepath.Join(dir, "geo.mmdb")
+	geoPath := filepath.Join(t.TempDir(), "geo.mmdb")
 	if err := testenv.WriteTestDB(geoPath, geoNetworks); err != nil {
 		t.Fatal(err)
 	}
+	return startNodeGeo(t, geoPath)
+}
+
+// startNodeGeo runs the single node with the GeoIP database at geoPath.
+func startNodeGeo(t *testing.T, geoPath string) *node {
+	t.Helper()
+	chAddr, db := testenv.ClickHouseDB(t)
+	dir := t.TempDir()
 	cfg, err := config.Load("vigil", nil, func(k string) string {
 		return map[string]string{
 			"VIGIL_DATA_DIR":            filepath.Join(dir, "data"),
@@ -253,10 +259,11 @@ func (b *browser) submit(button string, fields ...string) {
 	})
 }
 
-// mustSee fails unless the page's text contains want.
+// mustSee fails unless the page's text contains want. It reads the text in the page's script rather than by DOM
+// node: a node id chromedp holds can be gone by the time it asks for its text ("No node with given id found").
 func (b *browser) mustSee(want string) {
 	b.t.Helper()
-	if got := b.text("body"); !strings.Contains(got, want) {
+	if got := eval[string](b, "document.body ? document.body.innerText : ''"); !strings.Contains(got, want) {
 		b.t.Fatalf("page %s does not show %q; it shows:\n%.3000s", b.location(), want, got)
 	}
 }

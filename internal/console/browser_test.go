@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -126,10 +127,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	// API keys: shown once.
 	b.open("/console/apikeys")
 	b.submit("form[action='/console/apikeys/create'] button", "input[name=name]", "grafana")
-	if k := b.text("#new-key"); !strings.HasPrefix(k, "vk_") {
-		t.Errorf("new API key shown = %q; want vk_…", k)
+	key := b.text("#new-key")
+	if !strings.HasPrefix(key, "vk_") {
+		t.Errorf("new API key shown = %q; want vk_…", key)
 	}
 	b.screenshot("apikeys")
+	if code := n.apiStatus("/v1/me", key); code != 200 {
+		t.Fatalf("GET /v1/me with the new key = %d; want 200", code)
+	}
+	// Revoking it (after the confirm dialog) removes it from the list, and the API refuses it from then on.
+	b.open("/console/apikeys")
+	b.submit("form[action='/console/apikeys/revoke'] button")
+	b.mustSee("The key is revoked.")
+	b.mustSee("No API keys.")
+	if strings.Contains(b.text("main table"), "grafana") {
+		t.Error("the revoked key is still listed")
+	}
+	if code := n.apiStatus("/v1/me", key); code != 401 {
+		t.Errorf("GET /v1/me with the revoked key = %d; want 401", code)
+	}
 
 	// Accounts: the admin creates a viewer.
 	b.open("/console/accounts")
@@ -249,6 +265,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.open("/console/incidents?user=dave")
 	b.mustSee("No incidents match.")
 
+	// Deleting the range (after the confirm dialog) takes it off the domain's trusted IPs.
+	b.open("/console/trusted?domain=example.org")
+	b.submit("#trusted form[action='/console/trusted/delete'] button")
+	b.mustSee("The trusted range is removed.")
+	if got := b.text("#trusted"); strings.Contains(got, "8.8.8.0/24") || !strings.Contains(got, "No trusted ranges for example.org.") {
+		t.Errorf("trusted IPs of example.org after the delete = %q; want none", got)
+	}
+
 	// Resolve alice's incident with a reason and a note; who, when and why are shown; the banner goes.
 	b.open(incidentURL)
 	b.submit("#resolve", "select[name=reason]", "user_travelling", "form:has(#resolve) textarea[name=note]", "called her: conference in Boston")
@@ -328,6 +352,96 @@ var i=document.createElement("input");i.name=p[0];i.value=p[1];f.appendChild(i)}
 	// Disabling is refused for a role that requires 2FA.
 	b.open("/console/2fa")
 	b.mustSee("cannot be turned off")
+
+	// A sub-admin limited to example.org, created with that limit in the console.
+	b.open("/console/accounts")
+	b.submit("form[action='/console/accounts/create'] button", "input[name=username]", "ann", "input[name=password]", subPW,
+		"select[name=role]", "sub-admin", "input[name=domains]", "example.org")
+	b.mustSee("The account is created.")
+	if got := rowText(b, "main table", "ann"); !strings.Contains(got, "|sub-admin|example.org|off|") {
+		t.Fatalf("the accounts list shows ann as %q; want sub-admin of example.org", got)
+	}
+	// An incident of another domain: the admin sees it next to alice's.
+	erinAt := time.Now().UTC().Add(-30 * time.Minute)
+	n.post(login("erin@other.net", "81.2.69.150", erinAt), login("erin@other.net", "5.45.80.9", erinAt.Add(time.Minute)))
+	testenv.Eventually(t, 30*time.Second, "the admin sees erin's incident", func() bool {
+		b.open("/console/incidents")
+		return strings.Contains(b.text("#incidents"), "erin@other.net")
+	})
+	b.open("/console/incidents")
+	b.mustSee("2 incidents, newest first.")
+	erinURL := eval[string](b, `Array.from(document.querySelectorAll("#incidents a.user")).filter(function(a){return a.textContent=="erin@other.net"})[0].getAttribute("href")`)
+
+	// The sub-admin enrolls 2FA at the first sign-in, then sees example.org's incident, users and nothing of other.net.
+	s := newBrowser(t, n.console)
+	signIn(s, "ann", subPW)
+	if loc := s.location(); loc != "/console/2fa" {
+		t.Fatalf("a new sub-admin after the password step is at %s; want /console/2fa", loc)
+	}
+	s.submit("form[action='/console/2fa/enroll'] button")
+	annAuth := newAuthenticator(t, s.text("#totp-secret"))
+	s.submit("form[action='/console/2fa/confirm'] button", "input[name=code]", annAuth.code(t))
+	s.mustSee("Backup codes")
+	s.open("/")
+	s.mustSee("No unreviewed security incidents.") // erin's is unreviewed, but not hers to see
+	s.open("/console/incidents")
+	if got := s.text("#incidents"); !strings.Contains(got, "alice@example.org") || strings.Contains(got, "erin@other.net") {
+		t.Errorf("the sub-admin's incident list = %q; want alice's incident and not erin's", got)
+	}
+	s.mustSee("1 incident, newest first.")
+	s.screenshot("incidents-sub-admin")
+	s.open(erinURL)
+	s.mustSee("no such incident")
+	if strings.Contains(s.text("body"), "5.45.80.9") {
+		t.Error("the sub-admin sees erin's evidence")
+	}
+	s.open("/console/users/erin@other.net")
+	if got := s.text("body"); strings.Contains(got, "5.45.80.9") || strings.Contains(got, "81.2.69.150") {
+		t.Errorf("the sub-admin sees erin's logins: %.500s", got)
+	}
+	s.open("/console/users/alice@example.org")
+	if got := s.text("#logins"); !strings.Contains(got, "81.2.69.142") {
+		t.Errorf("the sub-admin's view of alice's logins = %q; want her login from 81.2.69.142", got)
+	}
+	s.open("/console/accounts")
+	s.mustSee("your role may not do this")
+
+	// The admin resets the sub-admin's 2FA: the list shows it off, and her next sign-in enrolls again.
+	b.open("/console/accounts")
+	if got := rowText(b, "main table", "ann"); !strings.Contains(got, "|on|") {
+		t.Fatalf("ann's row before the reset = %q; want 2FA on", got)
+	}
+	b.submit("form[action='/console/accounts/reset-2fa']:has(input[name=username][value=ann]) button")
+	b.mustSee("Two-factor authentication is reset")
+	if got := rowText(b, "main table", "ann"); !strings.Contains(got, "|off|") || b.has("form[action='/console/accounts/reset-2fa']:has(input[value=ann])") {
+		t.Errorf("ann's row after the reset = %q; want 2FA off and no reset button", got)
+	}
+	signIn(s, "ann", subPW)
+	if loc := s.location(); loc != "/console/2fa" {
+		t.Errorf("after the reset the sub-admin signs in to %s; want the enrollment page /console/2fa", loc)
+	}
+	s.mustSee("Your role requires two-factor authentication")
+}
+
+const subPW = "sub-admin horse battery staple"
+
+// rowText returns the cells of the row of table whose first cell is first, as "|cell|cell|" ("" when none).
+func rowText(b *browser, table, first string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`Array.from(document.querySelectorAll(%q+" tbody tr")).filter(function(r){return r.cells[0].textContent==%q}).map(function(r){return "|"+Array.from(r.cells).map(function(c){return c.textContent.trim()}).join("|")+"|"}).join("")`, table, first))
+}
+
+// apiStatus answers the status of a GET on the auth API with a bearer token.
+func (n *node) apiStatus(path, token string) int {
+	n.t.Helper()
+	req, _ := http.NewRequest("GET", n.console+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func shownCodes(b *browser) []string {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
 )
 
 // listOf fetches a JSON list from the API: either a bare array or an object with the list under field. A route
@@ -128,7 +130,13 @@ func (c *Console) accountsPage(w http.ResponseWriter, r *http.Request, p *page, 
 }
 
 func (c *Console) accountCreate(w http.ResponseWriter, r *http.Request, p *page) error {
-	a, err := c.call(r, "POST", "/v1/accounts", map[string]string{"username": r.PostFormValue("username"), "password": r.PostFormValue("password"), "role": r.PostFormValue("role")})
+	// Domains: a list separated by commas or spaces; the API validates each and refuses them for an admin.
+	domains := strings.FieldsFunc(r.PostFormValue("domains"), func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
+	if domains == nil {
+		domains = []string{}
+	}
+	a, err := c.call(r, "POST", "/v1/accounts", map[string]any{"username": r.PostFormValue("username"), "password": r.PostFormValue("password"),
+		"role": r.PostFormValue("role"), "domains": domains})
 	if err != nil {
 		return err
 	}

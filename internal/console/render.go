@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -74,7 +75,8 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
-	"join": func(v []string) string { return strings.Join(v, ", ") },
+	"join":   func(v []string) string { return strings.Join(v, ", ") },
+	"plural": plural,
 	"json": func(v any) string {
 		b, _ := json.MarshalIndent(v, "", "  ")
 		return string(b)
@@ -96,6 +98,25 @@ var funcs = template.FuncMap{
 		}
 		return template.URL("data:text/plain;charset=utf-8," + strings.ReplaceAll(template.URLQueryEscaper(b.String()), "+", "%20"))
 	},
+}
+
+// plural writes a count with its noun: "1 incident", "0 incidents", "2 recipients".
+func plural(n any, one, many string) string {
+	var v int64
+	switch x := n.(type) {
+	case int:
+		v = int64(x)
+	case int64:
+		v = x
+	case uint32:
+		v = int64(x)
+	case uint64:
+		v = int64(x)
+	}
+	if v == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", v, many)
 }
 
 // render writes a page; a template error is logged and answered with a plain 500.
