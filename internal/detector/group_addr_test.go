@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-ids/vigil/internal/detector"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/natsbus"
@@ -18,54 +19,44 @@ import (
 	"github.com/vigil-ids/vigil/internal/testenv"
 )
 
-// TestGroupSprayMemberKilled runs three detectors in group mode and two sprayers, each failing once against each of
-// 60 users spread over every member's user partitions. One sprayer's address partition belongs to the member that
-// is killed mid-spray (its user partitions move too), the other's to a survivor. Each spray must be detected exactly
-// once, under one incident id, with every target and failure counted once: the killed member's address partition
-// moves to a survivor, which rebuilds its windows up to the consumer's ack floor and continues the same incident.
+// TestGroupSprayMemberKilled runs detectors in group mode and two sprayers, each failing once against each of 60
+// users spread over every member's user partitions. Two members start; a third joins mid-spray, and one sprayer's
+// address partition is among those handed over to it; then that third member is killed mid-spray (its user
+// partitions move too) and its partitions are taken over by the survivors. The other sprayer's address partition
+// stays with a survivor throughout. Each spray must be detected exactly once, under one incident id, with every
+// target and failure counted once: a partition's new owner rebuilds its address windows up to the consumer's ack
+// floor and continues the same incident.
 func TestGroupSprayMemberKilled(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("VIGIL_TEST_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
 	t.Logf("seed %d (repeat with VIGIL_TEST_SEED=%d)", seed, seed)
-	const targets = 60
-	cut := 20 + int(seed%uint64(targets-30)) // targets sprayed before the kill: the incidents are open by then
+	const (
+		targets = 60
+		joinAt  = 20 // targets sprayed before the third member joins: the incidents are open by then
+	)
+	cut := joinAt + 5 + int(seed%uint64(targets-joinAt-10)) // targets sprayed before the kill
 
-	e := setup(t)
-	pub := natsbus.NewPublisher(e.js, groupPartitions, prometheus.NewRegistry())
-	const ttl = 3 * time.Second
-	ms := []*member{e.startMember(t, "a1", ttl), e.startMember(t, "a2", ttl), e.startMember(t, "a3", ttl)}
-	spread(t, ms...)
-
-	owner := func(ip netip.Addr) *member {
-		p := event.AddrPartition(ip, groupPartitions)
-		for _, m := range ms {
-			if slices.Contains(m.d.Assigned(), p) {
-				return m
-			}
-		}
-		t.Fatalf("address partition %d of %s assigned to no member", p, ip)
-		return nil
-	}
-	sprayKilled := ipAU
-	victim := owner(sprayKilled)
-	var sprayKept netip.Addr // a sprayer whose address partition a survivor owns
+	// Where the group of three will put the partitions: the sprayers and the victim are chosen by it.
+	three := detector.Assign([]string{"a1", "a2", "a3"}, groupPartitions)
+	var sprayKilled, sprayKept netip.Addr // address partition with a3, and with a1 or a2
 	for i := range 256 {
 		ip := netip.AddrFrom4([4]byte{5, 6, byte(i), 7})
-		if owner(ip) != victim {
+		if p := event.AddrPartition(ip, groupPartitions); three["a3"][p] && !sprayKilled.IsValid() {
+			sprayKilled = ip
+		} else if !three["a3"][p] && !sprayKept.IsValid() {
 			sprayKept = ip
-			break
 		}
 	}
-	if !sprayKept.IsValid() {
-		t.Fatal("no address found whose partition a survivor owns")
+	if !sprayKilled.IsValid() || !sprayKept.IsValid() {
+		t.Fatal("no addresses found on both sides of the assignment")
 	}
 	victimUsers := 0
 	var users []string
 	for i := range targets {
 		u := fmt.Sprintf("gspray%02d@example.org", i)
-		if slices.Contains(victim.d.Assigned(), event.Partition(u, groupPartitions)) {
+		if three["a3"][event.Partition(u, groupPartitions)] {
 			victimUsers++
 		}
 		users = append(users, u)
@@ -73,8 +64,8 @@ func TestGroupSprayMemberKilled(t *testing.T) {
 	if victimUsers == 0 || victimUsers == targets {
 		t.Fatalf("%d of %d targets in the killed member's user partitions; the test needs some on both sides", victimUsers, targets)
 	}
-	t.Logf("killing %s (address partition %d of %s; %d of the targets' user partitions), %s stays with %s; %d targets before the kill",
-		victim.name, event.AddrPartition(sprayKilled, groupPartitions), sprayKilled, victimUsers, sprayKept, owner(sprayKept).name, cut)
+	t.Logf("a3 joins after %d targets and is killed after %d: it gets address partition %d (%s) and %d of the targets' user partitions; %s (partition %d) stays with a survivor",
+		joinAt, cut, event.AddrPartition(sprayKilled, groupPartitions), sprayKilled, victimUsers, sprayKept, event.AddrPartition(sprayKept, groupPartitions))
 	spray := func(from, to int) []event.Event {
 		var evs []event.Event
 		for i := from; i < to; i++ {
@@ -90,15 +81,34 @@ func TestGroupSprayMemberKilled(t *testing.T) {
 	sprayed := func(ip netip.Addr, n int) func(incident.Incident) bool {
 		return func(i incident.Incident) bool { return i.Addr != nil && i.IPs[0] == ip.String() && i.Addr.Targets == n }
 	}
+	e := setup(t)
+	waitBoth := func(n int) incident.Incident {
+		t.Helper()
+		e.waitIncident(rule.PasswordSprayName, fmt.Sprintf("%d targets from %s", n, sprayKept), sprayed(sprayKept, n))
+		return e.waitIncident(rule.PasswordSprayName, fmt.Sprintf("%d targets from %s", n, sprayKilled), sprayed(sprayKilled, n))
+	}
 
-	e.publishTo(pub, spray(0, cut))
-	before := e.waitIncident(rule.PasswordSprayName, fmt.Sprintf("%d targets from %s", cut, sprayKilled), sprayed(sprayKilled, cut))
-	e.waitIncident(rule.PasswordSprayName, fmt.Sprintf("%d targets from %s", cut, sprayKept), sprayed(sprayKept, cut))
+	pub := natsbus.NewPublisher(e.js, groupPartitions, prometheus.NewRegistry())
+	const ttl = 3 * time.Second
+	ms := []*member{e.startMember(t, "a1", ttl), e.startMember(t, "a2", ttl)}
+	spread(t, ms...)
+	e.publishTo(pub, spray(0, joinAt))
+	opened := waitBoth(joinAt)
 
-	victim.kill()
-	survivors := slices.DeleteFunc(slices.Clone(ms), func(m *member) bool { return m == victim })
-	e.publishTo(pub, spray(cut, targets)) // while the partitions move
+	ms = append(ms, e.startMember(t, "a3", ttl)) // a1 and a2 hand partitions over, sprayKilled's among them
+	spread(t, ms...)
+	e.publishTo(pub, spray(joinAt, cut))
 	p := event.AddrPartition(sprayKilled, groupPartitions)
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("a3 to own address partition %d", p), func() bool {
+		return slices.Contains(ms[2].d.OwnedAddr(), p)
+	})
+	if again := waitBoth(cut); again.ID != opened.ID {
+		t.Errorf("spray from %s continued as %s after the handover; want %s", sprayKilled, again.ID, opened.ID)
+	}
+
+	ms[2].kill()
+	survivors := ms[:2]
+	e.publishTo(pub, spray(cut, targets)) // while the partitions move
 	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("a survivor to own address partition %d", p), func() bool {
 		return slices.ContainsFunc(survivors, func(m *member) bool { return slices.Contains(m.d.OwnedAddr(), p) })
 	})
@@ -107,8 +117,8 @@ func TestGroupSprayMemberKilled(t *testing.T) {
 		if inc.Addr.Failures != targets || len(inc.Addr.Users) != targets {
 			t.Errorf("spray from %s: %d failures, %d users; want %d each (every failure counted once)", ip, inc.Addr.Failures, len(inc.Addr.Users), targets)
 		}
-		if ip == sprayKilled && inc.ID != before.ID {
-			t.Errorf("spray from %s continued as %s; want the incident opened before the kill, %s", ip, inc.ID, before.ID)
+		if ip == sprayKilled && inc.ID != opened.ID {
+			t.Errorf("spray from %s continued as %s after the kill; want the incident opened before, %s", ip, inc.ID, opened.ID)
 		}
 	}
 	testenv.WaitDrained(t, e.js, natsbus.AddrStream, natsbus.AddrConsumerPrefix)

@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ids/vigil/internal/chserver"
+	"github.com/vigil-ids/vigil/internal/chstore"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/gen"
+	"github.com/vigil-ids/vigil/internal/geo"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+)
+
+// BenchmarkDetectorVsFetch is bin/vigil bench's detector row on its own: a generated day is published to a raw
+// stream and fetched and acknowledged in batches of 5,000 (the baseline), then published to the events stream and
+// run through the detector with every rule at its default (geo, trusted networks, windows, rules, the address
+// partitions, ClickHouse committed, acknowledged), in one run on one embedded NATS server and a private ClickHouse.
+// It reports both rates and the detector's as a percentage of the baseline's (target: at least 85%).
+// VIGIL_BENCH_USERS sets the users (default 20,000, as bin/vigil bench).
+//
+//	VIGIL_GEOIP_DB=$PWD/.cache/geoip/country.mmdb go test -run '^$' -bench DetectorVsFetch -benchtime 1x -timeout 30m ./internal/bench
+func BenchmarkDetectorVsFetch(b *testing.B) {
+	users := 20000
+	if v := os.Getenv("VIGIL_BENCH_USERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 {
+			b.Fatalf("VIGIL_BENCH_USERS=%q: want a number >= 100", v)
+		}
+		users = n
+	}
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	db, err := geo.Open(geoDB(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	day, err := gen.Generate(gen.Options{Users: users, Seed: 42}, gen.Networks(db.Networks()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := day.Events
+	payloads := make([][]byte, len(evs))
+	for i := range evs {
+		payloads[i], _ = event.Marshal(&evs[i])
+	}
+	dir := b.TempDir()
+	emb, err := natsbus.StartEmbedded(dir+"/jetstream", "", logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := natsbus.NewJetStream(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin, ok := chserver.Installed()
+	if !ok {
+		b.Fatal("no clickhouse-server (make setup installs it)")
+	}
+	chs, err := chserver.Start(ctx, chserver.Options{Dir: dir + "/clickhouse", Binary: bin, Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer chs.Stop()
+	store, err := chstore.Open(ctx, chstore.Options{Addr: chs.Addr(), Database: "vigil_bench"}, logger, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+
+	if _, err := benchRawPublish(ctx, js, evs, payloads); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := natsbus.EnsureStream(ctx, js, natsbus.StreamOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	pub := natsbus.NewPublisher(js, natsbus.DefaultPartitions, prometheus.NewRegistry())
+	for chunk := range slices.Chunk(evs, 1000) {
+		if err := pub.Publish(ctx, chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		fetch, err := benchRawFetch(ctx, js, len(evs))
+		if err != nil {
+			b.Fatal(err)
+		}
+		det, err := benchDetector(ctx, js, store, db, len(evs), logger)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fetchRate, detRate := float64(len(evs))/fetch.Seconds(), float64(len(evs))/det.Seconds()
+		b.ReportMetric(fetchRate, "fetch-events/s")
+		b.ReportMetric(detRate, "detector-events/s")
+		b.ReportMetric(100*detRate/fetchRate, "detector-%-of-fetch")
+		b.Logf("%d users, %d events: raw fetch + ack %.0f events/s, detector %.0f events/s = %.0f%% of raw fetch + ack",
+			users, len(evs), fetchRate, detRate, 100*detRate/fetchRate)
+	}
+}
