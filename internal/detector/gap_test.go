@@ -195,13 +195,14 @@ func TestLostAddrDeliveryIsNotAcknowledged(t *testing.T) {
 	// One failure at a time (one republished message each) until the other request has taken one; then enough for
 	// a spray, whose acks would cover it.
 	published := 0
-	publish := func() {
+	failure := func() event.Event {
 		ev := login(users[published], sprayer, time.Duration(published)*time.Second, false)
 		ev.PWHash = fmt.Sprintf("%03x", published)
 		ev.ID = event.ContentID(&ev)
-		e.publish(ev)
 		published++
+		return ev
 	}
+	publish := func() { e.publish(failure()) }
 	took := false
 	for !took {
 		if published == len(users)-30 {
@@ -218,9 +219,11 @@ func TestLostAddrDeliveryIsNotAcknowledged(t *testing.T) {
 			}
 		})
 	}
-	for more := 0; more < 5 || published < 25; more++ {
-		publish()
+	var more []event.Event
+	for len(more) < 5 || published < 25 {
+		more = append(more, failure())
 	}
+	e.publish(more...)
 	inc := e.waitIncident(rule.PasswordSprayName, fmt.Sprintf("%d targets", published), func(i incident.Incident) bool {
 		return i.Addr != nil && i.Addr.Targets == published
 	})
