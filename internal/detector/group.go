@@ -21,7 +21,7 @@ import (
 // the consumer's ack floor and restarts the consumer after it before any live work (see fetch and catchUp).
 // A member giving a partition up commits what it applied, forgets the partition's users and unpins the consumer,
 // so the new owner does not wait for PinnedTTL.
-
+//
 // The address partitions (addr_consume.go) follow the same assignment: the member assigned partition p fetches
 // both user partition p and address partition p, each its own pinned consumer taken over and handed over the same
 // way, so a stopped member's address windows move to the survivors with its user windows.
