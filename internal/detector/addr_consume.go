@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,15 +24,21 @@ import (
 )
 
 // addrSide runs the address partitions this instance owns: the same partition numbers as its user partitions
-// (Options.Owned), consumed from the address stream, through one AddrEngine. It commits incidents before it
-// acknowledges, like the user side, and rebuilds its windows by replay at start.
+// (Options.Owned, or in group mode those the group assigns it), consumed from the address stream, through one
+// AddrEngine. It commits incidents before it acknowledges, like the user side, and rebuilds a partition's windows
+// by replay at start or, in group mode, when it takes the partition over (see catchUp).
 type addrSide struct {
 	d       *Detector
 	rep     *republisher
 	eng     *engine.AddrEngine
 	m       *addrMetrics
 	stream  jetstream.Stream
-	applied map[int]uint64
+	in      chan delivery  // deliveries and resume/release requests for the process loop
+	applied map[int]uint64 // per partition: newest stream sequence applied to the engine
+	live    map[int]bool   // partitions whose keys the engine holds, up to applied
+
+	mu    sync.Mutex
+	owned map[int]bool // live partitions, for OwnedAddr
 }
 
 func newAddrSide(d *Detector, reg prometheus.Registerer) *addrSide {
@@ -40,12 +48,53 @@ func newAddrSide(d *Detector, reg prometheus.Registerer) *addrSide {
 		rep:     &republisher{js: d.js, partitions: d.opts.Partitions, m: m},
 		eng:     engine.NewAddr(&d.opts.Rules),
 		m:       m,
+		in:      make(chan delivery, 2*d.opts.BatchSize),
 		applied: map[int]uint64{},
+		live:    map[int]bool{},
+		owned:   map[int]bool{},
 	}
 }
 
+// OwnedAddr returns the address partitions whose windows this detector holds and whose logins it processes, in
+// order.
+func (d *Detector) OwnedAddr() []int {
+	a := d.addr
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]int, 0, len(a.owned))
+	for p := range a.owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// own records that the engine holds address partition p's keys (process goroutine, or start before it runs).
+func (a *addrSide) own(p int) {
+	a.live[p] = true
+	a.mu.Lock()
+	a.owned[p] = true
+	n := len(a.owned)
+	a.mu.Unlock()
+	a.m.owned.Set(float64(n))
+}
+
+// disown forgets address partition p's keys and its progress: another member owns it now (process goroutine).
+func (a *addrSide) disown(p int) {
+	n := a.d.opts.Partitions
+	a.m.keys.Set(float64(a.eng.Forget(func(k netip.Prefix) bool { return event.AddrPartition(k.Addr(), n) == p })))
+	delete(a.live, p)
+	delete(a.applied, p)
+	a.mu.Lock()
+	delete(a.owned, p)
+	owned := len(a.owned)
+	a.mu.Unlock()
+	a.m.owned.Set(float64(owned))
+}
+
 // start ensures the address stream, (re)creates the owned partitions' consumers and rebuilds the address windows.
-// It returns the loop that processes live messages.
+// It returns the loop that processes live messages. In group mode it owns nothing yet: runGroup starts the
+// fetchers of the address partitions the group assigns, and each is rebuilt when it is taken over.
 func (a *addrSide) start(ctx context.Context, events jetstream.Stream) (func(context.Context) error, error) {
 	cfg := events.CachedInfo().Config
 	stream, err := natsbus.EnsureAddrStream(ctx, a.d.js, cfg.Replicas, cfg.MaxAge)
@@ -53,10 +102,6 @@ func (a *addrSide) start(ctx context.Context, events jetstream.Stream) (func(con
 		return nil, fmt.Errorf("detector: %w", err)
 	}
 	a.stream = stream
-	if a.d.opts.Group {
-		// The address partitions follow the static ranges (Options.Owned); group mode does not assign them yet.
-		a.d.logger.Warn("the address-keyed rules (brute_force by address, password_spray) do not run in detector group mode yet; set VIGIL_DETECTOR_PARTITIONS to run them")
-	}
 	consumers := make(map[int]jetstream.Consumer, len(a.d.opts.Owned))
 	floors := make(map[int]uint64, len(a.d.opts.Owned))
 	for _, p := range a.d.opts.Owned {
@@ -69,14 +114,18 @@ func (a *addrSide) start(ctx context.Context, events jetstream.Stream) (func(con
 	if err := a.rebuild(ctx, floors); err != nil {
 		return nil, err
 	}
+	for p := range floors {
+		a.applied[p] = floors[p]
+		a.own(p)
+	}
 	return func(ctx context.Context) error { return a.run(ctx, consumers) }, nil
 }
 
-// consumer is Detector.consumer for address partition p.
-func (a *addrSide) consumer(ctx context.Context, p int) (jetstream.Consumer, uint64, error) {
-	name := natsbus.AddrConsumer(p)
+// consumerConfig is address partition p's durable consumer: as a user partition's (Detector.consumerConfig), a
+// pinned priority group in group mode.
+func (a *addrSide) consumerConfig(p int) jetstream.ConsumerConfig {
 	cfg := jetstream.ConsumerConfig{
-		Durable:       name,
+		Durable:       natsbus.AddrConsumer(p),
 		Description:   fmt.Sprintf("Vigil detector, address partition %d", p),
 		FilterSubject: natsbus.AddrSubject(p),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -85,6 +134,14 @@ func (a *addrSide) consumer(ctx context.Context, p int) (jetstream.Consumer, uin
 		MaxDeliver:    -1,
 		MaxAckPending: 4 * a.d.opts.BatchSize,
 	}
+	a.d.pin(&cfg)
+	return cfg
+}
+
+// consumer is Detector.consumer for address partition p.
+func (a *addrSide) consumer(ctx context.Context, p int) (jetstream.Consumer, uint64, error) {
+	cfg := a.consumerConfig(p)
+	name := cfg.Durable
 	var floor uint64
 	old, err := a.stream.Consumer(ctx, name)
 	switch {
@@ -95,7 +152,8 @@ func (a *addrSide) consumer(ctx context.Context, p int) (jetstream.Consumer, uin
 		}
 		floor = info.AckFloor.Stream
 		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
-		if info.NumAckPending > 0 || info.Delivered.Stream > floor {
+		changed := info.Config.PriorityPolicy != cfg.PriorityPolicy // left by group mode
+		if changed || info.NumAckPending > 0 || info.Delivered.Stream > floor {
 			if err := a.stream.DeleteConsumer(ctx, name); err != nil {
 				return nil, 0, fmt.Errorf("detector: reset consumer for address partition %d: %w", p, err)
 			}
@@ -111,8 +169,9 @@ func (a *addrSide) consumer(ctx context.Context, p int) (jetstream.Consumer, uin
 	return c, floor, nil
 }
 
-// rebuild continues the address incidents committed before a restart and replays each owned partition from 24
-// hours before its newest message up to its ack floor.
+// rebuild continues the address incidents of the partitions in floors committed before a restart (or before the
+// previous owner stopped) and replays each of those partitions from 24 hours before the stream's newest message up
+// to its ack floor.
 func (a *addrSide) rebuild(ctx context.Context, floors map[int]uint64) error {
 	info, err := a.stream.Info(ctx)
 	if err != nil {
@@ -120,10 +179,6 @@ func (a *addrSide) rebuild(ctx context.Context, floors map[int]uint64) error {
 	}
 	if info.State.Msgs == 0 {
 		return nil
-	}
-	owned := map[int]bool{}
-	for _, p := range a.d.opts.Owned {
-		owned[p] = true
 	}
 	if src, ok := a.d.store.(IncidentSource); ok {
 		incs, err := src.Incidents(ctx, info.State.LastTime.Add(-2*window.Span))
@@ -134,7 +189,7 @@ func (a *addrSide) rebuild(ctx context.Context, floors map[int]uint64) error {
 			if inc.Addr == nil {
 				continue
 			}
-			if key, ok := engine.ParseKey(inc.Addr.Key); ok && owned[event.AddrPartition(key.Addr(), a.d.opts.Partitions)] {
+			if key, ok := engine.ParseKey(inc.Addr.Key); ok && hasKey(floors, event.AddrPartition(key.Addr(), a.d.opts.Partitions)) {
 				a.eng.Seed(inc)
 			}
 		}
@@ -146,10 +201,42 @@ func (a *addrSide) rebuild(ctx context.Context, floors map[int]uint64) error {
 		if err := a.replay(ctx, p, info.State.LastTime.Add(-window.Span), floor); err != nil {
 			return err
 		}
-		a.applied[p] = floor
 	}
 	a.m.keys.Set(float64(a.eng.Keys()))
 	return nil
+}
+
+func hasKey(m map[int]uint64, k int) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// catchUp is Detector.catchUp for address partition p: called with everything applied so far committed, before
+// p's consumer restarts (after a gap in its deliveries, or on its first delivery after a takeover in group mode).
+func (a *addrSide) catchUp(ctx context.Context, p int) (uint64, bool) {
+	return a.d.untilDone(ctx, p, func() (uint64, error) { return a.catchUpOnce(ctx, p) })
+}
+
+func (a *addrSide) catchUpOnce(ctx context.Context, p int) (uint64, error) {
+	c, err := a.stream.Consumer(ctx, natsbus.AddrConsumer(p))
+	if err != nil {
+		return 0, fmt.Errorf("address consumer info: %w", err)
+	}
+	floor := c.CachedInfo().AckFloor.Stream
+	if a.live[p] && floor <= a.applied[p] {
+		return a.applied[p] + 1, nil
+	}
+	if a.live[p] {
+		a.disown(p)
+	}
+	if err := a.rebuild(ctx, map[int]uint64{p: floor}); err != nil {
+		return 0, err
+	}
+	a.applied[p] = floor
+	a.own(p)
+	a.m.takeovers.Inc()
+	a.d.logger.Info("address partition taken over", "partition", p, "ack_floor", floor)
+	return floor + 1, nil
 }
 
 func (a *addrSide) replay(ctx context.Context, p int, startTime time.Time, floor uint64) error {
@@ -207,13 +294,12 @@ func (a *addrSide) replay(ctx context.Context, p int, startTime time.Time, floor
 // run processes the address partitions' live messages until ctx is cancelled, committing what it holds before it
 // returns.
 func (a *addrSide) run(ctx context.Context, consumers map[int]jetstream.Consumer) error {
-	in := make(chan delivery, 2*a.d.opts.BatchSize)
 	g, gctx := errgroup.WithContext(ctx)
 	for p, c := range consumers {
 		next := c.CachedInfo().Delivered.Consumer + 1
-		g.Go(func() error { return a.d.fetch(gctx, a.stream, p, c, next, in) })
+		g.Go(func() error { return a.d.fetch(gctx, a.stream, p, c, next, a.in) })
 	}
-	g.Go(func() error { return a.process(gctx, in) })
+	g.Go(func() error { return a.process(gctx, a.in) })
 	return g.Wait()
 }
 
@@ -244,11 +330,20 @@ func (a *addrSide) process(ctx context.Context, in <-chan delivery) error {
 	for {
 		select {
 		case dv := <-in:
-			if dv.resume != nil { // fetch saw a gap: commit, then it restarts the consumer after what is applied
+			if dv.resume != nil || dv.release != nil {
+				// fetch saw a gap or a takeover, or runGroup hands the partition over: commit first.
 				if err := flush(); err != nil {
 					return nil
 				}
-				dv.resume <- a.applied[dv.partition] + 1
+				if dv.release != nil {
+					live := a.live[dv.partition]
+					a.disown(dv.partition)
+					dv.release <- live
+				} else if from, ok := a.catchUp(ctx, dv.partition); ok {
+					dv.resume <- from
+				} else {
+					return nil
+				}
 				continue
 			}
 			if msgs == 0 {

@@ -10,6 +10,8 @@ type addrMetrics struct {
 	republishErrors prometheus.Counter
 	events          prometheus.Counter
 	keys            prometheus.Gauge
+	owned           prometheus.Gauge
+	takeovers       prometheus.Counter
 }
 
 func newAddrMetrics(reg prometheus.Registerer) *addrMetrics {
@@ -26,6 +28,12 @@ func newAddrMetrics(reg prometheus.Registerer) *addrMetrics {
 		}),
 		keys: f.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_detector_addresses_tracked", Help: "Client addresses and /24 or /64 prefixes with state in the address windows.",
+		}),
+		owned: f.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detector_addr_partitions_owned", Help: "Address partitions whose windows this detector holds and whose logins it processes.",
+		}),
+		takeovers: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_addr_partition_takeovers_total", Help: "Address partitions taken over from the group (group mode): their windows were rebuilt before live work.",
 		}),
 	}
 }

@@ -25,21 +25,25 @@ func (d *Detector) consumerConfig(p int) jetstream.ConsumerConfig {
 		MaxDeliver:    -1,
 		MaxAckPending: 4 * d.opts.BatchSize,
 	}
+	d.pin(&cfg)
+	return cfg
+}
+
+// pin makes cfg, a user or an address partition's consumer, a pinned priority group in group mode: one member at a
+// time receives the partition's messages, the one the server pinned, until it stops pulling for PinnedTTL or is
+// unpinned.
+func (d *Detector) pin(cfg *jetstream.ConsumerConfig) {
 	if d.opts.Group {
-		// One member at a time receives a partition's messages: the one the server pinned, until it stops pulling
-		// for PinnedTTL or is unpinned.
 		cfg.PriorityGroups = []string{natsbus.DetectorPriorityGroup}
 		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
 		cfg.PinnedTTL = d.opts.GroupTTL
 	}
-	return cfg
 }
 
-// groupConsumer returns partition p's consumer for group mode, creating it when there is none. Other members may be
-// using it, so it keeps its delivery state, except that a consumer left by static mode is replaced by one that
-// starts after its ack floor.
-func (d *Detector) groupConsumer(ctx context.Context, stream jetstream.Stream, p int) (jetstream.Consumer, error) {
-	cfg := d.consumerConfig(p)
+// groupConsumer returns the consumer cfg (a user or an address partition's, for group mode) of stream, creating it
+// when there is none. Other members may be using it, so it keeps its delivery state, except that a consumer left by
+// static mode is replaced by one that starts after its ack floor.
+func (d *Detector) groupConsumer(ctx context.Context, stream jetstream.Stream, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	old, err := stream.Consumer(ctx, cfg.Durable)
 	switch {
 	case err == nil:
@@ -48,15 +52,15 @@ func (d *Detector) groupConsumer(ctx context.Context, stream jetstream.Stream, p
 			return old, nil
 		}
 		if err := stream.DeleteConsumer(ctx, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("detector: replace consumer for partition %d: %w", p, err)
+			return nil, fmt.Errorf("detector: replace consumer %s: %w", cfg.Durable, err)
 		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
-		return nil, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+		return nil, fmt.Errorf("detector: consumer %s: %w", cfg.Durable, err)
 	}
 	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+		return nil, fmt.Errorf("detector: consumer %s: %w", cfg.Durable, err)
 	}
 	return c, nil
 }

@@ -146,7 +146,10 @@ func (d *Detector) Run(ctx context.Context) error {
 		g.Go(func() error { return d.fetch(gctx, stream, p, c, next, deliveries) })
 	}
 	if d.opts.Group {
-		g.Go(func() error { return d.runGroup(gctx, stream, deliveries) })
+		users := &partitionSet{what: "user", stream: stream, out: deliveries, config: d.consumerConfig,
+			starting: func(p int) { d.m.pending.WithLabelValues(strconv.Itoa(p)) }} // the partition has an owner from now on
+		addrs := &partitionSet{what: "address", stream: d.addr.stream, out: d.addr.in, config: d.addr.consumerConfig}
+		g.Go(func() error { return d.runGroup(gctx, users, addrs) })
 	}
 	commits := make(chan *batch)
 	free := make(chan *batch, 2) // double buffering: one batch fills while the other commits

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +21,10 @@ import (
 // the consumer's ack floor and restarts the consumer after it before any live work (see fetch and catchUp).
 // A member giving a partition up commits what it applied, forgets the partition's users and unpins the consumer,
 // so the new owner does not wait for PinnedTTL.
+//
+// The address partitions (addr_consume.go) follow the same assignment: the member assigned partition p fetches
+// both user partition p and address partition p, each its own pinned consumer taken over and handed over the same
+// way, so a stopped member's address windows move to the survivors with its user windows.
 
 // fetcher is one partition's fetch goroutine in group mode.
 type fetcher struct {
@@ -29,25 +32,42 @@ type fetcher struct {
 	done   chan error
 }
 
-// runGroup keeps this member's lease and the set of partitions it fetches in line with the group until ctx ends.
-func (d *Detector) runGroup(ctx context.Context, stream jetstream.Stream, out chan<- delivery) error {
+// partitionSet is one kind of partition a group member fetches: the user partitions of the events stream or the
+// address partitions of the address stream.
+type partitionSet struct {
+	what     string // "user" or "address", for logs
+	stream   jetstream.Stream
+	out      chan<- delivery // the kind's process loop
+	config   func(p int) jetstream.ConsumerConfig
+	running  map[int]*fetcher
+	starting func(p int) // called when this member starts fetching p; may be nil
+}
+
+// runGroup keeps this member's lease and the partitions it fetches in line with the group until ctx ends.
+func (d *Detector) runGroup(ctx context.Context, sets ...*partitionSet) error {
 	kv, err := d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      natsbus.DetectorGroupBucket,
 		Description: "Vigil detector group: one lease per live member",
 		TTL:         d.opts.GroupTTL,
 		Storage:     jetstream.MemoryStorage,
-		Replicas:    stream.CachedInfo().Config.Replicas,
+		Replicas:    sets[0].stream.CachedInfo().Config.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("detector: group bucket: %w", err)
 	}
-	running := map[int]*fetcher{}
+	for _, s := range sets {
+		s.running = map[int]*fetcher{}
+	}
 	defer func() {
-		for _, f := range running {
-			f.cancel()
+		for _, s := range sets {
+			for _, f := range s.running {
+				f.cancel()
+			}
 		}
-		for _, f := range running {
-			<-f.done
+		for _, s := range sets {
+			for _, f := range s.running {
+				<-f.done
+			}
 		}
 		// Leave at once rather than after GroupTTL, and let the new owners be pinned without waiting for PinnedTTL.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -55,22 +75,26 @@ func (d *Detector) runGroup(ctx context.Context, stream jetstream.Stream, out ch
 		if err := kv.Delete(sctx, d.opts.Member); err != nil {
 			d.logger.Warn("leave the detector group", "err", err)
 		}
-		for p := range running {
-			_ = stream.UnpinConsumer(sctx, natsbus.DetectorConsumer(p), natsbus.DetectorPriorityGroup)
+		for _, s := range sets {
+			for p := range s.running {
+				_ = s.stream.UnpinConsumer(sctx, s.config(p).Durable, natsbus.DetectorPriorityGroup)
+			}
 		}
 	}()
 	tick := time.NewTicker(d.opts.GroupTTL / 3)
 	defer tick.Stop()
 	for {
 		// A fetcher that stopped on an error is started again below.
-		for p, f := range running {
-			select {
-			case err := <-f.done:
-				if err != nil {
-					d.logger.Warn("partition fetch failed; starting it again", "partition", p, "err", err)
+		for _, s := range sets {
+			for p, f := range s.running {
+				select {
+				case err := <-f.done:
+					if err != nil {
+						d.logger.Warn("partition fetch failed; starting it again", "partition", p, "kind", s.what, "err", err)
+					}
+					delete(s.running, p)
+				default:
 				}
-				delete(running, p)
-			default:
 			}
 		}
 		members, err := d.renew(ctx, kv)
@@ -83,26 +107,8 @@ func (d *Detector) runGroup(ctx context.Context, stream jetstream.Stream, out ch
 			d.m.members.Set(float64(len(members)))
 			mine := assign(members, d.opts.Partitions)[d.opts.Member]
 			d.setAssigned(mine)
-			for p, f := range running {
-				if !mine[p] {
-					d.release(ctx, stream, p, f, out)
-					delete(running, p)
-				}
-			}
-			for p := range mine {
-				if running[p] != nil {
-					continue
-				}
-				c, err := d.groupConsumer(ctx, stream, p)
-				if err != nil {
-					d.logger.Warn("group partition consumer; retrying next round", "partition", p, "err", err)
-					continue
-				}
-				d.m.pending.WithLabelValues(strconv.Itoa(p)) // the partition has an owner from now on
-				fctx, cancel := context.WithCancel(ctx)
-				f := &fetcher{cancel: cancel, done: make(chan error, 1)}
-				go func() { f.done <- d.fetch(fctx, stream, p, c, 0, out) }()
-				running[p] = f
+			for _, s := range sets {
+				d.reconcile(ctx, s, mine)
 			}
 			d.once.Do(func() { close(d.ready) })
 		}
@@ -111,6 +117,34 @@ func (d *Detector) runGroup(ctx context.Context, stream jetstream.Stream, out ch
 			return nil
 		case <-tick.C:
 		}
+	}
+}
+
+// reconcile hands over the partitions of s this member fetches but is no longer assigned and starts fetching the
+// ones it is assigned but does not fetch yet.
+func (d *Detector) reconcile(ctx context.Context, s *partitionSet, mine map[int]bool) {
+	for p, f := range s.running {
+		if !mine[p] {
+			d.release(ctx, s, p, f)
+			delete(s.running, p)
+		}
+	}
+	for p := range mine {
+		if s.running[p] != nil {
+			continue
+		}
+		c, err := d.groupConsumer(ctx, s.stream, s.config(p))
+		if err != nil {
+			d.logger.Warn("group partition consumer; retrying next round", "partition", p, "kind", s.what, "err", err)
+			continue
+		}
+		if s.starting != nil {
+			s.starting(p)
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		f := &fetcher{cancel: cancel, done: make(chan error, 1)}
+		go func() { f.done <- d.fetch(fctx, s.stream, p, c, 0, s.out) }()
+		s.running[p] = f
 	}
 }
 
@@ -138,14 +172,14 @@ func (d *Detector) renew(ctx context.Context, kv jetstream.KeyValue) ([]string, 
 	return members, nil
 }
 
-// release stops fetching partition p, has what was applied from it committed and its users forgotten, and unpins
-// its consumer for the new owner.
-func (d *Detector) release(ctx context.Context, stream jetstream.Stream, p int, f *fetcher, out chan<- delivery) {
+// release stops fetching partition p of s, has what was applied from it committed and its windows forgotten, and
+// unpins its consumer for the new owner.
+func (d *Detector) release(ctx context.Context, s *partitionSet, p int, f *fetcher) {
 	f.cancel()
 	<-f.done
 	done := make(chan bool, 1)
 	select {
-	case out <- delivery{partition: p, release: done}:
+	case s.out <- delivery{partition: p, release: done}:
 	case <-ctx.Done():
 		return
 	}
@@ -158,9 +192,9 @@ func (d *Detector) release(ctx context.Context, stream jetstream.Stream, p int, 
 	if !held {
 		return // never pinned here: the pin, if any, is another member's
 	}
-	d.logger.Info("partition handed over", "partition", p)
-	if err := stream.UnpinConsumer(ctx, natsbus.DetectorConsumer(p), natsbus.DetectorPriorityGroup); err != nil {
-		d.logger.Debug("unpin released partition", "partition", p, "err", err)
+	d.logger.Info("partition handed over", "partition", p, "kind", s.what)
+	if err := s.stream.UnpinConsumer(ctx, s.config(p).Durable, natsbus.DetectorPriorityGroup); err != nil {
+		d.logger.Debug("unpin released partition", "partition", p, "kind", s.what, "err", err)
 	}
 }
 

@@ -56,9 +56,14 @@ func (d *Detector) disown(p int) {
 // the consumer's ack floor, as at a start, and the consumer restarts after the floor. It retries until it succeeds,
 // and returns false only when ctx ends.
 func (d *Detector) catchUp(ctx context.Context, stream jetstream.Stream, p int) (uint64, bool) {
+	return d.untilDone(ctx, p, func() (uint64, error) { return d.catchUpOnce(ctx, stream, p) })
+}
+
+// untilDone calls catchUpOnce, a catch-up of partition p, until it succeeds, with backoff; false when ctx ends.
+func (d *Detector) untilDone(ctx context.Context, p int, catchUpOnce func() (uint64, error)) (uint64, bool) {
 	backoff := retry.Backoff{Max: maxBackoff}
 	for {
-		from, err := d.catchUpOnce(ctx, stream, p)
+		from, err := catchUpOnce()
 		if err == nil {
 			return from, true
 		}

@@ -19,7 +19,8 @@
 // when the user logged in successfully from that address within the user's window (the user's own device); and
 // an untrusted successful login when it is the user's first from that address in the window, so a sprayer's
 // victim is seen without republishing every login. The owner of address partition p is the owner of user
-// partition p (the same Owned list), and runs an AddrEngine whose windows (window.Addr) are keyed on the address
+// partition p (the same Owned list, or in detector group mode the same assignment, each address partition's
+// consumer pinned, taken over and handed over like the user partition's), and runs an AddrEngine whose windows (window.Addr) are keyed on the address
 // and on its prefix. Every login from one address thus reaches one instance exactly once, in JetStream order, and
 // that engine is single-owner, lock-free and deterministic on replay, with incident ids derived from (rule,
 // "addr:"+key, window start); the window opens with the event that first satisfies the rule in the address
