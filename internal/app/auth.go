@@ -49,8 +49,18 @@ func authKey(cfg *config.Config, createIn string) ([]byte, error) {
 	return secretbox.LoadKey(cfg.AuthKey, file)
 }
 
-// newAuth builds the auth API and its auditor.
-func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, key []byte, store *chstore.Store, logger *slog.Logger, reg prometheus.Registerer) (*authapi.Server, *audit.Auditor, error) {
+// newDecisionIndex opens the decisions' bucket and returns an index over it, to be run.
+func newDecisionIndex(ctx context.Context, cfg *config.Config, js jetstream.JetStream, logger *slog.Logger, reg prometheus.Registerer) (*decision.Index, error) {
+	ds, err := decision.Open(ctx, js, decisionOptions(cfg))
+	if err != nil {
+		return nil, err
+	}
+	return decision.NewIndex(ds, logger, reg), nil
+}
+
+// newAuth builds the auth API and its auditor; blocks (nil: none) is the decisions' index mailbox 2FA's step-up
+// reads pending block_login decisions from.
+func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, key []byte, store *chstore.Store, blocks *decision.Index, logger *slog.Logger, reg prometheus.Registerer) (*authapi.Server, *audit.Auditor, error) {
 	aud := audit.New(js.Conn(), natsbus.NewPublisher(js, cfg.Partitions, nil), store, logger, reg, audit.Options{})
 	o := authOptions(cfg)
 	ts, err := trustkv.Open(ctx, js, trustOptions(cfg)) // the console's "mark as safe" writes what the detector watches
@@ -64,7 +74,7 @@ func newAuth(ctx context.Context, cfg *config.Config, js jetstream.JetStream, ke
 	o.Console = authapi.Console{History: store, Trust: ts, Decisions: ds, Quarantine: newQuarantine(cfg, js, store, aud, logger, reg)}
 	s, err := authapi.New(ctx, js, key, o, aud, logger, reg)
 	if err == nil {
-		err = mountMailbox2FA(ctx, cfg, js, key, s, store, aud, logger, reg)
+		err = mountMailbox2FA(ctx, cfg, js, key, s, store, blocks, aud, logger, reg)
 	}
 	return s, aud, err
 }
@@ -100,7 +110,11 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
-	s, aud, err := newAuth(ctx, cfg, js, key, x.store, logger, x.reg)
+	blocks, err := newDecisionIndex(ctx, cfg, js, logger, x.reg) // mailbox 2FA's step-up on a pending block_login
+	if err != nil {
+		return err
+	}
+	s, aud, err := newAuth(ctx, cfg, js, key, x.store, blocks, logger, x.reg)
 	if err != nil {
 		return err
 	}
@@ -133,6 +147,7 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	g.Go(func() error { return httpapi.Serve(gctx, ln, mux, logger) })
 	g.Go(func() error { return s.Run(gctx) })
 	g.Go(func() error { return s.RunConsole(gctx) })
+	g.Go(func() error { return blocks.Run(gctx) })
 	g.Go(func() error { return aud.Run(gctx) })
 	g.Go(func() error { return notifier(gctx) })
 	for _, run := range runResponder(resp, respTrust) {

@@ -49,7 +49,7 @@ func TestAuditReachesClickHouseAndNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, _ := nc.SubscribeSync("vigil.audit.>")
-	s, aud, err := newAuth(ctx, cfg, js, key, store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	s, aud, err := newAuth(ctx, cfg, js, key, store, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

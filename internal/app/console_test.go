@@ -47,7 +47,7 @@ func TestAuthAPIServesTheConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _, err := newAuth(ctx, cfg, js, key, store, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	s, _, err := newAuth(ctx, cfg, js, key, store, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestMailbox2FAWired(t *testing.T) {
 	}
 	key, _ := authKey(cfg, "")
 	sub, _ := nc.SubscribeSync("vigil.audit.mailbox_2fa_verify_failure")
-	s, aud, err := newAuth(ctx, cfg, js, key, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	s, aud, err := newAuth(ctx, cfg, js, key, nil, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

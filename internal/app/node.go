@@ -104,7 +104,14 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	auth, aud, err := newAuth(ctx, cfg, p.js, key, store, logger, reg)
+	blocks, runBlocks := p.decisions, false // mailbox 2FA's step-up on a pending block_login: the endpoints' index
+	if blocks == nil {
+		if blocks, err = newDecisionIndex(ctx, cfg, p.js, logger, reg); err != nil {
+			return err
+		}
+		runBlocks = true
+	}
+	auth, aud, err := newAuth(ctx, cfg, p.js, key, store, blocks, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -151,6 +158,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return httpapi.Serve(gctx, authLn, authMux, logger) })
 	g.Go(func() error { return auth.Run(gctx) })
 	g.Go(func() error { return auth.RunConsole(gctx) })
+	if runBlocks {
+		g.Go(func() error { return blocks.Run(gctx) })
+	}
 	g.Go(func() error { return aud.Run(gctx) })
 	g.Go(func() error { return p.trust.Run(gctx) })
 	g.Go(func() error { return p.detector.Run(gctx) })

@@ -37,8 +37,8 @@ type Suspicion interface {
 	OpenIncident(ctx context.Context, user string) (string, error)
 }
 
-// Decisions reports whether a block_login decision is being considered for a user. Decisions do not exist yet
-// (issue 12); a nil Decisions means none.
+// Decisions reports whether a block_login decision is being considered for a user: the app answers from the
+// containment decisions' index (in force or observe mode, not lifted, not expired); a nil Decisions means none.
 type Decisions interface {
 	BlockLoginPending(ctx context.Context, user string) (bool, error)
 }
