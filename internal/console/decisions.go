@@ -64,15 +64,12 @@ var decisionActions = map[string][]string{"user": {"hold_mail", "defer_mail", "b
 var decisionDurations = [][2]string{{"1h", "1 hour"}, {"4h", "4 hours"}, {"24h", "1 day"}, {"72h", "3 days"}, {"168h", "1 week"}, {"720h", "30 days"}}
 
 type decisionsData struct {
-	Filter     url.Values
-	Rows       []decisionRow
-	Total      int
-	Page, Last int
-	Prev, Next string
-	States     []string
-	Actions    map[string][]string
-	Durations  [][2]string
-	Form       url.Values // the add form's values after a refused post
+	pager
+	Rows      []decisionRow
+	States    []string
+	Actions   map[string][]string
+	Durations [][2]string
+	Form      url.Values // the add form's values after a refused post
 }
 
 // decisionFilters are the list's filters, passed to the API as they are (it validates them).
@@ -91,7 +88,7 @@ func (c *Console) decisions(w http.ResponseWriter, r *http.Request, p *page) err
 func (c *Console) decisionsPage(w http.ResponseWriter, r *http.Request, p *page, status int) error {
 	p.Title = "Containment decisions"
 	q := r.URL.Query()
-	d := &decisionsData{Filter: url.Values{}, States: decisionStates, Actions: decisionActions, Durations: decisionDurations, Form: url.Values{}}
+	d := &decisionsData{pager: pager{Filter: url.Values{}}, States: decisionStates, Actions: decisionActions, Durations: decisionDurations, Form: url.Values{}}
 	if r.Method == http.MethodPost {
 		d.Form = r.PostForm
 	}
@@ -125,21 +122,7 @@ func (c *Console) decisionsPage(w http.ResponseWriter, r *http.Request, p *page,
 	} else if p.Error == "" {
 		p.Error, status = a.Problem(), a.Status
 	}
-	d.Last = max(1, (d.Total+perPage-1)/perPage)
-	link := func(page int) string {
-		v := url.Values{}
-		for k, vs := range d.Filter {
-			v[k] = vs
-		}
-		v.Set("page", strconv.Itoa(page))
-		return "/console/decisions?" + v.Encode()
-	}
-	if d.Page > 1 {
-		d.Prev = link(d.Page - 1)
-	}
-	if d.Page < d.Last {
-		d.Next = link(d.Page + 1)
-	}
+	d.paginate("/console/decisions")
 	p.Data = d
 	c.render(w, status, "decisions", p)
 	return nil

@@ -81,15 +81,40 @@ func (r incidentRow) Subject() string {
 }
 
 type incidentsData struct {
-	Filter     url.Values
-	Rows       []incidentRow
-	Total      int
-	Page, Last int
-	Prev, Next string
-	Statuses   []string
+	pager
+	Rows     []incidentRow
+	Statuses []string
 }
 
 const perPage = 25
+
+// pager is a paged list's position: the filter its links keep, the total, the page shown and the last one, and the
+// links to the pages around it.
+type pager struct {
+	Filter     url.Values
+	Total      int
+	Page, Last int
+	Prev, Next string
+}
+
+// paginate computes Last from Total and the links to the previous and next pages of path, keeping the filter.
+func (g *pager) paginate(path string) {
+	g.Last = max(1, (g.Total+perPage-1)/perPage)
+	link := func(page int) string {
+		v := url.Values{}
+		for k, vs := range g.Filter {
+			v[k] = vs
+		}
+		v.Set("page", strconv.Itoa(page))
+		return path + "?" + v.Encode()
+	}
+	if g.Page > 1 {
+		g.Prev = link(g.Page - 1)
+	}
+	if g.Page < g.Last {
+		g.Next = link(g.Page + 1)
+	}
+}
 
 // incidentFilters are the list's filters, passed to the API as they are (it validates them).
 var incidentFilters = []string{"status", "rule", "domain", "user", "from", "to"}
@@ -97,7 +122,7 @@ var incidentFilters = []string{"status", "rule", "domain", "user", "from", "to"}
 func (c *Console) incidents(w http.ResponseWriter, r *http.Request, p *page) error {
 	p.Title = "Security incidents"
 	q := r.URL.Query()
-	d := &incidentsData{Filter: url.Values{}, Statuses: []string{"open", "acknowledged", "resolved"}}
+	d := &incidentsData{pager: pager{Filter: url.Values{}}, Statuses: []string{"open", "acknowledged", "resolved"}}
 	api := url.Values{}
 	for _, f := range incidentFilters {
 		if v := strings.TrimSpace(q.Get(f)); v != "" && len(v) <= 200 {
@@ -127,21 +152,7 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, p *page) err
 		return err
 	}
 	d.Rows, d.Total = res.Incidents, res.Total
-	d.Last = max(1, (d.Total+perPage-1)/perPage)
-	link := func(page int) string {
-		v := url.Values{}
-		for k, vs := range d.Filter {
-			v[k] = vs
-		}
-		v.Set("page", strconv.Itoa(page))
-		return "/console/incidents?" + v.Encode()
-	}
-	if d.Page > 1 {
-		d.Prev = link(d.Page - 1)
-	}
-	if d.Page < d.Last {
-		d.Next = link(d.Page + 1)
-	}
+	d.paginate("/console/incidents")
 	p.Data = d
 	return c.ok(w, "incidents", p)
 }

@@ -68,7 +68,12 @@ func (r *Responder) consumeIncidents(ctx context.Context, c jetstream.Consumer) 
 	case <-ctx.Done():
 		return nil
 	}
-	var err error
+	return r.consume(ctx, c, 256, "fetch", r.handleMsg)
+}
+
+// consume pulls c's messages into handle until ctx ends, restarting the pull after a failure (counted under
+// errLabel) a second later.
+func (r *Responder) consume(ctx context.Context, c jetstream.Consumer, batch int, errLabel string, handle func(context.Context, jetstream.Msg)) error {
 	var it jetstream.MessagesContext
 	defer func() {
 		if it != nil {
@@ -76,31 +81,30 @@ func (r *Responder) consumeIncidents(ctx context.Context, c jetstream.Consumer) 
 		}
 	}()
 	for {
+		var err error
 		if it == nil {
-			if it, err = c.Messages(jetstream.PullMaxMessages(256)); err != nil {
-				r.m.errors.WithLabelValues("fetch").Inc()
-				r.logger.Warn("incidents consumer failed; retrying", "err", err)
-				if !retry.Sleep(ctx, time.Second) {
-					return nil
-				}
-				continue
-			}
+			it, err = c.Messages(jetstream.PullMaxMessages(batch))
 		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		var msg jetstream.Msg
+		if err == nil {
+			msg, err = it.Next(jetstream.NextContext(ctx))
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			r.m.errors.WithLabelValues("fetch").Inc()
-			r.logger.Warn("incidents consumer failed; retrying", "err", err)
-			it.Stop()
-			it = nil
+			r.m.errors.WithLabelValues(errLabel).Inc()
+			r.logger.Warn("responder consumer failed; retrying", "consumer", errLabel, "err", err)
+			if it != nil {
+				it.Stop()
+				it = nil
+			}
 			if !retry.Sleep(ctx, time.Second) {
 				return nil
 			}
 			continue
 		}
-		r.handleMsg(ctx, msg)
+		handle(ctx, msg)
 	}
 }
 

@@ -52,66 +52,39 @@ func (r *Responder) reviewsConsumer(ctx context.Context) (jetstream.Consumer, er
 // responder was down is acted on when it starts. A failed lift naks the record for a redelivery; lifting twice is
 // harmless.
 func (r *Responder) consumeReviews(ctx context.Context, c jetstream.Consumer) error {
-	var err error
-	var it jetstream.MessagesContext
-	defer func() {
-		if it != nil {
-			it.Stop()
-		}
-	}()
-	for {
-		if it == nil {
-			if it, err = c.Messages(jetstream.PullMaxMessages(64)); err != nil {
-				r.m.errors.WithLabelValues("reviews").Inc()
-				if !retry.Sleep(ctx, time.Second) {
-					return nil
-				}
-				continue
-			}
-		}
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			r.m.errors.WithLabelValues("reviews").Inc()
-			r.logger.Warn("reviews consumer failed; retrying", "err", err)
-			it.Stop()
-			it = nil
-			if !retry.Sleep(ctx, time.Second) {
-				return nil
-			}
-			continue
-		}
-		if op := msg.Headers().Get("KV-Operation"); op != "" { // DEL or PURGE: nothing to act on
-			_ = msg.Ack()
-			continue
-		}
-		rev, err := authapi.ParseReview(msg.Data())
-		if err != nil || len(rev.IncidentID) > 64 {
-			r.m.reviewsSeen.WithLabelValues("invalid").Inc()
-			r.logger.Warn("review record unreadable; ignored", "subject", msg.Subject(), "err", err)
-			_ = msg.Term()
-			continue
-		}
-		r.logger.Debug("review record", "incident", rev.IncidentID, "status", rev.Status, "reason", rev.Reason)
-		if !lifts(rev) {
-			r.m.reviewsSeen.WithLabelValues("none").Inc()
-			_ = msg.Ack()
-			continue
-		}
-		lctx, cancel := context.WithTimeout(ctx, liftTimeout)
-		err = r.liftIncident(lctx, rev)
-		cancel()
-		if err != nil {
-			r.m.errors.WithLabelValues("lift").Inc()
-			r.logger.Warn("decisions of a resolved incident not lifted yet; retrying", "incident", rev.IncidentID, "err", err)
-			_ = msg.NakWithDelay(2 * time.Second)
-			continue
-		}
-		r.m.reviewsSeen.WithLabelValues("lift").Inc()
+	return r.consume(ctx, c, 64, "reviews", r.handleReview)
+}
+
+// handleReview lifts the decisions of an incident resolved as benign and acknowledges the record.
+func (r *Responder) handleReview(ctx context.Context, msg jetstream.Msg) {
+	if op := msg.Headers().Get("KV-Operation"); op != "" { // DEL or PURGE: nothing to act on
 		_ = msg.Ack()
+		return
 	}
+	rev, err := authapi.ParseReview(msg.Data())
+	if err != nil || len(rev.IncidentID) > 64 {
+		r.m.reviewsSeen.WithLabelValues("invalid").Inc()
+		r.logger.Warn("review record unreadable; ignored", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	r.logger.Debug("review record", "incident", rev.IncidentID, "status", rev.Status, "reason", rev.Reason)
+	if !lifts(rev) {
+		r.m.reviewsSeen.WithLabelValues("none").Inc()
+		_ = msg.Ack()
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, liftTimeout)
+	err = r.liftIncident(lctx, rev)
+	cancel()
+	if err != nil {
+		r.m.errors.WithLabelValues("lift").Inc()
+		r.logger.Warn("decisions of a resolved incident not lifted yet; retrying", "incident", rev.IncidentID, "err", err)
+		_ = msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	r.m.reviewsSeen.WithLabelValues("lift").Inc()
+	_ = msg.Ack()
 }
 
 // liftIncident lifts every decision the reviewed incident caused and asks the quarantine to release its held mail.
