@@ -23,7 +23,7 @@ chdb: setup ## fetch chDB (a current ClickHouse as a library) for the SQL check 
 build: ## build every binary into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-test: setup chdb ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
+test: setup chdb geoip ## run every test (starts private NATS, ClickHouse, Dovecot and Postfix servers)
 	VIGIL_TEST_REQUIRE_DATA=1 $(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -race -count=1 -timeout 10m ./internal/detector ./internal/dovecot ./internal/postfix ./internal/trustkv ./internal/maillog ./internal/ingest ./internal/authapi ./internal/notify
 

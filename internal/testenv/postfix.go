@@ -42,6 +42,29 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	if o.SASLPath == "" {
 		t.Fatal("testenv.StartPostfix: SASLPath (a Dovecot auth socket) is required")
 	}
+	// A started master whose smtpd never greets (no log line either) has been seen a few times on the loaded CI
+	// machine; a fresh instance on new ports then comes up, so such an attempt is stopped and made again.
+	const attempts = 3
+	var failures []string
+	for i := 1; i <= attempts; i++ {
+		p, err := startPostfix(t, bin, o)
+		if err == nil {
+			return p
+		}
+		failures = append(failures, fmt.Sprintf("attempt %d: %v", i, err))
+		t.Logf("postfix attempt %d did not come up; starting another instance: %.200s", i, err)
+	}
+	t.Fatalf("postfix did not come up in %d attempts:\n%s", attempts, strings.Join(failures, "\n"))
+	return nil
+}
+
+// postfixStartTimeout bounds one attempt of StartPostfix.
+const postfixStartTimeout = 20 * time.Second
+
+// startPostfix starts one instance and waits for its services to greet; a failure to come up in time is returned
+// (with the log and the master's children), after stopping what was started.
+func startPostfix(t testing.TB, bin string, o PostfixOptions) (*Postfix, error) {
+	t.Helper()
 	dir := serverDir(t, "vigil-postfix-")
 	for _, d := range []string{"queue", "data"} {
 		mkdir(t, filepath.Join(dir, d))
@@ -118,10 +141,24 @@ dovecot   unix  - n n - - pipe
 	writeFile(t, filepath.Join(dir, "master.cf"), masterCF)
 	if out, err := exec.Command(bin, "-c", dir, "start").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(p.LogPath)
-		t.Fatalf("start postfix: %v\n%s\n%s", err, out, log)
+		return nil, fmt.Errorf("start postfix: %v\n%s\n%s", err, out, log)
 	}
 	pidFile := filepath.Join(dir, "queue", "pid", "master.pid")
-	waitFile(t, pidFile, p.LogPath)
+	deadline := time.Now().Add(postfixStartTimeout)
+	fail := func(what string) (*Postfix, error) {
+		log, _ := os.ReadFile(p.LogPath)
+		children := ""
+		if p.PID > 0 {
+			out, _ := exec.Command("ps", "-o", "pid,stat,etime,args", "--ppid", strconv.Itoa(p.PID)).CombinedOutput()
+			children = string(out)
+		}
+		exec.Command(bin, "-c", dir, "stop").Run()
+		stopPID(p.PID)
+		return nil, fmt.Errorf("no %s after %s\nmaster's children:\n%s\nlog:\n%s", what, postfixStartTimeout, children, log)
+	}
+	if !pollUntil(deadline, func() bool { _, err := os.Stat(pidFile); return err == nil }) {
+		return fail(pidFile)
+	}
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
@@ -130,21 +167,37 @@ dovecot   unix  - n n - - pipe
 		t.Fatalf("postfix master.pid: %v", err)
 	}
 	t.Cleanup(func() { stopPID(p.PID) })
-	waitListen(t, p.SubmissionAddr, p.LogPath)
-	if p.RelayAddr != "" { // a connection alone is not enough: wait until smtpd greets
-		waitFor(t, "an SMTP greeting on "+p.RelayAddr, func() bool {
-			c, err := net.DialTimeout("tcp", p.RelayAddr, 200*time.Millisecond)
-			if err != nil {
-				return false
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			b := make([]byte, 4)
-			_, err = io.ReadFull(c, b)
-			return err == nil && string(b[:3]) == "220"
-		}, p.LogPath)
+	// A connection alone is not enough: wait until each smtpd greets.
+	for _, addr := range []string{p.SubmissionAddr, p.RelayAddr} {
+		if addr != "" && !pollUntil(deadline, func() bool { return greets(addr) }) {
+			return fail("SMTP greeting on " + addr)
+		}
 	}
-	return p
+	return p, nil
+}
+
+// greets reports whether an SMTP server on addr answers a connection with 220.
+func greets(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 4)
+	_, err = io.ReadFull(c, b)
+	return err == nil && string(b[:3]) == "220"
+}
+
+// pollUntil polls ok every 20 ms until it holds (true) or the deadline passes (false).
+func pollUntil(deadline time.Time, ok func() bool) bool {
+	for !ok() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }
 
 // stopPID ends a daemon that is not our child: SIGTERM (Postfix's master stops its children), then SIGKILL if it
