@@ -147,14 +147,16 @@ dovecot   unix  - n n - - pipe
 	deadline := time.Now().Add(postfixStartTimeout)
 	fail := func(what string) (*Postfix, error) {
 		log, _ := os.ReadFile(p.LogPath)
-		children := ""
+		procs := ""
 		if p.PID > 0 {
-			out, _ := exec.Command("ps", "-o", "pid,stat,etime,args", "--ppid", strconv.Itoa(p.PID)).CombinedOutput()
-			children = string(out)
+			pid := strconv.Itoa(p.PID)
+			out, _ := exec.Command("ps", "-o", "pid,ppid,stat,wchan:24,etime,args", "-p", pid, "--ppid", pid).CombinedOutput()
+			procs = string(out)
 		}
-		exec.Command(bin, "-c", dir, "stop").Run()
+		// Not "postfix stop": with the master in this state it waited for minutes (seen in CI). stopPID sends
+		// SIGTERM, then SIGKILL after 10 s.
 		stopPID(p.PID)
-		return nil, fmt.Errorf("no %s after %s\nmaster's children:\n%s\nlog:\n%s", what, postfixStartTimeout, children, log)
+		return nil, fmt.Errorf("no %s after %s\nthe master and its children:\n%s\nlog:\n%s", what, postfixStartTimeout, procs, log)
 	}
 	if !pollUntil(deadline, func() bool { _, err := os.Stat(pidFile); return err == nil }) {
 		return fail(pidFile)
