@@ -29,7 +29,7 @@ const (
 )
 
 // CheckHost returns nil when host can name a mail host: 1-64 letters, digits, '.', '-' and '_', starting with a
-// letter or digit. It becomes one subject token (dots mapped to '_').
+// letter or digit. It becomes one subject token (see token).
 func CheckHost(host string) error {
 	if host == "" || len(host) > MaxHostLen {
 		return fmt.Errorf("invalid mail host name %q: want 1-%d bytes", host, MaxHostLen)
@@ -45,7 +45,11 @@ func CheckHost(host string) error {
 }
 
 // token is host as one subject token.
-func token(host string) string { return strings.ReplaceAll(host, ".", "_") }
+func token(host string) string { return tokenEscaper.Replace(host) }
+
+// tokenEscaper makes a host name one subject token, injectively: "_" becomes "__" and "." becomes "_d", so
+// mx1.example.net and mx1_example_net stay two hosts.
+var tokenEscaper = strings.NewReplacer("_", "__", ".", "_d")
 
 // HeldSubject is the subject of a held record from host.
 func HeldSubject(host string) string { return HeldPrefix + token(host) }

@@ -93,3 +93,22 @@ func FuzzFindInQueue(f *testing.F) {
 		}
 	})
 }
+
+// TestHostTokensDistinct: every valid host name is its own subject token, so two mail hosts never share commands.
+func TestHostTokensDistinct(t *testing.T) {
+	hosts := []string{"mx1.example.net", "mx1_example_net", "mx1_example.net", "mx1._example", "mx1_.example", "mx1__dexample"}
+	seen := map[string]string{}
+	for _, h := range hosts {
+		if err := CheckHost(h); err != nil {
+			t.Fatalf("CheckHost(%q) = %v", h, err)
+		}
+		tok := token(h)
+		if strings.ContainsAny(tok, ". *>") {
+			t.Errorf("token(%q) = %q: not one subject token", h, tok)
+		}
+		if other, ok := seen[tok]; ok {
+			t.Errorf("token(%q) = token(%q) = %q", h, other, tok)
+		}
+		seen[tok] = h
+	}
+}
