@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/app"
@@ -235,24 +236,13 @@ func decisionLift() *Command {
 
 // withDecisions connects to the node's NATS and calls f with the decision store.
 func withDecisions(ctx context.Context, e Env, f func(*config.Config, *nats.Conn, *decision.Store) error) error {
-	cfg, logger, err := settings(e)
-	if err != nil {
-		return err
-	}
-	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-decision", logger)
-	if err != nil {
-		return fmt.Errorf("%w (is vigil running? set VIGIL_NATS_URL)", err)
-	}
-	defer nc.Close()
-	js, err := natsbus.NewJetStream(nc)
-	if err != nil {
-		return err
-	}
-	store, err := decision.Open(ctx, js, decision.Options{Bucket: cfg.DecisionsBucket, Replicas: cfg.StreamReplicas})
-	if err != nil {
-		return err
-	}
-	return f(cfg, nc, store)
+	return withJetStream(ctx, e, "vigil-decision", func(cfg *config.Config, nc *nats.Conn, js jetstream.JetStream) error {
+		store, err := decision.Open(ctx, js, decision.Options{Bucket: cfg.DecisionsBucket, Replicas: cfg.StreamReplicas})
+		if err != nil {
+			return err
+		}
+		return f(cfg, nc, store)
+	})
 }
 
 // auditCLI records a change made on the command line as the auth API records the console's: published on

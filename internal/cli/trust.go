@@ -9,6 +9,10 @@ import (
 	"os/user"
 	"text/tabwriter"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/netset"
 	"github.com/vigil-ids/vigil/internal/trustkv"
@@ -102,11 +106,22 @@ func trustRemove() *Command {
 
 // withTrust connects to the node's NATS and calls f with the trusted networks' store.
 func withTrust(ctx context.Context, e Env, f func(*trustkv.Store) error) error {
+	return withJetStream(ctx, e, "vigil-trust", func(cfg *config.Config, _ *nats.Conn, js jetstream.JetStream) error {
+		store, err := trustkv.Open(ctx, js, trustkv.Options{Bucket: cfg.TrustedBucket})
+		if err != nil {
+			return err
+		}
+		return f(store)
+	})
+}
+
+// withJetStream reads the settings, connects to the node's NATS as name and calls f; the connection ends with f.
+func withJetStream(ctx context.Context, e Env, name string, f func(*config.Config, *nats.Conn, jetstream.JetStream) error) error {
 	cfg, logger, err := settings(e)
 	if err != nil {
 		return err
 	}
-	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-trust", logger)
+	nc, err := natsbus.Connect(cfg.NATSURL, name, logger)
 	if err != nil {
 		return fmt.Errorf("%w (is vigil running? set VIGIL_NATS_URL)", err)
 	}
@@ -115,11 +130,7 @@ func withTrust(ctx context.Context, e Env, f func(*trustkv.Store) error) error {
 	if err != nil {
 		return err
 	}
-	store, err := trustkv.Open(ctx, js, trustkv.Options{Bucket: cfg.TrustedBucket})
-	if err != nil {
-		return err
-	}
-	return f(store)
+	return f(cfg, nc, js)
 }
 
 func orDash(s string) string {
