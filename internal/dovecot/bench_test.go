@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-ids/vigil/internal/loadgen"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 )
 
@@ -61,45 +61,16 @@ func BenchmarkPaced5k(b *testing.B) {
 	js, _ := jetStream(b, true)
 	_, srv := serve(b, Options{Buffer: 1 << 20}, natsbus.NewPublisher(js, 16, prometheus.NewRegistry()), true)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
-	type job struct {
-		i   int
-		due time.Time
-	}
-	work := make(chan job, rate)
-	lat := make([]time.Duration, b.N)
-	var wg sync.WaitGroup
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range work {
-				if err := call(client, srv.URL+"/v1/dovecot/policy?command="+benchCommand(j.i), benchBody(j.i/3)); err != nil {
-					b.Error(err)
-				}
-				lat[j.i] = time.Since(j.due)
-			}
-		}()
-	}
-	for i := range b.N {
-		due := start.Add(time.Duration(i) * time.Second / rate)
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		work <- job{i, due}
-	}
-	close(work)
-	wg.Wait()
-	elapsed := time.Since(start)
+	res, err := loadgen.Run(b.N, loadgen.Options{Rate: rate, Workers: conns}, func(_, i int) error {
+		return call(client, srv.URL+"/v1/dovecot/policy?command="+benchCommand(i), benchBody(i/3))
+	})
 	b.StopTimer()
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-	b.ReportMetric(pct(0.5), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(pct(1), "max-ms")
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.Report(b)
 }
 
 func call(c *http.Client, url, body string) error {
