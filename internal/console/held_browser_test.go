@@ -35,6 +35,7 @@ import (
 // delivered the first and removed the second, and the third is still in the hold queue.
 func TestHeldMailInBrowser(t *testing.T) {
 	const host, user, pw = "mx1.example.net", "bob@example.org", "bob-pw"
+	chromium(t) // skip before starting any server
 	geoPath := filepath.Join(t.TempDir(), "geo.mmdb")
 	if err := testenv.WriteTestDB(geoPath, geoNetworks); err != nil {
 		t.Fatal(err)
@@ -43,7 +44,6 @@ func TestHeldMailInBrowser(t *testing.T) {
 	n := startNodeEnv(t, geoPath, map[string]string{"VIGIL_POSTFIX_ADDR": pfAddr, "VIGIL_MAILHOST_NAME": host,
 		"VIGIL_AUTH_REQUIRE_2FA": "viewer"}) // the admin signs in with a password alone
 	n.bootstrap(adminUser, adminPW, "admin")
-	chromium(t) // skip before starting the mail servers
 	mail := testenv.StartMail(t, testenv.MailOptions{Users: map[string]string{user: pw}, PostfixPolicy: pfAddr})
 
 	// bob's logins from two countries raise an incident.
