@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -70,21 +71,27 @@ func startNode(t *testing.T) *node {
 // startNodeGeo runs the single node with the GeoIP database at geoPath.
 func startNodeGeo(t *testing.T, geoPath string) *node {
 	t.Helper()
+	return startNodeEnv(t, geoPath, nil)
+}
+
+// startNodeEnv runs the single node with the GeoIP database at geoPath and more settings (VIGIL_... → value).
+func startNodeEnv(t *testing.T, geoPath string, extra map[string]string) *node {
+	t.Helper()
 	chAddr, db := testenv.ClickHouseDB(t)
 	dir := t.TempDir()
-	cfg, err := config.Load("vigil", nil, func(k string) string {
-		return map[string]string{
-			"VIGIL_DATA_DIR":            filepath.Join(dir, "data"),
-			"VIGIL_NATS_LISTEN":         "127.0.0.1:0",
-			"VIGIL_INGEST_ADDR":         "127.0.0.1:0",
-			"VIGIL_AUTH_ADDR":           "127.0.0.1:0",
-			"VIGIL_GEOIP_DB":            geoPath,
-			"VIGIL_CLICKHOUSE_ADDR":     chAddr,
-			"VIGIL_CLICKHOUSE_DATABASE": db,
-			"VIGIL_CLICKHOUSE_START":    "never",
-			"VIGIL_FLUSH_INTERVAL":      "100ms",
-		}[k]
-	}, io.Discard)
+	env := map[string]string{
+		"VIGIL_DATA_DIR":            filepath.Join(dir, "data"),
+		"VIGIL_NATS_LISTEN":         "127.0.0.1:0",
+		"VIGIL_INGEST_ADDR":         "127.0.0.1:0",
+		"VIGIL_AUTH_ADDR":           "127.0.0.1:0",
+		"VIGIL_GEOIP_DB":            geoPath,
+		"VIGIL_CLICKHOUSE_ADDR":     chAddr,
+		"VIGIL_CLICKHOUSE_DATABASE": db,
+		"VIGIL_CLICKHOUSE_START":    "never",
+		"VIGIL_FLUSH_INTERVAL":      "100ms",
+	}
+	maps.Copy(env, extra)
+	cfg, err := config.Load("vigil", nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +175,10 @@ type browser struct {
 	ctx  context.Context
 	base string
 	shot string // screenshot directory
+
+	mu      sync.Mutex
+	dialogs []string // the messages of the confirm() dialogs shown, in order
+	dismiss bool     // the next dialog is dismissed (Cancel) instead of accepted
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -181,21 +192,40 @@ func newBrowser(t *testing.T, base string) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	// accept the console's confirm() dialogs
-	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
-	go func() {
-		for _, err := range dialogs {
-			if err != nil {
-				return
-			}
-			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-		}
-	}()
 	dir := os.Getenv("VIGIL_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	return &browser{t: t, ctx: ctx, base: base, shot: dir}
+	b := &browser{t: t, ctx: ctx, base: base, shot: dir}
+	// accept the console's confirm() dialogs (or dismiss the one dismissNext asks for), noting what each said
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, ev.Message)
+			accept := !b.dismiss
+			b.dismiss = false
+			b.mu.Unlock()
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
+		}
+	}()
+	return b
+}
+
+// dismissNext makes the next confirm() dialog answer Cancel.
+func (b *browser) dismissNext() { b.mu.Lock(); b.dismiss = true; b.mu.Unlock() }
+
+// lastDialog returns the message of the latest dialog shown ("" when none was).
+func (b *browser) lastDialog() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.dialogs) == 0 {
+		return ""
+	}
+	return b.dialogs[len(b.dialogs)-1]
 }
 
 // result runs one action with a deadline and returns its value.
@@ -272,14 +302,30 @@ func (b *browser) mustSee(want string) {
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
 	png := result(b, chromedp.FullScreenshot(100))
-	weight := eval[int](b, `(function(){var n=performance.getEntriesByType("navigation")[0];
-var s=n?n.decodedBodySize:0;performance.getEntriesByType("resource").forEach(function(r){s+=r.decodedBodySize});return s})()`)
 	if err := os.WriteFile(filepath.Join(b.shot, name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+	b.checkWeight(name)
+}
+
+// checkWeight fails the test unless the page's HTML, styles, script and images weigh under 100 KB.
+func (b *browser) checkWeight(name string) {
+	b.t.Helper()
+	weight := eval[int](b, `(function(){var n=performance.getEntriesByType("navigation")[0];
+var s=n?n.decodedBodySize:0;performance.getEntriesByType("resource").forEach(function(r){s+=r.decodedBodySize});return s})()`)
 	if weight <= 0 || weight >= 100<<10 {
 		b.t.Errorf("page %s weighs %d bytes; want under 100 KB", name, weight)
 	}
+}
+
+// screenshotOf saves the element sel as name.png, with the same weight check as screenshot.
+func (b *browser) screenshotOf(name, sel string) {
+	b.t.Helper()
+	png := result(b, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err := os.WriteFile(filepath.Join(b.shot, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.checkWeight(name)
 }
 
 // authenticator computes TOTP codes from the secret read off the page, never reusing a step.

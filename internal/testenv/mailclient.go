@@ -62,8 +62,13 @@ func IMAPLoginAttempts(addr, forwardedIP, user string, passwords ...string) erro
 }
 
 // Submit sends one message through an SMTP submission server: XCLIENT to set the client address, AUTH PLAIN, then
-// the envelope and a small body. It returns the queue id Postfix reports.
+// the envelope (from user, or user@example.org when user has no domain) and a small body. It returns the queue id
+// Postfix reports.
 func Submit(addr, forwardedIP, user, password string, rcpts []string) (string, error) {
+	from := user
+	if !strings.Contains(user, "@") {
+		from += "@example.org"
+	}
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return "", err
@@ -93,7 +98,7 @@ func Submit(addr, forwardedIP, user, password string, rcpts []string) (string, e
 		{220, "XCLIENT ADDR=%s", []any{forwardedIP}},
 		{250, "EHLO client.test", nil},
 		{235, "AUTH PLAIN %s", []any{base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))}},
-		{250, "MAIL FROM:<%s@example.org>", []any{user}},
+		{250, "MAIL FROM:<%s>", []any{from}},
 	}
 	for _, s := range steps {
 		if _, err := expect(s.code, s.format, s.args...); err != nil {
