@@ -44,15 +44,15 @@ const (
 
 // Options configures a Responder.
 type Options struct {
-	Policy         *Policy // default the recommended policy (observe); nil with PolicyFile
+	Policy *Policy // default the recommended policy (observe); nil with PolicyFile
 	// PolicyFile is the policy's file (VIGIL_CONTAINMENT_POLICY); New reads it, and the responder reads it again on
 	// every Reload and whenever its content changed (checked every PolicyCheck, default 10s).
 	PolicyFile     string
 	PolicyCheck    time.Duration
 	Reload         <-chan struct{} // reload requests (SIGHUP); nil: none
-	Replicas       int     // replicas of the incidents stream and the reviews bucket; default 1
-	Consumer       string  // durable consumer on VIGIL_INCIDENTS; default vigil-responder
-	ReviewConsumer string  // durable consumer on the reviews bucket's stream; default vigil-responder-reviews
+	Replicas       int             // replicas of the incidents stream and the reviews bucket; default 1
+	Consumer       string          // durable consumer on VIGIL_INCIDENTS; default vigil-responder
+	ReviewConsumer string          // durable consumer on the reviews bucket's stream; default vigil-responder-reviews
 	PurgeInterval  time.Duration
 	// TrustPoll is how often the trusted networks are checked for a change; default 200ms.
 	TrustPoll  time.Duration
