@@ -3,6 +3,7 @@ package respond_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,6 +26,16 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// writePolicy replaces the policy file as an operator's deployment should: a new file renamed over the old, so a
+// check never reads half of it.
+func writePolicy(t *testing.T, path, content string) {
+	t.Helper()
+	testenv.WriteFile(t, path+".tmp", content)
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func brutePolicy(mode string) string {
 	return `{"entries": [{"name": "brute", "rules": ["brute_force"], "mode": "` + mode + `", "actions": ["block_login"]}]}`
 }
@@ -44,7 +55,7 @@ func mode(r *respond.Responder, domain, name string) respond.Mode {
 func TestPolicyFileChangeEnforcesNextIncident(t *testing.T) {
 	h := setup(t)
 	h.policyFile, h.check, h.logs = filepath.Join(t.TempDir(), "containment.json"), 50*time.Millisecond, &syncBuf{}
-	testenv.WriteFile(t, h.policyFile, brutePolicy("observe"))
+	writePolicy(t, h.policyFile, brutePolicy("observe"))
 	h.start("")
 	loaded := h.metric("vigil_containment_policy_loaded_timestamp_seconds")
 	if loaded == 0 {
@@ -57,7 +68,7 @@ func TestPolicyFileChangeEnforcesNextIncident(t *testing.T) {
 		t.Fatalf("olga's decisions in observe mode = %+v; want one observed", ds)
 	}
 
-	testenv.WriteFile(t, h.policyFile, brutePolicy("enforce"))
+	writePolicy(t, h.policyFile, brutePolicy("enforce"))
 	testenv.Eventually(t, 10*time.Second, "the changed file reloaded", func() bool { return mode(h.resp, "example.org", "brute") == respond.Enforce })
 	if got := h.metric("vigil_containment_policy_loaded_timestamp_seconds"); got <= loaded {
 		t.Errorf("vigil_containment_policy_loaded_timestamp_seconds = %v after the reload; want later than %v", got, loaded)
@@ -97,17 +108,17 @@ func TestPolicyFileChangeEnforcesNextIncident(t *testing.T) {
 func TestInvalidPolicyFileKeepsPolicy(t *testing.T) {
 	h := setup(t)
 	h.policyFile, h.check, h.logs = filepath.Join(t.TempDir(), "containment.json"), 50*time.Millisecond, &syncBuf{}
-	testenv.WriteFile(t, h.policyFile, brutePolicy("enforce"))
+	writePolicy(t, h.policyFile, brutePolicy("enforce"))
 	h.start("")
 
-	testenv.WriteFile(t, h.policyFile, "{\"entries\": [\n  {\"name\": \"brute\",,}\n]}")
+	writePolicy(t, h.policyFile, "{\"entries\": [\n  {\"name\": \"brute\",,}\n]}")
 	testenv.Eventually(t, 10*time.Second, "the syntax error counted", func() bool {
 		return h.metric("vigil_containment_policy_reload_errors_total") == 1
 	})
 	if logs := h.logs.String(); !strings.Contains(logs, h.policyFile+": not a policy document: line 2") {
 		t.Errorf("the log does not name the file and line of the syntax error:\n%s", logs)
 	}
-	testenv.WriteFile(t, h.policyFile, `{"entries": [{"name": "brute", "rules": ["brute_force"], "mode": "observe", "actions": ["tarpit"]}]}`)
+	writePolicy(t, h.policyFile, `{"entries": [{"name": "brute", "rules": ["brute_force"], "mode": "observe", "actions": ["tarpit"]}]}`)
 	testenv.Eventually(t, 10*time.Second, "the invalid action counted", func() bool {
 		return h.metric("vigil_containment_policy_reload_errors_total") == 2
 	})
@@ -133,9 +144,9 @@ func TestInvalidPolicyFileKeepsPolicy(t *testing.T) {
 func TestReloadRequestReadsPolicy(t *testing.T) {
 	h := setup(t)
 	h.policyFile, h.check, h.reload = filepath.Join(t.TempDir(), "containment.json"), time.Hour, make(chan struct{})
-	testenv.WriteFile(t, h.policyFile, brutePolicy("observe"))
+	writePolicy(t, h.policyFile, brutePolicy("observe"))
 	h.start("")
-	testenv.WriteFile(t, h.policyFile, brutePolicy("enforce"))
+	writePolicy(t, h.policyFile, brutePolicy("enforce"))
 	h.reload <- struct{}{}
 	testenv.Eventually(t, 10*time.Second, "the file reloaded on request", func() bool { return mode(h.resp, "example.org", "brute") == respond.Enforce })
 	h.publish(userIncident("brute_force", "quinn@example.org", 1))
@@ -180,4 +191,50 @@ func TestHealthFailsWhileIncidentsStreamIsGone(t *testing.T) {
 		_, ok := h.index.Match("rita@example.org", netip.Addr{}, time.Now(), decision.BlockLogin)
 		return ok
 	})
+}
+
+// TestPolicySwapWhileHandling: reloads switching the whole policy between observe and enforce while incidents are
+// decided (run it with -race) give each incident version one policy: its two decisions share a mode.
+func TestPolicySwapWhileHandling(t *testing.T) {
+	h := setup(t)
+	h.policyFile, h.check, h.reload = filepath.Join(t.TempDir(), "containment.json"), time.Hour, make(chan struct{})
+	doc := func(mode string) string {
+		return `{"mode": "` + mode + `", "entries": [{"name": "brute", "rules": ["brute_force"], "actions": ["block_login", "kick"]}]}`
+	}
+	writePolicy(t, h.policyFile, doc("observe"))
+	h.start("")
+	const users = 40
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range users {
+			h.publish(userIncident("brute_force", fmt.Sprintf("s%02d@example.org", i), 1))
+		}
+	}()
+	for i := range 10 {
+		writePolicy(t, h.policyFile, doc([]string{"enforce", "observe"}[i%2]))
+		h.reload <- struct{}{}
+	}
+	<-done
+	h.waitDrained()
+	modes := map[string][]bool{}
+	for _, d := range h.decisions(func(decision.Decision) bool { return true }) {
+		modes[d.Subject] = append(modes[d.Subject], d.Observe)
+	}
+	if len(modes) != users {
+		t.Errorf("%d accounts have decisions; want %d", len(modes), users)
+	}
+	observed := 0
+	for u, m := range modes {
+		if len(m) > 0 && m[0] {
+			observed++
+		}
+		if len(m) != 2 || m[0] != m[1] {
+			t.Errorf("%s: observe flags of its decisions %v; want two of one mode", u, m)
+		}
+	}
+	t.Logf("%d accounts decided in observe mode, %d in enforce mode", observed, len(modes)-observed)
+	if n := h.metric("vigil_containment_policy_reload_errors_total"); n != 0 {
+		t.Errorf("vigil_containment_policy_reload_errors_total = %v; want 0", n)
+	}
 }
