@@ -211,11 +211,16 @@ func TestPolicySwapWhileHandling(t *testing.T) {
 			h.publish(userIncident("brute_force", fmt.Sprintf("s%02d@example.org", i), 1))
 		}
 	}()
-	for i := range 10 {
-		writePolicy(t, h.policyFile, doc([]string{"enforce", "observe"}[i%2]))
+	reloads := 0
+	for swapping := true; swapping; reloads++ { // until every incident is published, and at least 10 times
+		writePolicy(t, h.policyFile, doc([]string{"enforce", "observe"}[reloads%2]))
 		h.reload <- struct{}{}
+		select {
+		case <-done:
+			swapping = reloads < 10
+		default:
+		}
 	}
-	<-done
 	h.waitDrained()
 	modes := map[string][]bool{}
 	for _, d := range h.decisions(func(decision.Decision) bool { return true }) {
@@ -233,7 +238,7 @@ func TestPolicySwapWhileHandling(t *testing.T) {
 			t.Errorf("%s: observe flags of its decisions %v; want two of one mode", u, m)
 		}
 	}
-	t.Logf("%d accounts decided in observe mode, %d in enforce mode", observed, len(modes)-observed)
+	t.Logf("%d reloads; %d accounts decided in observe mode, %d in enforce mode", reloads, observed, len(modes)-observed)
 	if n := h.metric("vigil_containment_policy_reload_errors_total"); n != 0 {
 		t.Errorf("vigil_containment_policy_reload_errors_total = %v; want 0", n)
 	}
