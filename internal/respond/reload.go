@@ -135,9 +135,9 @@ func (r *Responder) reloadFailed(cause string, err error) {
 		"cause", cause, "err", err)
 }
 
-// policyChanges describes what differs between two policies, per scope (the global entries, each domain) and entry:
-// added, removed, and changed mode, actions, escalation, duration, window and tarpit delay. Reasons are not
-// compared.
+// policyChanges describes what differs between two policies, per scope (the global entries, each domain's
+// accounts) and entry: added, removed, and changed mode, rules, target, actions, duration, window, tarpit delay and
+// escalation. Reasons are not compared.
 func policyChanges(old, cur *Policy) []string {
 	var out []string
 	scope := func(where string, a, b []Rule) {
@@ -179,13 +179,13 @@ func policyChanges(old, cur *Policy) []string {
 	for _, d := range doms {
 		a, inOld := old.domains[d]
 		b, inNew := cur.domains[d]
-		switch {
+		switch { // a domain's accounts without a domain of their own follow the global entries
 		case !inNew:
 			out = append(out, fmt.Sprintf("domain %s removed: its accounts follow the global entries", d))
-			continue
+			b = cur.global
 		case !inOld:
 			out = append(out, fmt.Sprintf("domain %s added", d))
-			a = cur.global // what its accounts followed until now
+			a = old.global
 		}
 		scope("domain "+d+" ", a, b)
 	}
