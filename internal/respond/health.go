@@ -47,8 +47,8 @@ func (h *health) err() error {
 	return errors.Join(errs...)
 }
 
-// Health reports why the responder is not ready: not started, a durable consumer (on VIGIL_INCIDENTS or the
-// reviews bucket) failing or missing, the decisions bucket unreachable, or no policy loaded. It asks NATS, so
+// Health reports why the responder is not ready: not started, disconnected from NATS, a durable consumer (on
+// VIGIL_INCIDENTS or the reviews bucket) failing or missing, the decisions bucket unreachable, or no policy loaded. It asks NATS, so
 // ctx should be bounded.
 func (r *Responder) Health(ctx context.Context) error {
 	if err := r.health.err(); err != nil {
@@ -56,6 +56,9 @@ func (r *Responder) Health(ctx context.Context) error {
 	}
 	if lp := r.policy.Load(); lp == nil || lp.policy == nil {
 		return errors.New("no containment policy loaded")
+	}
+	if nc := r.js.Conn(); nc != nil && !nc.IsConnected() {
+		return errors.New("not connected to NATS: no incidents or reviews are consumed")
 	}
 	if _, err := r.js.Consumer(ctx, natsbus.IncidentsStream, r.opts.Consumer); err != nil {
 		return fmt.Errorf("incidents consumer %s: %w", r.opts.Consumer, err)
