@@ -15,7 +15,7 @@ import (
 
 func main() {
 	ctx, stop := stopOnSignal(context.Background(), os.Stderr, os.Interrupt, syscall.SIGTERM)
-	reload, stopReload := cli.ReloadOnSignal(syscall.SIGHUP) // the containment policy file is read again
+	reload, stopReload := cli.ReloadOnSignal(syscall.SIGHUP) // vigil run: the containment policy file is read again
 	err := run(ctx, os.Args[1:], os.Getenv, reload, os.Stdin, os.Stdout, os.Stderr)
 	stopReload()
 	stop()

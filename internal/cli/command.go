@@ -16,7 +16,9 @@ type Env struct {
 	Getenv         func(string) string
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	Reload         <-chan struct{} // the operator's reload requests (SIGHUP) for the long-lived commands; nil: none
+	// Reload subscribes to the operator's reload requests (SIGHUP). Only the commands that act on them call it, so
+	// for the others SIGHUP keeps its default (the end of the process). Nil: no reload requests.
+	Reload func() <-chan struct{}
 }
 
 // Many as a MaxArgs takes any number of positional arguments.
@@ -45,8 +47,6 @@ type Program struct {
 	Default  string // the command run when the first argument is a flag or there is none
 	Help     string // a closing paragraph of the program's help
 	Commands []*Command
-	// Reloads: SIGHUP is a reload request (Env.Reload) rather than its default, the end of the process.
-	Reloads bool
 }
 
 // Exit codes: ExitUsage for a command line the program cannot run (unknown command or flag, wrong arguments).

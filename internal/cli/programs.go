@@ -5,7 +5,6 @@ func Vigil() *Program {
 	return &Program{
 		Name:    "vigil",
 		Default: "run",
-		Reloads: true,
 		Help:    `Run "vigil run -h" for the settings; each flag has a VIGIL_* environment variable.`,
 		Commands: []*Command{
 			node(),
@@ -32,7 +31,7 @@ func Detector() *Program {
 
 // AuthAPI is cmd/authapi's program: the auth API and its operator's commands.
 func AuthAPI() *Program {
-	return &Program{Name: "authapi", Reloads: true, Commands: []*Command{
+	return &Program{Name: "authapi", Commands: []*Command{
 		authService(), adminCreate("create-admin", false), adminRotateKey("rotate-key", false),
 	}}
 }

@@ -12,13 +12,17 @@ import (
 
 // service is a command running a long-lived part of Vigil, configured by every setting's flag.
 func service(name, summary string, run func(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error) *Command {
-	return reloadingService(name, summary, func(ctx context.Context, cfg *config.Config, _ <-chan struct{}, logger *slog.Logger, out io.Writer) error {
+	return serviceCommand(name, summary, false, func(ctx context.Context, cfg *config.Config, _ <-chan struct{}, logger *slog.Logger, out io.Writer) error {
 		return run(ctx, cfg, logger, out)
 	})
 }
 
-// reloadingService is a service that takes the operator's reload requests (Env.Reload).
+// reloadingService is a service that takes the operator's reload requests (Env.Reload: SIGHUP).
 func reloadingService(name, summary string, run func(ctx context.Context, cfg *config.Config, reload <-chan struct{}, logger *slog.Logger, out io.Writer) error) *Command {
+	return serviceCommand(name, summary, true, run)
+}
+
+func serviceCommand(name, summary string, reloads bool, run func(ctx context.Context, cfg *config.Config, reload <-chan struct{}, logger *slog.Logger, out io.Writer) error) *Command {
 	var (
 		cfg    *config.Config
 		envErr error
@@ -40,7 +44,11 @@ func reloadingService(name, summary string, run func(ctx context.Context, cfg *c
 			if err != nil {
 				return err
 			}
-			return run(ctx, cfg, e.Reload, logger, e.Stdout)
+			var reload <-chan struct{}
+			if reloads && e.Reload != nil {
+				reload = e.Reload()
+			}
+			return run(ctx, cfg, reload, logger, e.Stdout)
 		},
 	}
 }
