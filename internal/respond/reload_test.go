@@ -211,16 +211,17 @@ func TestPolicySwapWhileHandling(t *testing.T) {
 			h.publish(userIncident("brute_force", fmt.Sprintf("s%02d@example.org", i), 1))
 		}
 	}()
-	reloads := 0
-	for swapping := true; swapping; reloads++ { // until every incident is published, and at least 10 times
+	reloads, deadline := 0, time.Now().Add(30*time.Second)
+	// Swap until every incident is decided (and at least 10 times), so the swaps overlap the handling.
+	for h.metric("vigil_responder_incidents_total", "result=decided") < users || reloads < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v incidents decided after 30s; want %d", h.metric("vigil_responder_incidents_total", "result=decided"), users)
+		}
 		writePolicy(t, h.policyFile, doc([]string{"enforce", "observe"}[reloads%2]))
 		h.reload <- struct{}{}
-		select {
-		case <-done:
-			swapping = reloads < 10
-		default:
-		}
+		reloads++
 	}
+	<-done
 	h.waitDrained()
 	modes := map[string][]bool{}
 	for _, d := range h.decisions(func(decision.Decision) bool { return true }) {
