@@ -24,7 +24,7 @@ func TestHelpConnectsNowhere(t *testing.T) {
 		var out, errb bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		start := time.Now()
-		err := run(ctx, args, env, strings.NewReader(""), &out, &errb)
+		err := run(ctx, args, env, nil, strings.NewReader(""), &out, &errb)
 		cancel()
 		said := strings.ToLower(out.String() + errb.String())
 		if err != nil && !errors.Is(err, flag.ErrHelp) {

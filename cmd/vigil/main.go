@@ -15,7 +15,9 @@ import (
 
 func main() {
 	ctx, stop := stopOnSignal(context.Background(), os.Stderr, os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	reload, stopReload := cli.ReloadOnSignal(syscall.SIGHUP) // vigil run: the containment policy file is read again
+	err := run(ctx, os.Args[1:], os.Getenv, reload, os.Stdin, os.Stdout, os.Stderr)
+	stopReload()
 	stop()
 	if code := cli.Report(os.Stderr, "vigil: stopped:", err); code != cli.ExitOK {
 		os.Exit(code)

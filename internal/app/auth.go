@@ -95,8 +95,9 @@ func newQuarantine(cfg *config.Config, js jetstream.JetStream, store *chstore.St
 	return quarantine.NewManager(js, store, quarantine.ManagerOptions{Replicas: cfg.StreamReplicas, Audit: record}, logger, reg)
 }
 
-// RunAuthAPI runs the auth API alone against an external NATS and ClickHouse (cmd/authapi).
-func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error {
+// RunAuthAPI runs the auth API alone against an external NATS and ClickHouse (cmd/authapi). Every receive on
+// reload (SIGHUP; nil: none) makes its responder re-read the containment policy file.
+func RunAuthAPI(ctx context.Context, cfg *config.Config, reload <-chan struct{}, logger *slog.Logger, out io.Writer) error {
 	key, err := authKey(cfg, "")
 	if err != nil {
 		return err
@@ -118,17 +119,18 @@ func RunAuthAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger, ou
 	if err != nil {
 		return err
 	}
-	resp, respTrust, err := newResponder(ctx, cfg, js, aud, s, logger, x.reg) // s releases held mail (the quarantine)
+	resp, respTrust, err := newResponder(ctx, cfg, js, aud, s, reload, logger, x.reg) // s releases held mail (the quarantine)
 	if err != nil {
 		return err
 	}
 	ops := http.NewServeMux()
-	httpapi.Ops(ops, x.reg, httpapi.Check{Name: "nats", Check: func(context.Context) error {
+	checks := []httpapi.Check{{Name: "nats", Check: func(context.Context) error {
 		if !x.nc.IsConnected() {
 			return errors.New("not connected")
 		}
 		return nil
-	}}, httpapi.Check{Name: "clickhouse", Check: x.store.Ping})
+	}}, {Name: "clickhouse", Check: x.store.Ping}}
+	httpapi.Ops(ops, x.reg, append(checks, responderCheck(resp)...)...)
 	con, err := console.New(s.Handler(), logger)
 	if err != nil {
 		return err

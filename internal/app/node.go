@@ -52,6 +52,9 @@ type Node struct {
 	IngestAddr chan net.Addr
 	NATSURL    chan string
 	AuthAddr   chan net.Addr // the auth API and console listener
+
+	// Reload receives the operator's reload requests (SIGHUP): the responder re-reads the containment policy file.
+	Reload <-chan struct{}
 }
 
 // Run starts everything and blocks until ctx is cancelled or a component fails.
@@ -95,7 +98,6 @@ func (n *Node) Run(ctx context.Context) error {
 	p.sayTravel(n.Out)
 	mux := http.NewServeMux()
 	p.register(mux)
-	httpapi.Ops(mux, reg, p.checks(store.Ping)...)
 	ln, err := net.Listen("tcp", cfg.IngestAddr)
 	if err != nil {
 		return fmt.Errorf("ingest listener: %w", err)
@@ -115,12 +117,14 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, respTrust, err := newResponder(ctx, cfg, p.js, aud, auth, logger, reg) // auth releases held mail (the quarantine)
+	resp, respTrust, err := newResponder(ctx, cfg, p.js, aud, auth, n.Reload, logger, reg) // auth releases held mail (the quarantine)
 	if err != nil {
 		return err
 	}
+	checks := append(p.checks(store.Ping), responderCheck(resp)...)
+	httpapi.Ops(mux, reg, checks...)
 	authOps := http.NewServeMux()
-	httpapi.Ops(authOps, reg, p.checks(store.Ping)...)
+	httpapi.Ops(authOps, reg, checks...)
 	con, err := console.New(auth.Handler(), logger)
 	if err != nil {
 		return err

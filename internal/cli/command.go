@@ -16,6 +16,9 @@ type Env struct {
 	Getenv         func(string) string
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Reload subscribes to the operator's reload requests (SIGHUP). Only the commands that act on them call it, so
+	// for the others SIGHUP keeps its default (the end of the process). Nil: no reload requests.
+	Reload func() <-chan struct{}
 }
 
 // Many as a MaxArgs takes any number of positional arguments.

@@ -12,6 +12,17 @@ import (
 
 // service is a command running a long-lived part of Vigil, configured by every setting's flag.
 func service(name, summary string, run func(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error) *Command {
+	return serviceCommand(name, summary, false, func(ctx context.Context, cfg *config.Config, _ <-chan struct{}, logger *slog.Logger, out io.Writer) error {
+		return run(ctx, cfg, logger, out)
+	})
+}
+
+// reloadingService is a service that takes the operator's reload requests (Env.Reload: SIGHUP).
+func reloadingService(name, summary string, run func(ctx context.Context, cfg *config.Config, reload <-chan struct{}, logger *slog.Logger, out io.Writer) error) *Command {
+	return serviceCommand(name, summary, true, run)
+}
+
+func serviceCommand(name, summary string, reloads bool, run func(ctx context.Context, cfg *config.Config, reload <-chan struct{}, logger *slog.Logger, out io.Writer) error) *Command {
 	var (
 		cfg    *config.Config
 		envErr error
@@ -33,14 +44,18 @@ func service(name, summary string, run func(ctx context.Context, cfg *config.Con
 			if err != nil {
 				return err
 			}
-			return run(ctx, cfg, logger, e.Stdout)
+			var reload <-chan struct{}
+			if reloads && e.Reload != nil {
+				reload = e.Reload()
+			}
+			return run(ctx, cfg, reload, logger, e.Stdout)
 		},
 	}
 }
 
 func node() *Command {
-	return service("run", "run the single-node pipeline (the default)", func(ctx context.Context, cfg *config.Config, logger *slog.Logger, out io.Writer) error {
-		return (&app.Node{Config: cfg, Logger: logger, Out: out}).Run(ctx)
+	return reloadingService("run", "run the single-node pipeline (the default)", func(ctx context.Context, cfg *config.Config, reload <-chan struct{}, logger *slog.Logger, out io.Writer) error {
+		return (&app.Node{Config: cfg, Logger: logger, Out: out, Reload: reload}).Run(ctx)
 	})
 }
 
@@ -61,7 +76,7 @@ func detectorService() *Command {
 }
 
 func authService() *Command {
-	return service("", "run the admin panel's auth API against an external NATS and ClickHouse", app.RunAuthAPI)
+	return reloadingService("", "run the admin panel's auth API against an external NATS and ClickHouse", app.RunAuthAPI)
 }
 
 // settings reads the configuration from the environment alone (the operator's commands take no setting flags) and

@@ -120,6 +120,7 @@ type Config struct {
 	// Containment (internal/respond).
 	Responder         string // on | off
 	ContainmentPolicy string
+	PolicyCheck       time.Duration // how often the containment policy file is checked for a change
 	DoveadmURL        string
 	DoveadmKeyFile    string
 }
@@ -250,6 +251,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.OwnedPartitions(); err != nil {
 		errs = append(errs, fmt.Errorf("VIGIL_DETECTOR_PARTITIONS: %w", err))
+	}
+	if c.PolicyCheck < time.Second || c.PolicyCheck > time.Hour {
+		errs = append(errs, fmt.Errorf("VIGIL_CONTAINMENT_POLICY_CHECK %s: want 1s-1h", c.PolicyCheck))
 	}
 	if c.Responder != "on" && c.Responder != "off" {
 		errs = append(errs, fmt.Errorf("VIGIL_RESPONDER %q: want on or off", c.Responder))

@@ -178,3 +178,25 @@ func TestMailbox2FAConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestContainmentPolicyCheck(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  string // "" = valid
+	}{
+		{"", ""},
+		{"1s", ""},
+		{"500ms", "VIGIL_CONTAINMENT_POLICY_CHECK 500ms: want 1s-1h"},
+		{"2h", "VIGIL_CONTAINMENT_POLICY_CHECK 2h0m0s: want 1s-1h"},
+	} {
+		c, err := Load("vigil", nil, env(map[string]string{"VIGIL_CONTAINMENT_POLICY_CHECK": tc.value}), io.Discard)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("Load(VIGIL_CONTAINMENT_POLICY_CHECK=%q) = %v; want no error", tc.value, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("Load(VIGIL_CONTAINMENT_POLICY_CHECK=%q) = %v; want an error containing %q", tc.value, err, tc.want)
+		case tc.value == "" && c.PolicyCheck != 10*time.Second:
+			t.Errorf("Load().PolicyCheck = %s; want the default 10s", c.PolicyCheck)
+		}
+	}
+}

@@ -99,7 +99,8 @@ var Vars = []Var{
 	{"mailhost-postfix-config", "VIGIL_MAILHOST_POSTFIX_CONFIG", "", "vigil mailhost: Postfix configuration directory passed as -c (empty: Postfix's default)", func(c *Config) any { return &c.MailhostPostfixConfig }},
 	{"mailhost-addr", "VIGIL_MAILHOST_ADDR", "", "vigil mailhost: HTTP listener for /healthz, /readyz, /metrics (empty: off)", func(c *Config) any { return &c.MailhostAddr }},
 	{"responder", "VIGIL_RESPONDER", "on", "containment responder in the auth API process (and the single node): on or off; several instances share the work", func(c *Config) any { return &c.Responder }},
-	{"containment-policy", "VIGIL_CONTAINMENT_POLICY", "", "containment policy file (JSON, see the README's Containment section); empty: the recommended mapping, observe mode only", func(c *Config) any { return &c.ContainmentPolicy }},
+	{"containment-policy", "VIGIL_CONTAINMENT_POLICY", "", "containment policy file (JSON, see the README's Containment section), re-read on SIGHUP and when it changes; empty: the recommended mapping, observe mode only", func(c *Config) any { return &c.ContainmentPolicy }},
+	{"containment-policy-check", "VIGIL_CONTAINMENT_POLICY_CHECK", "10s", "how often the containment policy file is checked for a change of content (1s-1h); a changed file is re-read, as on SIGHUP", func(c *Config) any { return &c.PolicyCheck }},
 	{"doveadm-url", "VIGIL_DOVEADM_URL", "", "Dovecot's doveadm HTTP API, like http://127.0.0.1:8080, for the kick action (empty: kick decisions are recorded, nobody is kicked)", func(c *Config) any { return &c.DoveadmURL }},
 	{"doveadm-key-file", "VIGIL_DOVEADM_KEY_FILE", "", "file holding Dovecot's doveadm_api_key; required with VIGIL_DOVEADM_URL", func(c *Config) any { return &c.DoveadmKeyFile }},
 }

@@ -31,4 +31,11 @@
 // new name adds an entry for the domain. The mode of an entry for a domain's account is the domain entry's own,
 // else the domain's, else the global entry's, else the policy's, else observe. Network decisions follow the global
 // entries only. Without a file the policy is Recommended, all in observe mode.
+//
+// # Reloading
+//
+// With Options.PolicyFile the responder reads the file again on every Options.Reload (SIGHUP) and when its
+// content's hash changed (checked every Options.PolicyCheck). A file that does not load keeps the policy in force;
+// a new one is swapped in atomically and decides the next incident versions, each version by one policy. Decisions
+// already stored are not changed by a reload.
 package respond

@@ -43,6 +43,10 @@ func (r *Responder) feedOnce(ctx context.Context, next *uint64) error {
 	if err != nil {
 		return err
 	}
+	if *next > info.State.LastSeq+1 { // the stream was deleted and created again: its sequences start over
+		*next = 0
+		r.fed.Store(0)
+	}
 	cfg := jetstream.OrderedConsumerConfig{InactiveThreshold: 30 * time.Second}
 	if *next == 0 {
 		start := r.opts.Now().Add(-r.horizon())

@@ -25,7 +25,8 @@ const maxIncidentBytes = 256 << 10
 // horizon is how far back the responder remembers incidents: the longest combination window, at least a day.
 func (r *Responder) horizon() time.Duration {
 	h := 25 * time.Hour
-	for _, rs := range append([][]Rule{r.opts.Policy.Global()}, r.opts.Policy.domainRules()...) {
+	p := r.Policy()
+	for _, rs := range append([][]Rule{p.Global()}, p.domainRules()...) {
 		for _, x := range rs {
 			h = max(h, x.Within+time.Hour)
 		}
@@ -68,12 +69,20 @@ func (r *Responder) consumeIncidents(ctx context.Context, c jetstream.Consumer) 
 	case <-ctx.Done():
 		return nil
 	}
-	return r.consume(ctx, c, 256, "fetch", r.handleMsg)
+	reopen := func(ctx context.Context) (jetstream.Consumer, error) {
+		if _, err := natsbus.EnsureIncidentsStream(ctx, r.js, r.opts.Replicas); err != nil {
+			return nil, fmt.Errorf("responder: %w", err)
+		}
+		return r.incidentsConsumer(ctx)
+	}
+	return r.consume(ctx, c, 256, "fetch", "incidents consumer "+r.opts.Consumer, reopen, r.handleMsg)
 }
 
-// consume pulls c's messages into handle until ctx ends, restarting the pull after a failure (counted under
-// errLabel) a second later.
-func (r *Responder) consume(ctx context.Context, c jetstream.Consumer, batch int, errLabel string, handle func(context.Context, jetstream.Msg)) error {
+// consume pulls c's messages into handle until ctx ends. After a failure (counted under errLabel, reported by
+// Health under part) it opens the consumer again with reopen a second later, which recreates it when it was
+// deleted, and continues.
+func (r *Responder) consume(ctx context.Context, c jetstream.Consumer, batch int, errLabel, part string,
+	reopen func(context.Context) (jetstream.Consumer, error), handle func(context.Context, jetstream.Msg)) error {
 	var it jetstream.MessagesContext
 	defer func() {
 		if it != nil {
@@ -82,8 +91,13 @@ func (r *Responder) consume(ctx context.Context, c jetstream.Consumer, batch int
 	}()
 	for {
 		var err error
-		if it == nil {
-			it, err = c.Messages(jetstream.PullMaxMessages(batch))
+		if c == nil {
+			c, err = reopen(ctx)
+		}
+		if err == nil && it == nil {
+			if it, err = c.Messages(jetstream.PullMaxMessages(batch)); err == nil {
+				r.health.set(part, nil)
+			}
 		}
 		var msg jetstream.Msg
 		if err == nil {
@@ -94,11 +108,13 @@ func (r *Responder) consume(ctx context.Context, c jetstream.Consumer, batch int
 		}
 		if err != nil {
 			r.m.errors.WithLabelValues(errLabel).Inc()
+			r.health.set(part, err)
 			r.logger.Warn("responder consumer failed; retrying", "consumer", errLabel, "err", err)
 			if it != nil {
 				it.Stop()
 				it = nil
 			}
+			c = nil
 			if !retry.Sleep(ctx, time.Second) {
 				return nil
 			}
@@ -167,7 +183,7 @@ func (r *Responder) handle(ctx context.Context, inc *incident.Incident) error {
 		r.m.incidents.WithLabelValues("resolved").Inc()
 		return nil
 	}
-	plans, err := r.plan(ctx, inc, s, now)
+	plans, err := r.plan(ctx, r.Policy(), inc, s, now) // one policy for the whole version, even if a reload swaps it meanwhile
 	if err != nil {
 		return err
 	}
@@ -242,7 +258,7 @@ type plan struct {
 }
 
 // plan applies the policy to an incident version.
-func (r *Responder) plan(ctx context.Context, inc *incident.Incident, s seen, now time.Time) ([]plan, error) {
+func (r *Responder) plan(ctx context.Context, pol *Policy, inc *incident.Incident, s seen, now time.Time) ([]plan, error) {
 	var out []plan
 	add := func(rule *Rule, kind decision.Kind, subject, domain string, actions []decision.Action, ips []string, related []string, cause string) {
 		for _, a := range actions {
@@ -263,7 +279,7 @@ func (r *Responder) plan(ctx context.Context, inc *incident.Incident, s seen, no
 	}
 	rule := string(inc.Rule)
 	if inc.User != "" {
-		for _, x := range r.opts.Policy.For(inc.Domain) {
+		for _, x := range pol.For(inc.Domain) {
 			if x.Target != TargetUser || !slices.Contains(x.Rules, rule) {
 				continue
 			}
@@ -287,7 +303,7 @@ func (r *Responder) plan(ctx context.Context, inc *incident.Incident, s seen, no
 		r.logger.Warn("address-keyed incident with a bad key; no decision", "incident", inc.ID, "err", err)
 		return nil, nil
 	}
-	for _, x := range r.opts.Policy.Global() {
+	for _, x := range pol.Global() {
 		if x.Target != TargetNetwork || !slices.Contains(x.Rules, rule) {
 			continue
 		}
@@ -302,7 +318,7 @@ func (r *Responder) plan(ctx context.Context, inc *incident.Incident, s seen, no
 		if i := strings.LastIndexByte(victim, '@'); i >= 0 {
 			domain = strings.ToLower(victim[i+1:])
 		}
-		for _, x := range r.opts.Policy.For(domain) {
+		for _, x := range pol.For(domain) {
 			if x.Target != TargetVictims || !slices.Contains(x.Rules, rule) {
 				continue
 			}

@@ -52,7 +52,13 @@ func (r *Responder) reviewsConsumer(ctx context.Context) (jetstream.Consumer, er
 // responder was down is acted on when it starts. A failed lift naks the record for a redelivery; lifting twice is
 // harmless.
 func (r *Responder) consumeReviews(ctx context.Context, c jetstream.Consumer) error {
-	return r.consume(ctx, c, 64, "reviews", r.handleReview)
+	reopen := func(ctx context.Context) (jetstream.Consumer, error) {
+		if _, err := authapi.OpenReviews(ctx, r.js, r.opts.Replicas); err != nil {
+			return nil, fmt.Errorf("responder: %w", err)
+		}
+		return r.reviewsConsumer(ctx)
+	}
+	return r.consume(ctx, c, 64, "reviews", "reviews consumer "+r.opts.ReviewConsumer, reopen, r.handleReview)
 }
 
 // handleReview lifts the decisions of an incident resolved as benign and acknowledges the record.

@@ -17,6 +17,9 @@ type metrics struct {
 	released    *prometheus.CounterVec
 	fed         prometheus.Counter
 	reviewsSeen *prometheus.CounterVec
+
+	policyLoaded       prometheus.Gauge
+	policyReloadErrors prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,5 +48,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Incident versions read from the whole incidents stream (the last day at start, then live), so combinations see every incident."}),
 		reviewsSeen: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_responder_reviews_total",
 			Help: "Review records the responder read, by effect (lift, none, invalid)."}, []string{"effect"}),
+		policyLoaded: f.NewGauge(prometheus.GaugeOpts{Name: "vigil_containment_policy_loaded_timestamp_seconds",
+			Help: "When the containment policy in force was loaded (at start or by a reload), in Unix seconds."}),
+		policyReloadErrors: f.NewCounter(prometheus.CounterOpts{Name: "vigil_containment_policy_reload_errors_total",
+			Help: "Reloads of the containment policy file that failed (unreadable or invalid); the previous policy stayed in force."}),
 	}
 }

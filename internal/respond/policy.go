@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -160,23 +159,6 @@ func RecommendedPolicy() *Policy {
 		panic("respond: the recommended policy is invalid: " + err.Error())
 	}
 	return p
-}
-
-// LoadPolicy reads a policy file; an empty path is the recommended policy.
-func LoadPolicy(path string) (*Policy, error) {
-	if path == "" {
-		return RecommendedPolicy(), nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("containment policy: %w", err)
-	}
-	defer f.Close()
-	p, err := ParsePolicy(f)
-	if err != nil {
-		return nil, fmt.Errorf("containment policy %s: %w", path, err)
-	}
-	return p, nil
 }
 
 var (

@@ -156,3 +156,37 @@ func TestReadmePolicyExampleParses(t *testing.T) {
 		t.Errorf("shop.example's hijacked-sender = %+v; want enforced defer_mail", r[0])
 	}
 }
+
+func TestPolicyChanges(t *testing.T) {
+	parse := func(doc string) *Policy {
+		t.Helper()
+		p, err := ParsePolicy(strings.NewReader(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	old := parse(`{"entries": [{"name": "brute", "rules": ["brute_force"], "actions": ["block_login"]},
+	  {"name": "gone", "rules": ["send_volume"], "actions": ["defer_mail"]}],
+	 "domains": {"old.example": {"mode": "enforce"}}}`)
+	cur := parse(`{"entries": [{"name": "brute", "rules": ["brute_force"], "mode": "enforce", "actions": ["block_login"], "reason": "new words"},
+	  {"name": "new", "rules": ["multi_country"], "actions": ["hold_mail"], "duration": "2h"}],
+	 "domains": {"calm.example": {"mode": "observe"}}}`)
+	want := []string{
+		"brute: observe brute_force on user: block_login for 24h0m0s -> enforce brute_force on user: block_login for 24h0m0s",
+		"new added: observe multi_country on user: hold_mail for 2h0m0s",
+		"gone removed",
+		"domain calm.example added", // its accounts followed the global entries until now
+		"domain calm.example new added: observe multi_country on user: hold_mail for 2h0m0s",
+		"domain calm.example gone removed",
+		"domain old.example removed: its accounts follow the global entries",
+		"domain old.example new added: observe multi_country on user: hold_mail for 2h0m0s",
+		"domain old.example gone removed",
+	}
+	if diff := cmp.Diff(want, policyChanges(old, cur)); diff != "" {
+		t.Errorf("policyChanges (-want +got):\n%s", diff)
+	}
+	if got := policyChanges(cur, cur); len(got) != 0 {
+		t.Errorf("policyChanges(p, p) = %v; want none", got)
+	}
+}

@@ -89,6 +89,12 @@ type harness struct {
 	running atomic.Int32   // responders started and not stopped
 	retain  time.Duration  // decision.Options.Retain of the responders' store; 0: the default
 	purge   time.Duration  // Options.PurgeInterval; 0: the default
+
+	policyFile string             // Options.PolicyFile of the responders; "": the policy given to start
+	check      time.Duration      // Options.PolicyCheck; 0: the default
+	reload     chan struct{}      // Options.Reload
+	logs       *syncBuf           // when set, the responders log into it
+	resp       *respond.Responder // the responder started last
 }
 
 func setup(t *testing.T) *harness {
@@ -148,11 +154,16 @@ func (h *harness) start(policy string) (stop func()) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	logger := testLogger(h.t)
+	if h.logs != nil {
+		logger = slog.New(slog.NewTextHandler(h.logs, nil))
+	}
 	r, err := respond.New(js, store, nil, h.ts, h.tw, respond.Options{Policy: p, Auditor: h.audit, Quarantine: h.quar, Kicker: h.kicker, PurgeInterval: h.purge,
-		TrustPoll: 20 * time.Millisecond}, testLogger(h.t), h.reg)
+		TrustPoll: 20 * time.Millisecond, PolicyFile: h.policyFile, PolicyCheck: h.check, Reload: h.reload}, logger, h.reg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.resp = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -303,6 +314,9 @@ func (h *harness) metric(name string, labels ...string) float64 {
 				all = all && have[l]
 			}
 			if all {
+				if g := m.GetGauge(); g != nil {
+					return g.GetValue()
+				}
 				return m.GetCounter().GetValue()
 			}
 		}

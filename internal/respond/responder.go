@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,10 +44,15 @@ const (
 
 // Options configures a Responder.
 type Options struct {
-	Policy         *Policy // default the recommended policy (observe)
-	Replicas       int     // replicas of the incidents stream and the reviews bucket; default 1
-	Consumer       string  // durable consumer on VIGIL_INCIDENTS; default vigil-responder
-	ReviewConsumer string  // durable consumer on the reviews bucket's stream; default vigil-responder-reviews
+	Policy *Policy // default the recommended policy (observe); nil with PolicyFile
+	// PolicyFile is the policy's file (VIGIL_CONTAINMENT_POLICY); New reads it, and the responder reads it again on
+	// every Reload and whenever its content changed (checked every PolicyCheck, default 10s).
+	PolicyFile     string
+	PolicyCheck    time.Duration
+	Reload         <-chan struct{} // reload requests (SIGHUP); nil: none
+	Replicas       int             // replicas of the incidents stream and the reviews bucket; default 1
+	Consumer       string          // durable consumer on VIGIL_INCIDENTS; default vigil-responder
+	ReviewConsumer string          // durable consumer on the reviews bucket's stream; default vigil-responder-reviews
 	PurgeInterval  time.Duration
 	// TrustPoll is how often the trusted networks are checked for a change; default 200ms.
 	TrustPoll  time.Duration
@@ -57,8 +63,11 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() {
-	if o.Policy == nil {
+	if o.Policy == nil && o.PolicyFile == "" {
 		o.Policy = RecommendedPolicy()
+	}
+	if o.PolicyCheck <= 0 {
+		o.PolicyCheck = DefaultPolicyCheck
 	}
 	if o.Replicas < 1 {
 		o.Replicas = 1
@@ -101,6 +110,10 @@ type Responder struct {
 	fed        atomic.Uint64              // the newest incidents stream sequence the feed has read (feed.go)
 	revCache   *reviewCache               // every incident's review status (reviews.go)
 
+	policy   atomic.Pointer[loadedPolicy] // the policy in force, swapped by a reload (reload.go)
+	reloadMu sync.Mutex                   // one reload at a time
+	health   health                       // why the responder cannot consume, while it cannot (health.go)
+
 	made       map[string]time.Time // decision ids stored, until their expiry: a later version skips them (incidents loop only)
 	madePruned time.Time
 }
@@ -116,11 +129,24 @@ func New(js jetstream.JetStream, store *decision.Store, index *decision.Index, t
 	if (trust == nil) != (trustW == nil) {
 		return nil, errors.New("responder: the trusted network store and its watcher come together")
 	}
+	lp := &loadedPolicy{policy: opts.Policy}
+	if opts.PolicyFile != "" {
+		if opts.Policy != nil {
+			return nil, errors.New("responder: a policy or a policy file, not both")
+		}
+		var err error
+		if lp, err = readPolicyFile(opts.PolicyFile); err != nil {
+			return nil, err
+		}
+	}
 	r := &Responder{js: js, store: store, index: index, trust: trust, trustW: trustW, opts: opts, logger: logger,
 		m: newMetrics(reg), recent: newRecent(), revCache: newReviewCache(), made: map[string]time.Time{}, kicks: make(chan decision.Decision, 1024), ready: make(chan struct{})}
 	if index == nil {
 		r.index, r.ownIdx = decision.NewIndex(store, logger, prometheus.NewRegistry()), true
 	}
+	r.policy.Store(lp)
+	r.m.policyLoaded.SetToCurrentTime()
+	r.health.set("starting", errStarting)
 	return r, nil
 }
 
@@ -134,6 +160,7 @@ func (r *Responder) Run(ctx context.Context) error {
 	if r.ownIdx {
 		g.Go(func() error { return r.index.Run(gctx) })
 	}
+	g.Go(func() error { return r.watchPolicy(gctx) })
 	g.Go(func() error {
 		var incs, revs jetstream.Consumer
 		backoff := retry.Backoff{Max: 10 * time.Second}
@@ -146,11 +173,13 @@ func (r *Responder) Run(ctx context.Context) error {
 				return nil
 			}
 			r.m.errors.WithLabelValues("start").Inc()
+			r.health.set("starting", err)
 			r.logger.Warn("responder not started yet; retrying", "err", err)
 			if !retry.Sleep(gctx, backoff.Next()) {
 				return nil
 			}
 		}
+		r.health.set("starting", nil)
 		close(r.ready)
 		w, wctx := errgroup.WithContext(gctx)
 		w.Go(func() error { return r.feed(wctx) })
