@@ -12,9 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/vigil-ids/vigil/internal/decision"
-	"github.com/vigil-ids/vigil/internal/retry"
 )
 
 // Doveadm kicks users through Dovecot's doveadm HTTP API (service doveadm { inet_listener http }), authenticated
@@ -94,48 +91,4 @@ func parseDoveadm(data []byte) error {
 		return fmt.Errorf("doveadm kick: %s (exit code %d)", e.Type, e.ExitCode)
 	}
 	return fmt.Errorf("doveadm kick: unexpected answer %.120q", data)
-}
-
-// kick queues a kick without waiting; a full queue drops it (counted): a kick never holds up a decision.
-func (r *Responder) kick(d decision.Decision) {
-	if r.opts.Kicker == nil {
-		r.m.kicks.WithLabelValues("unconfigured").Inc()
-		return
-	}
-	select {
-	case r.kicks <- d:
-	default:
-		r.m.kicks.WithLabelValues("dropped").Inc()
-		r.logger.Warn("kick dropped: queue full", "decision", d.ID)
-	}
-}
-
-// kickWorker carries out queued kicks, trying each up to three times.
-func (r *Responder) kickWorker(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case d := <-r.kicks:
-			var err error
-			for attempt := range 3 {
-				if attempt > 0 && !retry.Sleep(ctx, time.Duration(attempt)*time.Second) {
-					return nil
-				}
-				kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err = r.opts.Kicker.Kick(kctx, d.Subject)
-				cancel()
-				if err == nil {
-					break
-				}
-			}
-			if err != nil {
-				r.m.kicks.WithLabelValues("failed").Inc()
-				r.logger.Warn("kick failed; the user's live sessions stay open (the login block still applies)", "decision", d.ID, "err", err)
-				continue
-			}
-			r.m.kicks.WithLabelValues("ok").Inc()
-			r.logger.Info("user's live sessions kicked", "decision", d.ID, "incident", d.IncidentID)
-		}
-	}
 }
