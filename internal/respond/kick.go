@@ -40,8 +40,8 @@ func NewDoveadm(rawURL, key string) (*Doveadm, error) {
 		client: &http.Client{Timeout: 10 * time.Second}}, nil
 }
 
-// Kick ends every IMAP/POP3 session of user (doveadm kick <user>). It reports an error when the API refuses the
-// command or does not answer.
+// Kick ends every IMAP/POP3 session of user (doveadm kick <user>); a user without sessions is no error. It reports
+// an error when the API refuses the command or does not answer.
 func (c *Doveadm) Kick(ctx context.Context, user string) error {
 	body, err := json.Marshal([]any{[]any{"kick", map[string]any{"mask": []string{user}}, "vigil"}})
 	if err != nil {
@@ -68,8 +68,11 @@ func (c *Doveadm) Kick(ctx context.Context, user string) error {
 	return parseDoveadm(data)
 }
 
+// exitNotFound is doveadm's exit code when kick found no session of the user (DOVEADM_EX_NOTFOUND).
+const exitNotFound = 68
+
 // parseDoveadm reads the answer to one command: [["doveadmResponse",[...],"vigil"]] or
-// [["error",{"type":"exitCode","exitCode":68},"vigil"]].
+// [["error",{"type":"exitCode","exitCode":68},"vigil"]]; the latter, no session found, is success for a kick.
 func parseDoveadm(data []byte) error {
 	var answers [][]json.RawMessage
 	if err := json.Unmarshal(data, &answers); err != nil || len(answers) != 1 || len(answers[0]) < 2 {
@@ -88,6 +91,9 @@ func parseDoveadm(data []byte) error {
 			ExitCode int    `json:"exitCode"`
 		}
 		_ = json.Unmarshal(answers[0][1], &e)
+		if e.Type == "exitCode" && e.ExitCode == exitNotFound {
+			return nil // no session of the user was open: nothing left to end
+		}
 		return fmt.Errorf("doveadm kick: %s (exit code %d)", e.Type, e.ExitCode)
 	}
 	return fmt.Errorf("doveadm kick: unexpected answer %.120q", data)

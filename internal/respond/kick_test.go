@@ -343,6 +343,26 @@ func TestOneOfTwoRespondersKicks(t *testing.T) {
 	}
 }
 
+// TestKickOfAUserWithoutSessionsIsDone: doveadm answers "not found" (exit code 68) for a user without sessions;
+// that is the state the kick wants, not a failure to retry.
+func TestKickOfAUserWithoutSessionsIsDone(t *testing.T) {
+	dc := testenv.StartDovecot(t, testenv.DovecotOptions{Users: map[string]string{"idle@example.org": "pw1"}, DoveadmAPIKey: doveadmKey})
+	h := setup(t)
+	var err error
+	if h.kicker, err = respond.NewDoveadm(dc.DoveadmURL, doveadmKey); err != nil {
+		t.Fatal(err)
+	}
+	h.start(enforceAll)
+	d := h.kickDecision("idle@example.org", 0)
+	testenv.Eventually(t, 10*time.Second, "the kick recorded", func() bool {
+		rec, _ := h.kickRecord(d.ID)
+		return rec.Outcome == respond.KickDone
+	})
+	if rec, _ := h.kickRecord(d.ID); rec.Attempts != 1 || rec.LastError != "" {
+		t.Errorf("kick record = %+v; want one successful attempt", rec)
+	}
+}
+
 // TestLiftedKickIsAbandonedOnce: a kick that never succeeded ends when its decision is lifted, audited once.
 func TestLiftedKickIsAbandonedOnce(t *testing.T) {
 	h := setup(t)
