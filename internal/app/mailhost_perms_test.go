@@ -76,7 +76,7 @@ func (p *permissionErrors) has(subject string) bool {
 // TestMailhostWithDocumentedPermissions runs nats-server with the NATS configuration docs/quarantine.md gives
 // (read from the file): the vigil mailhost agent, connected as the restricted user mailhost_mx1, releases a message
 // a real Postfix holds on a command from the full vigil user; the restricted user is refused publishing an event,
-// reading the decisions bucket and subscribing to another host's commands.
+// reading the decisions bucket, subscribing to another host's commands and to other clients' replies (_INBOX.>).
 func TestMailhostWithDocumentedPermissions(t *testing.T) {
 	const host = "mx1.example.net" // the documentation's example
 	t.Setenv("VIGIL_NATS_PASSWORD", "vigil-secret")
@@ -174,7 +174,8 @@ func TestMailhostWithDocumentedPermissions(t *testing.T) {
 
 	// Outside its permissions, the same user is refused.
 	perms := &permissionErrors{}
-	mnc, err := nats.Connect("nats://mailhost_mx1:mx1-secret@"+addr, nats.ErrorHandler(perms.handler))
+	mnc, err := nats.Connect("nats://mailhost_mx1:mx1-secret@"+addr, nats.ErrorHandler(perms.handler),
+		nats.CustomInboxPrefix(quarantine.AgentInbox(host))) // as the agent's, so the refusals are the subjects', not the inbox's
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +198,13 @@ func TestMailhostWithDocumentedPermissions(t *testing.T) {
 	if _, err := mnc.SubscribeSync(other); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := mnc.SubscribeSync("_INBOX.>"); err != nil { // other clients' replies: the auth API's reads
+		t.Fatal(err)
+	}
 	if err := mnc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{eventSubject, "$JS.API.STREAM.INFO.KV_" + decision.DefaultBucket, other} {
+	for _, s := range []string{eventSubject, "$JS.API.STREAM.INFO.KV_" + decision.DefaultBucket, other, "_INBOX.>"} {
 		testenv.Eventually(t, 5*time.Second, "a permissions violation for "+s, func() bool { return perms.has(s) })
 	}
 	if info, err := events.Info(ctx); err != nil || info.State.Msgs != 0 {
