@@ -197,8 +197,8 @@ func (r *Responder) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// start ensures the incidents stream, the reviews bucket and the durable consumers, waits for the decision index
-// and the trusted networks.
+// start ensures the incidents stream, the reviews bucket, the kicks bucket (with a kicker) and the durable
+// consumers, waits for the decision index and the trusted networks.
 func (r *Responder) start(ctx context.Context) (incs, revs jetstream.Consumer, err error) {
 	if _, err := natsbus.EnsureIncidentsStream(ctx, r.js, r.opts.Replicas); err != nil {
 		return nil, nil, fmt.Errorf("responder: %w", err)
@@ -206,8 +206,10 @@ func (r *Responder) start(ctx context.Context) (incs, revs jetstream.Consumer, e
 	if r.reviews, err = authapi.OpenReviews(ctx, r.js, r.opts.Replicas); err != nil {
 		return nil, nil, fmt.Errorf("responder: %w", err)
 	}
-	if r.kicksKV, err = openKicks(ctx, r.js, KicksBucket(r.store.KV().Bucket()), r.opts.Replicas); err != nil {
-		return nil, nil, fmt.Errorf("responder: %w", err)
+	if r.opts.Kicker != nil {
+		if r.kicksKV, err = openKicks(ctx, r.js, KicksBucket(r.store.KV().Bucket()), r.opts.Replicas); err != nil {
+			return nil, nil, fmt.Errorf("responder: %w", err)
+		}
 	}
 	if incs, err = r.incidentsConsumer(ctx); err != nil {
 		return nil, nil, err
