@@ -168,8 +168,11 @@ func (r *Responder) kickOne(ctx context.Context, d decision.Decision) time.Time 
 			break
 		}
 		cur, crev, gerr := r.kickRecord(ctx, d.ID)
-		if gerr == nil && cur.Outcome == KickDone {
-			return time.Time{} // another responder, whose lease ran out meanwhile, recorded it
+		if gerr == nil && cur.Outcome != "" {
+			// Another responder recorded an outcome meanwhile: the kick, after this one's lease ran out, or the
+			// decision's end (lifted during this attempt); that outcome stays, audited once.
+			r.logger.Info("user's live sessions kicked; the outcome was recorded by another responder", "decision", d.ID, "outcome", cur.Outcome)
+			return time.Time{}
 		}
 		rev = crev
 	}
