@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ids/vigil/internal/config"
@@ -26,7 +27,7 @@ func RunMailhost(ctx context.Context, cfg *config.Config, logger *slog.Logger, o
 	if err := quarantine.CheckHost(cfg.MailhostName); err != nil {
 		return fmt.Errorf("VIGIL_MAILHOST_NAME: %w", err)
 	}
-	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-mailhost-"+cfg.MailhostName, logger)
+	nc, err := natsbus.Connect(cfg.NATSURL, "vigil-mailhost-"+cfg.MailhostName, logger, nats.CustomInboxPrefix(quarantine.AgentInbox(cfg.MailhostName)))
 	if err != nil {
 		return err
 	}

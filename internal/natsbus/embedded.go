@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	neturl "net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -87,9 +89,10 @@ func (e *Embedded) Shutdown() {
 	e.srv.WaitForShutdown()
 }
 
-// Connect opens a connection to an external NATS server (or cluster: comma-separated URLs) that keeps reconnecting.
-func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+// Connect opens a connection to an external NATS server (or cluster: comma-separated URLs) that keeps reconnecting;
+// extra options come last.
+func Connect(url, name string, logger *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
 		SurviveServerErrors(),
 		nats.MaxReconnects(-1),
@@ -100,9 +103,25 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted()) }),
-	)
+	}, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", url, err)
+		return nil, fmt.Errorf("connect nats %s: %w", redact(url), err)
 	}
 	return nc, nil
+}
+
+// redact hides the passwords of comma-separated NATS URLs, for an error message.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := neturl.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); !ok { // a token
+				u.User = neturl.User("xxxxx")
+			}
+			parts[i] = u.Redacted()
+		} else if err != nil && strings.Contains(p, "@") {
+			parts[i] = "(unparsable URL with credentials)"
+		}
+	}
+	return strings.Join(parts, ",")
 }

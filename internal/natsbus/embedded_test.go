@@ -5,6 +5,9 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // TestEmbeddedPortZeroIsFree: port 0 picks a free port, as net.Listen does, even while something holds NATS's
@@ -21,6 +24,15 @@ func TestEmbeddedPortZeroIsFree(t *testing.T) {
 		defer emb.Shutdown()
 		if u := emb.ClientURL(); u == "" || strings.HasSuffix(u, ":4222") || strings.HasSuffix(u, ":0") {
 			t.Errorf("ClientURL() = %q; want a free port", u)
+		}
+	}
+}
+
+func TestConnectErrorHidesCredentials(t *testing.T) {
+	for _, url := range []string{"nats://mailhost_mx1:s3cret-pw@127.0.0.1:1", "nats://s3cret-pw@127.0.0.1:1", "nats://127.0.0.1:1,nats://u:s3cret-pw@127.0.0.1:2"} {
+		_, err := Connect(url, "test", slog.New(slog.DiscardHandler), nats.MaxReconnects(0), nats.Timeout(200*time.Millisecond))
+		if err == nil || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+			t.Errorf("Connect(%q) = %v; want an error naming the server without the secret", url, err)
 		}
 	}
 }

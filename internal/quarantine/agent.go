@@ -50,9 +50,12 @@ func NewAgent(js jetstream.JetStream, o AgentOptions, logger *slog.Logger, reg p
 
 // Run consumes the host's commands until ctx is cancelled, then drains and returns nil.
 func (a *Agent) Run(ctx context.Context) error {
-	if err := EnsureStreams(ctx, a.js, a.opts.Replicas); err != nil {
-		// an agent whose NATS user may not manage streams relies on the auth API having created them
-		a.logger.Warn("quarantine streams not ensured; using them as they are", "err", err)
+	// The auth API manages the streams; the agent creates them only when the command stream is missing, so one
+	// whose NATS user may only read that stream's info (docs/quarantine.md) does not wait for refused requests.
+	if _, err := a.js.Stream(ctx, CommandStream); err != nil {
+		if err := EnsureStreams(ctx, a.js, a.opts.Replicas); err != nil {
+			a.logger.Warn("quarantine streams not ensured; using them as they are", "err", err)
+		}
 	}
 	c, err := a.js.CreateOrUpdateConsumer(ctx, CommandStream, jetstream.ConsumerConfig{
 		Durable: AgentConsumer(a.opts.Host), FilterSubject: CommandSubject(a.opts.Host), AckPolicy: jetstream.AckExplicitPolicy,

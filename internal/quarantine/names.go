@@ -63,6 +63,10 @@ func CommandSubject(host string) string { return "vigil.mailhost." + token(host)
 // AgentConsumer is the durable name of host's agent's consumer.
 func AgentConsumer(host string) string { return "mailhost_" + token(host) }
 
+// AgentInbox is the reply-subject prefix of host's agent (instead of _INBOX), so that its NATS user may subscribe
+// to its own replies only and not read other clients' (docs/quarantine.md).
+func AgentInbox(host string) string { return "_INBOX_mailhost_" + token(host) }
+
 // heldMsgID is the message id of a held record: one per host and queue id.
 func heldMsgID(host, queueID string) string { return "held." + host + "." + queueID }
 

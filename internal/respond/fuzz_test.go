@@ -22,6 +22,6 @@ func FuzzParseDoveadm(f *testing.F) {
 	f.Add([]byte(`[["error",{"type":"exitCode","exitCode":68},"vigil"]]`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = parseDoveadm(data) // never panics; an error for anything but a response
+		_ = parseDoveadm(data) // never panics; an error for anything but a response or "no session found"
 	})
 }

@@ -206,10 +206,7 @@ func (r *Responder) handle(ctx context.Context, inc *incident.Incident) error {
 		r.made[d.ID] = d.ExpiresAt
 		r.pruneMade(now)
 		if !isNew {
-			if d.Action == decision.Kick && d.Active(now) && now.Sub(d.CreatedAt) < 5*time.Minute {
-				r.kick(d) // a redelivery soon after a crash: the kick may not have happened
-			}
-			continue
+			continue // a kick stored before is the kick worker's, whether it happened yet or not
 		}
 		created = true
 		r.count(&d)

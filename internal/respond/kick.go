@@ -12,9 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/vigil-ids/vigil/internal/decision"
-	"github.com/vigil-ids/vigil/internal/retry"
 )
 
 // Doveadm kicks users through Dovecot's doveadm HTTP API (service doveadm { inet_listener http }), authenticated
@@ -43,8 +40,8 @@ func NewDoveadm(rawURL, key string) (*Doveadm, error) {
 		client: &http.Client{Timeout: 10 * time.Second}}, nil
 }
 
-// Kick ends every IMAP/POP3 session of user (doveadm kick <user>). It reports an error when the API refuses the
-// command or does not answer.
+// Kick ends every IMAP/POP3 session of user (doveadm kick <user>); a user without sessions is no error. It reports
+// an error when the API refuses the command or does not answer.
 func (c *Doveadm) Kick(ctx context.Context, user string) error {
 	body, err := json.Marshal([]any{[]any{"kick", map[string]any{"mask": []string{user}}, "vigil"}})
 	if err != nil {
@@ -71,8 +68,11 @@ func (c *Doveadm) Kick(ctx context.Context, user string) error {
 	return parseDoveadm(data)
 }
 
+// exitNotFound is doveadm's exit code when kick found no session of the user (DOVEADM_EX_NOTFOUND).
+const exitNotFound = 68
+
 // parseDoveadm reads the answer to one command: [["doveadmResponse",[...],"vigil"]] or
-// [["error",{"type":"exitCode","exitCode":68},"vigil"]].
+// [["error",{"type":"exitCode","exitCode":68},"vigil"]]; the latter, no session found, is success for a kick.
 func parseDoveadm(data []byte) error {
 	var answers [][]json.RawMessage
 	if err := json.Unmarshal(data, &answers); err != nil || len(answers) != 1 || len(answers[0]) < 2 {
@@ -91,51 +91,10 @@ func parseDoveadm(data []byte) error {
 			ExitCode int    `json:"exitCode"`
 		}
 		_ = json.Unmarshal(answers[0][1], &e)
+		if e.Type == "exitCode" && e.ExitCode == exitNotFound {
+			return nil // no session of the user was open: nothing left to end
+		}
 		return fmt.Errorf("doveadm kick: %s (exit code %d)", e.Type, e.ExitCode)
 	}
 	return fmt.Errorf("doveadm kick: unexpected answer %.120q", data)
-}
-
-// kick queues a kick without waiting; a full queue drops it (counted): a kick never holds up a decision.
-func (r *Responder) kick(d decision.Decision) {
-	if r.opts.Kicker == nil {
-		r.m.kicks.WithLabelValues("unconfigured").Inc()
-		return
-	}
-	select {
-	case r.kicks <- d:
-	default:
-		r.m.kicks.WithLabelValues("dropped").Inc()
-		r.logger.Warn("kick dropped: queue full", "decision", d.ID)
-	}
-}
-
-// kickWorker carries out queued kicks, trying each up to three times.
-func (r *Responder) kickWorker(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case d := <-r.kicks:
-			var err error
-			for attempt := range 3 {
-				if attempt > 0 && !retry.Sleep(ctx, time.Duration(attempt)*time.Second) {
-					return nil
-				}
-				kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err = r.opts.Kicker.Kick(kctx, d.Subject)
-				cancel()
-				if err == nil {
-					break
-				}
-			}
-			if err != nil {
-				r.m.kicks.WithLabelValues("failed").Inc()
-				r.logger.Warn("kick failed; the user's live sessions stay open (the login block still applies)", "decision", d.ID, "err", err)
-				continue
-			}
-			r.m.kicks.WithLabelValues("ok").Inc()
-			r.logger.Info("user's live sessions kicked", "decision", d.ID, "incident", d.IncidentID)
-		}
-	}
 }

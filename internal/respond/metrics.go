@@ -11,6 +11,7 @@ type metrics struct {
 	incidents   *prometheus.CounterVec
 	lifts       *prometheus.CounterVec
 	kicks       *prometheus.CounterVec
+	attempts    *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	purged      prometheus.Counter
 	latency     prometheus.Histogram
@@ -34,7 +35,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lifts: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_responder_lifts_total",
 			Help: "Decisions the responder lifted, by cause (review, trusted_range)."}, []string{"cause"}),
 		kicks: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_responder_kicks_total",
-			Help: "Kicks of live IMAP/POP3 sessions through doveadm, by result (ok, failed, dropped, unconfigured)."}, []string{"result"}),
+			Help: "Kick decisions carried out through doveadm, by outcome (ok; abandoned: lifted or expired before an attempt succeeded; unconfigured: no doveadm), once per decision."}, []string{"result"}),
+		attempts: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_responder_kick_attempts_total",
+			Help: "Calls of doveadm kick by this responder, by result (ok, failed)."}, []string{"result"}),
 		errors: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_responder_errors_total",
 			Help: "Failed operations of the responder (each is retried), by operation."}, []string{"op"}),
 		purged: f.NewCounter(prometheus.CounterOpts{Name: "vigil_responder_purged_total",

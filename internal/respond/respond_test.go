@@ -85,10 +85,11 @@ type harness struct {
 	audit   *auditLog
 	quar    *releases
 	reg     *prometheus.Registry
-	kicker  respond.Kicker // nil: no kicks
-	running atomic.Int32   // responders started and not stopped
-	retain  time.Duration  // decision.Options.Retain of the responders' store; 0: the default
-	purge   time.Duration  // Options.PurgeInterval; 0: the default
+	kicker  respond.Kicker         // nil: no kicks
+	running atomic.Int32           // responders started and not stopped
+	retain  time.Duration          // decision.Options.Retain of the responders' store; 0: the default
+	purge   time.Duration          // Options.PurgeInterval; 0: the default
+	tune    func(*respond.Options) // changes the responders' options; nil: none
 
 	policyFile string             // Options.PolicyFile of the responders; "": the policy given to start
 	check      time.Duration      // Options.PolicyCheck; 0: the default
@@ -158,8 +159,12 @@ func (h *harness) start(policy string) (stop func()) {
 	if h.logs != nil {
 		logger = slog.New(slog.NewTextHandler(h.logs, nil))
 	}
-	r, err := respond.New(js, store, nil, h.ts, h.tw, respond.Options{Policy: p, Auditor: h.audit, Quarantine: h.quar, Kicker: h.kicker, PurgeInterval: h.purge,
-		TrustPoll: 20 * time.Millisecond, PolicyFile: h.policyFile, PolicyCheck: h.check, Reload: h.reload}, logger, h.reg)
+	o := respond.Options{Policy: p, Auditor: h.audit, Quarantine: h.quar, Kicker: h.kicker, PurgeInterval: h.purge,
+		TrustPoll: 20 * time.Millisecond, PolicyFile: h.policyFile, PolicyCheck: h.check, Reload: h.reload}
+	if h.tune != nil {
+		h.tune(&o)
+	}
+	r, err := respond.New(js, store, nil, h.ts, h.tw, o, logger, h.reg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -296,9 +301,15 @@ func TestEnforcedDecisionsMatchAndAreIdempotent(t *testing.T) {
 // metric returns the value of a counter whose labels include every "name=value" given, 0 when absent.
 func (h *harness) metric(name string, labels ...string) float64 {
 	h.t.Helper()
-	mfs, err := h.reg.Gather()
+	return metricIn(h.t, h.reg, name, labels...)
+}
+
+// metricIn returns the value of a counter of reg whose labels include every "name=value" given, 0 when absent.
+func metricIn(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() != name {

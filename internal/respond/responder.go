@@ -2,9 +2,12 @@ package respond
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,7 +62,14 @@ type Options struct {
 	Auditor    Auditor    // nil: no audit records
 	Quarantine Quarantine // nil: no held mail to release
 	Kicker     Kicker     // nil: kick decisions are stored but nobody is kicked
-	Now        func() time.Time
+	// KickRetry is the wait after a kick's first failed attempt, doubling after each further one up to
+	// KickRetryMax; defaults 1s and 5m.
+	KickRetry, KickRetryMax time.Duration
+	// KickLease is how long a responder's claim on a kick attempt keeps the others off it; if it stops meanwhile,
+	// another tries once the lease ran out. Default 30s; one doveadm call is cut off after the lease or 10s,
+	// whichever is shorter.
+	KickLease time.Duration
+	Now       func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -84,6 +94,15 @@ func (o *Options) setDefaults() {
 	if o.TrustPoll <= 0 {
 		o.TrustPoll = 200 * time.Millisecond
 	}
+	if o.KickRetry <= 0 {
+		o.KickRetry = time.Second
+	}
+	if o.KickRetryMax < o.KickRetry {
+		o.KickRetryMax = max(o.KickRetry, 5*time.Minute)
+	}
+	if o.KickLease <= 0 {
+		o.KickLease = 30 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -92,19 +111,21 @@ func (o *Options) setDefaults() {
 // Responder turns incidents into containment decisions by the policy and lifts them when an incident is resolved
 // as harmless or a trusted range covers them.
 type Responder struct {
-	js      jetstream.JetStream
-	store   *decision.Store
-	index   *decision.Index
-	ownIdx  bool
-	trust   *trustkv.Store
-	trustW  *trustkv.Watcher
-	opts    Options
-	logger  *slog.Logger
-	m       *metrics
-	reviews jetstream.KeyValue
-	recent  *recent
-	kicks   chan decision.Decision
-	ready   chan struct{}
+	js       jetstream.JetStream
+	store    *decision.Store
+	index    *decision.Index
+	ownIdx   bool
+	trust    *trustkv.Store
+	trustW   *trustkv.Watcher
+	opts     Options
+	logger   *slog.Logger
+	m        *metrics
+	reviews  jetstream.KeyValue
+	recent   *recent
+	kicksKV  jetstream.KeyValue // how far each kick decision was carried out (kicker.go)
+	kickWake chan struct{}      // a new kick decision was stored
+	instance string             // this responder's name in kick records
+	ready    chan struct{}
 
 	trustCache atomic.Pointer[trustState] // the trusted networks as last read (lift.go)
 	fed        atomic.Uint64              // the newest incidents stream sequence the feed has read (feed.go)
@@ -140,7 +161,7 @@ func New(js jetstream.JetStream, store *decision.Store, index *decision.Index, t
 		}
 	}
 	r := &Responder{js: js, store: store, index: index, trust: trust, trustW: trustW, opts: opts, logger: logger,
-		m: newMetrics(reg), recent: newRecent(), revCache: newReviewCache(), made: map[string]time.Time{}, kicks: make(chan decision.Decision, 1024), ready: make(chan struct{})}
+		m: newMetrics(reg), recent: newRecent(), revCache: newReviewCache(), made: map[string]time.Time{}, kickWake: make(chan struct{}, 1), instance: instanceName(), ready: make(chan struct{})}
 	if index == nil {
 		r.index, r.ownIdx = decision.NewIndex(store, logger, prometheus.NewRegistry()), true
 	}
@@ -148,6 +169,17 @@ func New(js jetstream.JetStream, store *decision.Store, index *decision.Index, t
 	r.m.policyLoaded.SetToCurrentTime()
 	r.health.set("starting", errStarting)
 	return r, nil
+}
+
+// instanceName returns a name for this responder that no other one shares: the host name and random digits.
+func instanceName() string {
+	host, _ := os.Hostname()
+	if len(host) > 64 {
+		host = host[:64]
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
 }
 
 // Ready is closed once the responder consumes incidents.
@@ -194,14 +226,19 @@ func (r *Responder) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// start ensures the incidents stream, the reviews bucket and the durable consumers, waits for the decision index
-// and the trusted networks.
+// start ensures the incidents stream, the reviews bucket, the kicks bucket (with a kicker) and the durable
+// consumers, waits for the decision index and the trusted networks.
 func (r *Responder) start(ctx context.Context) (incs, revs jetstream.Consumer, err error) {
 	if _, err := natsbus.EnsureIncidentsStream(ctx, r.js, r.opts.Replicas); err != nil {
 		return nil, nil, fmt.Errorf("responder: %w", err)
 	}
 	if r.reviews, err = authapi.OpenReviews(ctx, r.js, r.opts.Replicas); err != nil {
 		return nil, nil, fmt.Errorf("responder: %w", err)
+	}
+	if r.opts.Kicker != nil {
+		if r.kicksKV, err = openKicks(ctx, r.js, KicksBucket(r.store.KV().Bucket()), r.opts.Replicas); err != nil {
+			return nil, nil, fmt.Errorf("responder: %w", err)
+		}
 	}
 	if incs, err = r.incidentsConsumer(ctx); err != nil {
 		return nil, nil, err

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,6 +28,36 @@ func NATSAt(t testing.TB, dir string) *server.Server {
 		JetStream: true,
 		StoreDir:  dir,
 	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready after 10s")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// NATSConfig starts an in-process NATS server from a configuration file's text (accounts, users, permissions),
+// listening on a random loopback port with JetStream under t.TempDir(), and shuts it down when the test ends.
+// Variables like $NAME in the text are read from the environment, as nats-server does.
+func NATSConfig(t testing.TB, conf string) *server.Server {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nats-server.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats configuration: %v", err)
+	}
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+	opts.JetStream, opts.StoreDir = true, t.TempDir()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("start nats: %v", err)
