@@ -1,8 +1,14 @@
 package dovecot
 
 import (
+	"log/slog"
+
 	"context"
 	"fmt"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigil-ids/vigil/internal/natsbus"
+	"github.com/vigil-ids/vigil/internal/testenv"
 	"net/netip"
 	"sync"
 	"testing"
@@ -45,8 +51,24 @@ func fillDecisions(b *testing.B, s *decision.Store, n int) {
 	}
 }
 
+// decisionsIn opens a decision store in bucket (default: the default bucket) of js and a running index over it.
+func decisionsIn(b *testing.B, js jetstream.JetStream, bucket string) (*decision.Store, *decision.Index) {
+	s, err := decision.Open(context.Background(), js, decision.Options{Bucket: bucket})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := decision.NewIndex(s, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- x.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	<-x.Ready()
+	return s, x
+}
+
 // BenchmarkAllow100kDecisions answers allow requests paced at 5,000 per second over 32 keep-alive HTTP connections
-// on loopback, from an index holding 100,000 active decisions (users and networks): one request in four comes from
+// on loopback, from an index holding 100,000 active decisions (read from a nats-server process of its own, as in a
+// deployment) (users and networks): one request in four comes from
 // a blocked user, one in four from a tarpitted network, the rest are allowed; every answer is checked. The requests
 // come from a separate process (loadgen.Spawn), so that the load generator's garbage collections and scheduling
 // stay out of the server's; p50/p99 are from each request's scheduled time, less the generator's own lateness in
@@ -57,12 +79,16 @@ func fillDecisions(b *testing.B, s *decision.Store, n int) {
 //	go test -run XXX -bench Allow100kDecisions -benchtime 20000x ./internal/dovecot/
 func BenchmarkAllow100kDecisions(b *testing.B) {
 	const rate, conns, active = 5000, 32, 100_000
-	s, x := decisions(b, true)
+	js, err := natsbus.NewJetStream(testenv.ConnectURL(b, testenv.NATSProcess(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, x := decisionsIn(b, js, "")
 	fillDecisions(b, s, active)
 	for x.Active(time.Now()) < active {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, empty := decisions(b, true)
+	_, empty := decisionsIn(b, js, "vigil_decisions_empty")
 	h, srv := serve(b, Options{Decisions: x}, nil, false)
 	_, base := serve(b, Options{Decisions: empty}, nil, false)
 	bodies := make([]string, 4096)

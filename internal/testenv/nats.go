@@ -76,7 +76,13 @@ func NATSConfig(t testing.TB, conf string) *server.Server {
 // Connect opens a client connection to s that is closed when the test ends.
 func Connect(t testing.TB, s *server.Server) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return ConnectURL(t, s.ClientURL())
+}
+
+// ConnectURL opens a client connection to the NATS server at url that is closed when the test ends.
+func ConnectURL(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatalf("connect nats: %v", err)
 	}
