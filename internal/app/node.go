@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/detector"
 	"github.com/vigil-ids/vigil/internal/dovecot"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/gctune"
 	"github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/ingest"
@@ -208,6 +209,9 @@ func newPipeline(ctx context.Context, cfg *config.Config, nc *nats.Conn, withIng
 		p.pub = natsbus.NewPublisher(p.js, cfg.Partitions, reg)
 		if p.ingest, err = ingest.NewHandler(ingestOptions(cfg), p.pub, logger, reg); err != nil {
 			return nil, err
+		}
+		if len(cfg.DovecotTokens) > 0 || cfg.PostfixAddr != "" {
+			gctune.ForPolicy(logger) // for the process's life: it answers mail servers' policy requests
 		}
 		if (len(cfg.DovecotTokens) > 0 || cfg.PostfixAddr != "") && cfg.Enforce != "off" {
 			ds, err := decision.Open(ctx, p.js, decisionOptions(cfg))
