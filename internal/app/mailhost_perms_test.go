@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -113,7 +112,7 @@ func TestMailhostWithDocumentedPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 20*time.Second, queueID+" in the hold queue", func() bool { return postqueueName(t, mail.Postfix.ConfigDir, queueID) == "hold" })
+	testenv.Eventually(t, 20*time.Second, queueID+" in the hold queue", func() bool { return mail.Postfix.QueueOf(t, queueID) == "hold" })
 
 	// vigil mailhost as the restricted user.
 	env := map[string]string{"VIGIL_NATS_URL": "nats://mailhost_mx1:mx1-secret@" + addr, "VIGIL_MAILHOST_NAME": host,
@@ -153,7 +152,7 @@ func TestMailhostWithDocumentedPermissions(t *testing.T) {
 	if err != nil || res.Outcome != quarantine.OutcomeReleased || res.CommandID != "c1" {
 		t.Fatalf("result = %+v, %v; want c1 released", res, err)
 	}
-	if q := postqueueName(t, mail.Postfix.ConfigDir, queueID); q == "hold" {
+	if q := mail.Postfix.QueueOf(t, queueID); q == "hold" {
 		t.Errorf("%s is still held after the release", queueID)
 	}
 	cs, err := js.Stream(ctx, quarantine.CommandStream)
@@ -210,23 +209,4 @@ func TestMailhostWithDocumentedPermissions(t *testing.T) {
 	if info, err := events.Info(ctx); err != nil || info.State.Msgs != 0 {
 		t.Errorf("VIGIL_EVENTS holds %v messages (%v); want none from mailhost_mx1", info.State.Msgs, err)
 	}
-}
-
-// postqueueName is the queue Postfix has a message in ("" when none), from postqueue -j.
-func postqueueName(t *testing.T, configDir, queueID string) string {
-	t.Helper()
-	out, err := exec.Command("/usr/sbin/postqueue", "-c", configDir, "-j").Output()
-	if err != nil {
-		t.Fatalf("postqueue -j: %v", err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		var rec struct {
-			QueueName string `json:"queue_name"`
-			QueueID   string `json:"queue_id"`
-		}
-		if line != "" && json.Unmarshal([]byte(line), &rec) == nil && rec.QueueID == queueID {
-			return rec.QueueName
-		}
-	}
-	return ""
 }

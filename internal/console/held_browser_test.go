@@ -84,7 +84,7 @@ func TestHeldMailInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if queueOf(t, mail.Postfix, id) == "hold" {
+		if mail.Postfix.QueueOf(t, id) == "hold" {
 			held = append(held, id)
 		} else if time.Now().After(deadline) {
 			t.Fatalf("%d messages held after 20s; want 3", len(held))
@@ -186,11 +186,11 @@ func TestHeldMailInBrowser(t *testing.T) {
 	if got := heldRow(b, rel); !strings.Contains(got, "released by root") {
 		t.Errorf("the released row = %q; want who released it", got)
 	}
-	testenv.Eventually(t, 20*time.Second, "Postfix delivered the released message", func() bool { return queueOf(t, mail.Postfix, rel) == "" })
-	if q := queueOf(t, mail.Postfix, del); q != "" {
+	testenv.Eventually(t, 20*time.Second, "Postfix delivered the released message", func() bool { return mail.Postfix.QueueOf(t, rel) == "" })
+	if q := mail.Postfix.QueueOf(t, del); q != "" {
 		t.Errorf("the deleted message %s is in Postfix's %s queue", del, q)
 	}
-	if q := queueOf(t, mail.Postfix, kept); q != "hold" {
+	if q := mail.Postfix.QueueOf(t, kept); q != "hold" {
 		t.Errorf("the untouched message %s is in queue %q; want hold", kept, q)
 	}
 	testenv.Eventually(t, 20*time.Second, "Postfix's log shows the released message sent and the deleted one removed", func() bool {
@@ -260,17 +260,6 @@ func hostCommands(t *testing.T, js jetstream.JetStream, host string) []string {
 		got = append(got, c.Action+" "+c.QueueID+" by "+c.By)
 	}
 	return got
-}
-
-// queueOf returns the Postfix queue a message is in ("" when none: delivered or removed).
-func queueOf(t *testing.T, p *testenv.Postfix, queueID string) string {
-	t.Helper()
-	for _, m := range p.Queue(t) {
-		if m.QueueID == queueID {
-			return m.Queue
-		}
-	}
-	return ""
 }
 
 func freeAddr(t *testing.T) string {

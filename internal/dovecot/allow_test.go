@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -22,7 +23,14 @@ import (
 func decisions(t testing.TB, run bool) (*decision.Store, *decision.Index) {
 	t.Helper()
 	js, _ := jetStream(t, false)
-	s, err := decision.Open(context.Background(), js, decision.Options{})
+	return decisionsIn(t, js, "", run)
+}
+
+// decisionsIn opens a decision store in bucket of js ("": the default bucket) and returns it and an index over it,
+// running and loaded when run.
+func decisionsIn(t testing.TB, js jetstream.JetStream, bucket string, run bool) (*decision.Store, *decision.Index) {
+	t.Helper()
+	s, err := decision.Open(context.Background(), js, decision.Options{Bucket: bucket})
 	if err != nil {
 		t.Fatal(err)
 	}

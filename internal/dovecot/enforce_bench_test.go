@@ -3,14 +3,10 @@ package dovecot
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/decision"
 	"github.com/vigil-ids/vigil/internal/gctune"
@@ -52,21 +48,6 @@ func fillDecisions(b *testing.B, s *decision.Store, n int) {
 	}
 }
 
-// decisionsIn opens a decision store in bucket (default: the default bucket) of js and a running index over it.
-func decisionsIn(b *testing.B, js jetstream.JetStream, bucket string) (*decision.Store, *decision.Index) {
-	s, err := decision.Open(context.Background(), js, decision.Options{Bucket: bucket})
-	if err != nil {
-		b.Fatal(err)
-	}
-	x := decision.NewIndex(s, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- x.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	<-x.Ready()
-	return s, x
-}
-
 // BenchmarkAllow100kDecisions answers allow requests paced at 5,000 per second over 32 keep-alive HTTP connections on
 // loopback, from an index holding 100,000 active decisions on users and networks (read from a nats-server process
 // of its own, as in a deployment): one request in four comes from a blocked user, one in four from a tarpitted
@@ -86,12 +67,12 @@ func BenchmarkAllow100kDecisions(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, x := decisionsIn(b, js, "")
+	s, x := decisionsIn(b, js, "", true)
 	fillDecisions(b, s, active)
 	for x.Active(time.Now()) < active {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_, empty := decisionsIn(b, js, "vigil_decisions_empty")
+	_, empty := decisionsIn(b, js, "vigil_decisions_empty", true)
 	h, srv := serve(b, Options{Decisions: x}, nil, false)
 	_, base := serve(b, Options{Decisions: empty}, nil, false)
 	bodies := make([]string, 4096)

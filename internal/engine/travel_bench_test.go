@@ -23,9 +23,9 @@ func (c benchCity) Locate(ip netip.Addr) (window.Place, bool) {
 	return window.Place(l), ok
 }
 
-// BenchmarkMemoryPerUserCity is BenchmarkMemoryPerUser with impossible_travel on: VIGIL_GEOIP_DB plus the City
-// files of VIGIL_GEOIP_CITY_DB (comma-separated), and the generated day's travel scenarios.
-func BenchmarkMemoryPerUserCity(b *testing.B) {
+// openCityGeo opens VIGIL_GEOIP_DB with the City files of VIGIL_GEOIP_CITY_DB (comma-separated), closed when b ends,
+// and skips b when either is unset.
+func openCityGeo(b *testing.B) benchCity {
 	path, city := os.Getenv("VIGIL_GEOIP_DB"), os.Getenv("VIGIL_GEOIP_CITY_DB")
 	if path == "" || city == "" {
 		b.Skip("needs VIGIL_GEOIP_DB and VIGIL_GEOIP_CITY_DB")
@@ -34,11 +34,18 @@ func BenchmarkMemoryPerUserCity(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	if err := db.OpenCity(strings.Split(city, ",")...); err != nil {
 		b.Fatal(err)
 	}
-	g := benchCity{db}
+	return benchCity{db}
+}
+
+// BenchmarkMemoryPerUserCity is BenchmarkMemoryPerUser with impossible_travel on: VIGIL_GEOIP_DB plus the City
+// files of VIGIL_GEOIP_CITY_DB (comma-separated), and the generated day's travel scenarios.
+func BenchmarkMemoryPerUserCity(b *testing.B) {
+	g := openCityGeo(b)
+	db := g.DB
 	const n = 100000
 	day, err := gen.Generate(gen.Options{Users: n, Seed: 7, LoginsPerUser: 6, SendsPerUser: 4, Compromised: 1, BulkSenders: 1, Locate: g.Locate}, gen.Networks(db.Networks()))
 	if err != nil {

@@ -2,13 +2,11 @@ package quarantine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -69,25 +67,6 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), what)
-}
-
-// queueOf is where Postfix has a message, read with postqueue -j as an operator would.
-func queueOf(t *testing.T, configDir, queueID string) string {
-	t.Helper()
-	out, err := exec.Command("/usr/sbin/postqueue", "-c", configDir, "-j").Output()
-	if err != nil {
-		t.Fatalf("postqueue -j: %v", err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		var rec struct {
-			QueueName string `json:"queue_name"`
-			QueueID   string `json:"queue_id"`
-		}
-		if line != "" && json.Unmarshal([]byte(line), &rec) == nil && rec.QueueID == queueID {
-			return rec.QueueName
-		}
-	}
-	return ""
 }
 
 type auditLog struct {
@@ -174,7 +153,7 @@ func TestReleaseAndDeleteWithRealPostfix(t *testing.T) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
-		waitUntil(t, id+" in the hold queue", func() bool { return queueOf(t, mail.Postfix.ConfigDir, id) == "hold" })
+		waitUntil(t, id+" in the hold queue", func() bool { return mail.Postfix.QueueOf(t, id) == "hold" })
 	}
 
 	audits := &auditLog{}
@@ -222,7 +201,7 @@ func TestReleaseAndDeleteWithRealPostfix(t *testing.T) {
 		msgs, err := testenv.IMAPFetch(mail.IMAPAddr, "carol@example.org", "carol-pw")
 		return err == nil && len(msgs) == 1 && strings.Contains(msgs[0], "Subject: test")
 	})
-	if q := queueOf(t, mail.Postfix.ConfigDir, ids[1]); q != "hold" {
+	if q := mail.Postfix.QueueOf(t, ids[1]); q != "hold" {
 		t.Fatalf("the other message is in queue %q; want hold", q)
 	}
 
@@ -238,7 +217,7 @@ func TestReleaseAndDeleteWithRealPostfix(t *testing.T) {
 	}
 	run(t, agent2.Run)
 	waitUntil(t, "the deletion in ClickHouse", func() bool { return held(incidentB).Status == chstore.HeldDeleted })
-	if q := queueOf(t, mail.Postfix.ConfigDir, ids[1]); q != "" {
+	if q := mail.Postfix.QueueOf(t, ids[1]); q != "" {
 		t.Errorf("deleted message is in queue %q; want none", q)
 	}
 	if r := held(incidentB); r.Actor != "root" || r.Detail != "" {

@@ -28,6 +28,12 @@ func NATSAt(t testing.TB, dir string) *server.Server {
 		JetStream: true,
 		StoreDir:  dir,
 	}
+	return startNATS(t, opts)
+}
+
+// startNATS runs a NATS server with opts until the test ends.
+func startNATS(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("start nats: %v", err)
@@ -58,19 +64,7 @@ func NATSConfig(t testing.TB, conf string) *server.Server {
 	}
 	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
 	opts.JetStream, opts.StoreDir = true, t.TempDir()
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready after 10s")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
+	return startNATS(t, opts)
 }
 
 // Connect opens a client connection to s that is closed when the test ends.

@@ -34,3 +34,14 @@ func (p *Postfix) Queue(t testing.TB) []QueuedMessage {
 	}
 	return msgs
 }
+
+// QueueOf is the queue the instance has message queueID in (postqueue -j), "" when it has none.
+func (p *Postfix) QueueOf(t testing.TB, queueID string) string {
+	t.Helper()
+	for _, m := range p.Queue(t) {
+		if m.QueueID == queueID {
+			return m.Queue
+		}
+	}
+	return ""
+}
