@@ -168,6 +168,29 @@ func nodeConfig(t *testing.T, networks, extra map[string]string) (*config.Config
 	return cfg, env["VIGIL_DATA_DIR"]
 }
 
+// runNode runs node until the test ends, when its Run must return nil, and returns a channel that receives Run's
+// error should it return before.
+func runNode(t *testing.T, node *Node) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	early := make(chan error, 1)
+	stopped := make(chan struct{})
+	var err error
+	go func() {
+		err = node.Run(ctx)
+		close(stopped)
+		early <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+		if err != nil {
+			t.Errorf("node Run = %v; want nil after cancel", err)
+		}
+	})
+	return early
+}
+
 // startNode runs a single node with cfg until the test ends and returns its ingest base URL once it is ready.
 func startNode(t *testing.T, cfg *config.Config, out io.Writer) string {
 	t.Helper()

@@ -51,15 +51,7 @@ func TestNodeNotifies(t *testing.T) {
 		"VIGIL_NOTIFY_WEBHOOKS": "ops=" + rcv.URL + "/hook", "VIGIL_NOTIFY_WEBHOOK_SECRETS": secrets})
 	var out bytes.Buffer
 	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: &out, NATSURL: make(chan string, 1), IngestAddr: make(chan net.Addr, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node Run = %v; want nil after cancel", err)
-		}
-	})
+	done := runNode(t, node)
 	var url string
 	select {
 	case url = <-node.NATSURL:
@@ -82,7 +74,7 @@ func TestNodeNotifies(t *testing.T) {
 	inc := incident.Incident{ID: incident.ID(incident.MultiCountry, "alice@example.org", at), Rule: incident.MultiCountry, User: "alice@example.org",
 		Domain: "example.org", Status: "open", WindowStart: at, FirstSeen: at, LastSeen: at, Countries: []string{"DE", "GB"}, Version: 1}
 	data, _ := json.Marshal(inc)
-	if _, err := js.Publish(ctx, natsbus.IncidentSubject("multi_country"), data, jetstream.WithMsgID(natsbus.IncidentMsgID(inc.ID, 1))); err != nil {
+	if _, err := js.Publish(context.Background(), natsbus.IncidentSubject("multi_country"), data, jetstream.WithMsgID(natsbus.IncidentMsgID(inc.ID, 1))); err != nil {
 		t.Fatal(err)
 	}
 	want := "incident." + natsbus.IncidentMsgID(inc.ID, 1) + " incident.opened"

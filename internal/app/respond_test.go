@@ -66,15 +66,7 @@ func TestNodeResponderReadinessAndReload(t *testing.T) {
 	reload := make(chan struct{})
 	node := &Node{Config: cfg, Logger: slog.New(slog.DiscardHandler), Out: io.Discard, Reload: reload,
 		IngestAddr: make(chan net.Addr, 1), NATSURL: make(chan string, 1), AuthAddr: make(chan net.Addr, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node Run = %v; want nil after cancel", err)
-		}
-	})
+	done := runNode(t, node)
 	var base string
 	select {
 	case addr := <-node.IngestAddr:
