@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"testing"
@@ -28,7 +29,8 @@ import (
 // a shared machine the wall-clock rates follow the other load, the CPU seconds per 1,000 events of each phase (this
 // process, which holds the NATS server, plus clickhouse-server) and the rate ratio they imply on a machine where CPU
 // is the limit.
-// VIGIL_BENCH_USERS sets the users (default 20,000, as bin/vigil bench).
+// VIGIL_BENCH_USERS sets the users (default 20,000, as bin/vigil bench); VIGIL_BENCH_PROFILE=dir writes a CPU
+// profile of each phase there (fetch.pprof, detector.pprof).
 //
 //	VIGIL_GEOIP_DB=$PWD/.cache/geoip/country.mmdb go test -run '^$' -bench DetectorVsFetch -benchtime 1x -timeout 30m ./internal/bench
 func BenchmarkDetectorVsFetch(b *testing.B) {
@@ -116,16 +118,20 @@ func BenchmarkDetectorVsFetch(b *testing.B) {
 	for b.Loop() {
 		c0 := cpu()
 		ch0 := cpuSeconds(b, chPID)
+		stopProfile := startProfile(b, "fetch")
 		fetch, err := benchRawFetch(ctx, js, total)
 		if err != nil {
 			b.Fatal(err)
 		}
+		stopProfile()
 		c1 := cpu()
 		ch1 := cpuSeconds(b, chPID)
+		stopProfile = startProfile(b, "detector")
 		det, err := benchDetector(ctx, js, store, db, total, logger)
 		if err != nil {
 			b.Fatal(err)
 		}
+		stopProfile()
 		c2 := cpu()
 		ch2 := cpuSeconds(b, chPID)
 		n := float64(total)
@@ -139,5 +145,27 @@ func BenchmarkDetectorVsFetch(b *testing.B) {
 		b.ReportMetric(100*fetchCPU/detCPU, "detector-%-of-fetch-by-cpu")
 		b.Logf("%d users, %d events: raw fetch + ack %.0f events/s (%.3f CPU s per 1,000 events, %.3f of them clickhouse-server's), detector %.0f events/s (%.3f CPU s per 1,000 events, %.3f of them clickhouse-server's) = %.0f%% of raw fetch + ack by wall clock, %.0f%% by CPU",
 			users, total, fetchRate, fetchCPU, (ch1-ch0)/n*1000, detRate, detCPU, (ch2-ch1)/n*1000, 100*detRate/fetchRate, 100*fetchCPU/detCPU)
+	}
+}
+
+// startProfile writes a CPU profile of one phase to $VIGIL_BENCH_PROFILE/phase.pprof, when that is set, until the
+// returned function is called.
+func startProfile(b *testing.B, phase string) func() {
+	dir := os.Getenv("VIGIL_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, phase+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

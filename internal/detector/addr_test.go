@@ -4,19 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vigil-ids/vigil/internal/detector"
-	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/natsbus"
@@ -26,33 +21,7 @@ import (
 // startOwned starts a detector owning some of the 4 partitions and returns its stop function.
 func (e *env) startOwned(owned []int) (stop func()) {
 	e.t.Helper()
-	d, err := detector.New(e.js, e.store, e.geo, func() engine.Trust { return e.trust.Set() }, detector.Options{
-		Partitions: 4, Owned: owned, BatchSize: 500, FlushInterval: 50 * time.Millisecond, Rules: defaults(),
-	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		e.t.Fatalf("detector stopped at start: %v", err)
-	case <-time.After(30 * time.Second):
-		e.t.Fatal("detector not ready after 30s")
-	}
-	var once atomic.Bool
-	stop = func() {
-		if once.Swap(true) {
-			return
-		}
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("detector Run = %v; want nil after cancel", err)
-		}
-	}
-	e.t.Cleanup(stop)
+	_, stop = e.startCounted(owned)
 	return stop
 }
 

@@ -18,12 +18,15 @@ func (d *Detector) consumerConfig(p int) jetstream.ConsumerConfig {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       natsbus.DetectorConsumer(p),
 		Description:   fmt.Sprintf("Vigil detector, partition %d", p),
-		FilterSubject: natsbus.PartitionFilter(p),
+		FilterSubject: filterOf(p),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       d.opts.AckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 4 * d.opts.BatchSize,
+	}
+	if p == allPartitions {
+		cfg.Durable, cfg.Description = natsbus.DetectorWholeConsumer, "Vigil detector, every partition"
 	}
 	d.pin(&cfg)
 	return cfg
@@ -57,10 +60,17 @@ func (d *Detector) groupConsumer(ctx context.Context, stream jetstream.Stream, c
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
 		return nil, fmt.Errorf("detector: consumer %s: %w", cfg.Durable, err)
+	case stream.CachedInfo().Config.Name == d.opts.Stream: // a user partition's, new
+		if _, err := d.fromWhole(ctx, stream, &cfg); err != nil {
+			return nil, err
+		}
 	}
 	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("detector: consumer %s: %w", cfg.Durable, err)
+	}
+	if cfg.OptStartSeq > 0 && stream.CachedInfo().Config.Name == d.opts.Stream {
+		d.retireWhole(ctx, stream)
 	}
 	return c, nil
 }
@@ -77,7 +87,7 @@ func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int)
 	case err == nil:
 		info, err := old.Info(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("detector: consumer info for partition %d: %w", p, err)
+			return nil, 0, fmt.Errorf("detector: consumer info for partition %s: %w", partitionLabel(p), err)
 		}
 		floor = info.AckFloor.Stream
 		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
@@ -85,16 +95,20 @@ func (d *Detector) consumer(ctx context.Context, stream jetstream.Stream, p int)
 			info.Config.PriorityPolicy != cfg.PriorityPolicy
 		if changed || info.NumAckPending > 0 || info.Delivered.Stream > floor {
 			if err := stream.DeleteConsumer(ctx, name); err != nil {
-				return nil, 0, fmt.Errorf("detector: reset consumer for partition %d: %w", p, err)
+				return nil, 0, fmt.Errorf("detector: reset consumer for partition %s: %w", partitionLabel(p), err)
 			}
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
 		}
 	case !errors.Is(err, jetstream.ErrConsumerNotFound):
-		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+		return nil, 0, fmt.Errorf("detector: consumer for partition %s: %w", partitionLabel(p), err)
+	case p != allPartitions:
+		if floor, err = d.fromWhole(ctx, stream, &cfg); err != nil {
+			return nil, 0, err
+		}
 	}
 	c, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
-		return nil, 0, fmt.Errorf("detector: consumer for partition %d: %w", p, err)
+		return nil, 0, fmt.Errorf("detector: consumer for partition %s: %w", partitionLabel(p), err)
 	}
 	return c, floor, nil
 }
@@ -120,7 +134,7 @@ func (d *Detector) restart(ctx context.Context, stream jetstream.Stream, p int, 
 			}
 		}
 		wait := backoff.Next()
-		d.logger.Warn("restart consumer failed; retrying", "partition", p, "from", from, "retry_in", wait, "err", err)
+		d.logger.Warn("restart consumer failed; retrying", "partition", partitionLabel(p), "from", from, "retry_in", wait, "err", err)
 		if !retry.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
@@ -173,7 +187,7 @@ func (d *Detector) follow(ctx context.Context, p int, c jetstream.Consumer, next
 	}
 	it, err := c.Messages(opts...)
 	if err != nil {
-		return false, fmt.Errorf("detector: consume partition %d: %w", p, err)
+		return false, fmt.Errorf("detector: consume partition %s: %w", partitionLabel(p), err)
 	}
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
@@ -184,17 +198,17 @@ func (d *Detector) follow(ctx context.Context, p int, c jetstream.Consumer, next
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
 				return false, nil
 			}
-			d.logger.Warn("fetch failed", "partition", p, "err", err)
+			d.logger.Warn("fetch failed", "partition", partitionLabel(p), "err", err)
 			continue
 		}
 		if meta, err := msg.Metadata(); err == nil { // without metadata, apply dead-letters it
 			if next == 0 {
-				d.logger.Info("taking the partition over", "partition", p)
+				d.logger.Info("taking the partition over", "partition", partitionLabel(p))
 				return true, nil
 			}
 			if meta.Sequence.Consumer != next {
 				d.logger.Warn("deliveries lost or repeated in transit; restarting the consumer after the newest applied message",
-					"partition", p, "delivery", meta.Sequence.Consumer, "want_delivery", next)
+					"partition", partitionLabel(p), "delivery", meta.Sequence.Consumer, "want_delivery", next)
 				return true, nil
 			}
 			next++

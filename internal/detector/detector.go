@@ -42,6 +42,11 @@ type Detector struct {
 	commitErr  atomic.Pointer[error] // the last commit's error; nil once a commit succeeds
 	publishErr atomic.Pointer[error] // the last failure to store incident versions in VIGIL_INCIDENTS; nil once it works
 	addr       *addrSide             // the address partitions (addr_consume.go) and the republisher feeding them
+
+	wholeStream bool           // static mode owning every partition: one consumer over the stream (whole.go)
+	skip        map[int]uint64 // while the whole-stream consumer takes over: per partition, the floor already applied
+	skipUntil   uint64         // the highest of skip's floors
+	retireAt    atomic.Uint64  // the whole-stream consumer's ack that retires the partitions' consumers; 0: none
 }
 
 // maxBackoff bounds the wait between two commit attempts, so commits resume within a few seconds of ClickHouse
@@ -84,9 +89,10 @@ func New(js jetstream.JetStream, store Store, geo engine.Geo, trust func() engin
 	}
 	d.eng = engine.New(&d.opts.Rules, geo, trust)
 	d.addr = newAddrSide(d, reg)
-	d.pending = make(map[int]prometheus.Gauge, len(d.opts.Owned)) // resolved once per partition, not per message
-	for _, p := range d.opts.Owned {
-		d.pending[p] = d.m.pending.WithLabelValues(strconv.Itoa(p))
+	d.wholeStream = !opts.Group && len(opts.Owned) == opts.Partitions // Validate: distinct and in range
+	d.pending = make(map[int]prometheus.Gauge, len(d.opts.Owned))     // resolved once per consumer, not per message
+	for _, k := range d.keys() {
+		d.pending[k] = d.m.pending.WithLabelValues(partitionLabel(k))
 	}
 	return d, nil
 }
@@ -121,18 +127,33 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	consumers := make(map[int]jetstream.Consumer, len(d.opts.Owned))
 	floors := make(map[int]uint64, len(d.opts.Owned))
-	for _, p := range d.opts.Owned {
-		c, floor, err := d.consumer(ctx, stream, p)
+	var wholeFloor uint64
+	if d.wholeStream {
+		c, floor, fl, err := d.wholeConsumer(ctx, stream)
 		if err != nil {
 			return err
 		}
-		consumers[p], floors[p] = c, floor
+		consumers[allPartitions], floors, wholeFloor = c, fl, floor
+	} else {
+		for _, p := range d.opts.Owned {
+			c, floor, err := d.consumer(ctx, stream, p)
+			if err != nil {
+				return err
+			}
+			consumers[p], floors[p] = c, floor
+		}
+		d.retireWhole(ctx, stream)
 	}
 	if err := d.rebuild(ctx, stream, floors); err != nil {
 		return err
 	}
-	for p := range floors {
-		d.own(p)
+	if d.wholeStream {
+		d.applied[allPartitions] = wholeFloor
+		d.own(allPartitions)
+	} else {
+		for p := range floors {
+			d.own(p)
+		}
 	}
 	runAddr, err := d.addr.start(ctx, stream)
 	if err != nil {
@@ -265,7 +286,7 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 	}
 	g, ok := d.pending[dv.partition]
 	if !ok {
-		g = d.m.pending.WithLabelValues(strconv.Itoa(dv.partition))
+		g = d.m.pending.WithLabelValues(partitionLabel(dv.partition))
 		d.pending[dv.partition] = g
 	}
 	g.Set(float64(meta.NumPending))
@@ -279,6 +300,9 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 		return incs
 	}
 	d.applied[dv.partition] = seq
+	if d.skip != nil && d.skipped(dv.msg.Subject(), seq) {
+		return incs // applied through its partition's own consumer before the whole-stream consumer took over
+	}
 	var ev event.Event
 	if err := event.Unmarshal(dv.msg.Data(), &ev); err != nil {
 		d.deadLetter(ctx, dv, err.Error()) // the batch's ack of a later message covers it too
@@ -345,6 +369,11 @@ func (d *Detector) flush(ctx context.Context, b *batch) error {
 	for _, m := range b.last {
 		if err := m.Ack(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			d.logger.Debug("ack failed; the messages will be redelivered and deduplicated", "err", err)
+		}
+	}
+	if m, ok := b.last[allPartitions]; ok && d.retireAt.Load() != 0 {
+		if meta, err := m.Metadata(); err == nil {
+			d.retired(ctx, meta.Sequence.Stream)
 		}
 	}
 	for _, inc := range incs {

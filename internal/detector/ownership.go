@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-ids/vigil/internal/event"
-	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/retry"
 )
 
@@ -29,7 +27,13 @@ func (d *Detector) Owned() []int {
 func (d *Detector) own(p int) {
 	d.live[p] = true
 	d.ownedMu.Lock()
-	d.owned[p] = true
+	if p == allPartitions {
+		for q := range d.opts.Partitions {
+			d.owned[q] = true
+		}
+	} else {
+		d.owned[p] = true
+	}
 	n := len(d.owned)
 	d.ownedMu.Unlock()
 	d.m.owned.Set(float64(n))
@@ -37,14 +41,18 @@ func (d *Detector) own(p int) {
 
 // disown forgets partition p's users and its progress: another member owns it now (process goroutine).
 func (d *Detector) disown(p int) {
-	users := d.eng.Forget(func(user string) bool { return event.Partition(user, d.opts.Partitions) == p })
+	users := d.eng.Forget(func(user string) bool { return covers(p, event.Partition(user, d.opts.Partitions)) })
 	d.m.users.Set(float64(users))
 	delete(d.live, p)
 	delete(d.applied, p)
 	delete(d.pending, p)
-	d.m.pending.DeleteLabelValues(strconv.Itoa(p))
+	d.m.pending.DeleteLabelValues(partitionLabel(p))
 	d.ownedMu.Lock()
-	delete(d.owned, p)
+	if p == allPartitions {
+		clear(d.owned)
+	} else {
+		delete(d.owned, p)
+	}
 	n := len(d.owned)
 	d.ownedMu.Unlock()
 	d.m.owned.Set(float64(n))
@@ -68,7 +76,7 @@ func (d *Detector) untilDone(ctx context.Context, p int, catchUpOnce func() (uin
 			return from, true
 		}
 		wait := backoff.Next()
-		d.logger.Warn("catching up partition failed; retrying", "partition", p, "retry_in", wait, "err", err)
+		d.logger.Warn("catching up partition failed; retrying", "partition", partitionLabel(p), "retry_in", wait, "err", err)
 		if !retry.Sleep(ctx, wait) {
 			return 0, false
 		}
@@ -76,7 +84,7 @@ func (d *Detector) untilDone(ctx context.Context, p int, catchUpOnce func() (uin
 }
 
 func (d *Detector) catchUpOnce(ctx context.Context, stream jetstream.Stream, p int) (uint64, error) {
-	c, err := stream.Consumer(ctx, natsbus.DetectorConsumer(p))
+	c, err := stream.Consumer(ctx, d.consumerConfig(p).Durable)
 	if err != nil {
 		return 0, fmt.Errorf("consumer info: %w", err)
 	}
@@ -93,6 +101,6 @@ func (d *Detector) catchUpOnce(ctx context.Context, stream jetstream.Stream, p i
 	d.applied[p] = floor
 	d.own(p)
 	d.m.takeovers.Inc()
-	d.logger.Info("partition taken over", "partition", p, "ack_floor", floor)
+	d.logger.Info("partition taken over", "partition", partitionLabel(p), "ack_floor", floor)
 	return floor + 1, nil
 }

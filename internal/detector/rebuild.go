@@ -10,7 +10,6 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/incident"
-	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/window"
 )
 
@@ -28,7 +27,7 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 			return fmt.Errorf("detector: load open incidents: %w", err)
 		}
 		for _, inc := range incs {
-			if _, ok := floors[event.Partition(inc.User, d.opts.Partitions)]; ok {
+			if holds(floors, event.Partition(inc.User, d.opts.Partitions)) {
 				d.eng.Seed(inc)
 			}
 		}
@@ -65,24 +64,24 @@ func (d *Detector) rebuild(ctx context.Context, stream jetstream.Stream, floors 
 // writing anything: their rows and incidents were committed before the restart.
 func (d *Detector) replay(ctx context.Context, p int, startTime time.Time, floor uint64) (int, error) {
 	oc, err := d.js.OrderedConsumer(ctx, d.opts.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{natsbus.PartitionFilter(p)},
+		FilterSubjects:    filters(p),
 		DeliverPolicy:     jetstream.DeliverByStartTimePolicy,
 		OptStartTime:      &startTime,
 		InactiveThreshold: 10 * time.Second,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("detector: replay partition %d: %w", p, err)
+		return 0, fmt.Errorf("detector: replay partition %s: %w", partitionLabel(p), err)
 	}
 	ci, err := oc.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("detector: replay partition %d: %w", p, err)
+		return 0, fmt.Errorf("detector: replay partition %s: %w", partitionLabel(p), err)
 	}
 	if ci.NumPending == 0 {
 		return 0, nil
 	}
 	it, err := oc.Messages(jetstream.PullMaxMessages(d.opts.BatchSize))
 	if err != nil {
-		return 0, fmt.Errorf("detector: replay partition %d: %w", p, err)
+		return 0, fmt.Errorf("detector: replay partition %s: %w", partitionLabel(p), err)
 	}
 	defer it.Stop()
 	var (
@@ -96,11 +95,11 @@ func (d *Detector) replay(ctx context.Context, p int, startTime time.Time, floor
 			if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 				return n, ctx.Err()
 			}
-			return n, fmt.Errorf("detector: replay partition %d: %w", p, err)
+			return n, fmt.Errorf("detector: replay partition %s: %w", partitionLabel(p), err)
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			return n, fmt.Errorf("detector: replay partition %d: %w", p, err)
+			return n, fmt.Errorf("detector: replay partition %s: %w", partitionLabel(p), err)
 		}
 		if meta.Sequence.Stream > floor {
 			return n, nil

@@ -44,8 +44,12 @@ const (
 	// AddrConsumerPrefix starts the names of the address partitions' durable consumers: vigil-addr-p<partition>.
 	AddrConsumerPrefix = "vigil-addr-"
 
-	// DetectorConsumerPrefix starts the names of the detectors' durable consumers: vigil-detector-p<partition>.
+	// DetectorConsumerPrefix starts the names of the detectors' durable consumers: vigil-detector-p<partition>, and
+	// DetectorWholeConsumer.
 	DetectorConsumerPrefix = "vigil-detector-"
+	// DetectorWholeConsumer is the durable consumer of a detector that owns every partition in static mode: one
+	// consumer over the whole events stream.
+	DetectorWholeConsumer = DetectorConsumerPrefix + "all"
 	// DetectorGroupBucket is the KV bucket where detectors in group mode keep their membership leases.
 	DetectorGroupBucket = "vigil-detectors"
 	// DetectorPriorityGroup is the priority group (pinned client) of the detectors' consumers in group mode.

@@ -27,6 +27,7 @@ func TestNames(t *testing.T) {
 		{DLQSubjects, "vigil.dlq.>"},
 		{DLQEvents, "vigil.dlq.events"},
 		{DetectorConsumer(7), "vigil-detector-p007"},
+		{DetectorWholeConsumer, "vigil-detector-all"},
 		{AddrStream, "VIGIL_ADDR"},
 		{AddrSubjects, "vigil.addr.>"},
 		{AddrSubject(5), "vigil.addr.5"},
