@@ -357,9 +357,16 @@ func postAll(ctx context.Context, url, token string, bodies [][]byte, clients in
 	}
 }
 
+// noTrust is the trusted networks of the benchmarks: none, one set for every event, as the trust watcher hands the
+// detector its current set.
+var noTrust = func() func() engine.Trust {
+	none := netset.NewSet(nil)
+	return func() engine.Trust { return none }
+}()
+
 // runDetector runs a detector until its consumers have acknowledged n messages in total, then stops it.
 func runDetector(ctx context.Context, js jetstream.JetStream, store detector.Store, g engine.Geo, n int, logger *slog.Logger) (time.Duration, time.Duration, error) {
-	d, err := detector.New(js, store, g, func() engine.Trust { return netset.NewSet(nil) }, detector.Options{Rules: rule.Config{Global: rule.Defaults}}, logger, prometheus.NewRegistry())
+	d, err := detector.New(js, store, g, noTrust, detector.Options{Rules: rule.Config{Global: rule.Defaults}}, logger, prometheus.NewRegistry())
 	if err != nil {
 		return 0, 0, err
 	}
@@ -467,7 +474,7 @@ func benchMemory(n int, nets []gen.Network, g engine.Geo) (float64, error) {
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	e := engine.New(&rule.Config{Global: rule.Defaults}, g, func() engine.Trust { return netset.NewSet(nil) })
+	e := engine.New(&rule.Config{Global: rule.Defaults}, g, noTrust)
 	var ev event.Event
 	for i := range day.Events {
 		// Through the wire format, as in the detector, so the engine keeps its own copies of the strings.

@@ -25,7 +25,6 @@ import (
 	"github.com/vigil-ids/vigil/internal/httpapi"
 	"github.com/vigil-ids/vigil/internal/ingest"
 	"github.com/vigil-ids/vigil/internal/natsbus"
-	"github.com/vigil-ids/vigil/internal/netset"
 	"github.com/vigil-ids/vigil/internal/rule"
 )
 
@@ -53,7 +52,7 @@ func benchLatency(ctx context.Context, js jetstream.JetStream, store *chstore.St
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go httpapi.Serve(sctx, ln, mux, logger)
-	det, err := detector.New(js, store, g, func() engine.Trust { return netset.NewSet(nil) }, detector.Options{Rules: rule.Config{Global: rule.Defaults}}, logger, prometheus.NewRegistry())
+	det, err := detector.New(js, store, g, noTrust, detector.Options{Rules: rule.Config{Global: rule.Defaults}}, logger, prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
 	}

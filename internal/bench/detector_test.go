@@ -30,7 +30,7 @@ import (
 // process, which holds the NATS server, plus clickhouse-server) and the rate ratio they imply on a machine where CPU
 // is the limit.
 // VIGIL_BENCH_USERS sets the users (default 20,000, as bin/vigil bench); VIGIL_BENCH_PROFILE=dir writes a CPU
-// profile of each phase there (fetch.pprof, detector.pprof).
+// profile of each phase there (fetch.pprof, detector.pprof) and a heap profile at its end (fetch-heap.pprof, ...).
 //
 //	VIGIL_GEOIP_DB=$PWD/.cache/geoip/country.mmdb go test -run '^$' -bench DetectorVsFetch -benchtime 1x -timeout 30m ./internal/bench
 func BenchmarkDetectorVsFetch(b *testing.B) {
@@ -165,6 +165,14 @@ func startProfile(b *testing.B, phase string) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+		h, err := os.Create(filepath.Join(dir, phase+"-heap.pprof"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer h.Close()
+		if err := pprof.Lookup("heap").WriteTo(h, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

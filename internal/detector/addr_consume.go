@@ -351,9 +351,9 @@ func (a *addrSide) process(ctx context.Context, in <-chan delivery) error {
 			}
 			msgs++
 			last[dv.partition] = dv.msg
-			meta, err := dv.msg.Metadata()
-			if err != nil {
-				a.d.deadLetter(ctx, dv, fmt.Sprintf("no JetStream metadata: %v", err))
+			meta := dv.meta
+			if meta == nil {
+				a.d.deadLetter(ctx, dv, "no JetStream metadata")
 				continue
 			}
 			if meta.Sequence.Stream <= a.applied[dv.partition] {

@@ -201,7 +201,8 @@ func (d *Detector) follow(ctx context.Context, p int, c jetstream.Consumer, next
 			d.logger.Warn("fetch failed", "partition", partitionLabel(p), "err", err)
 			continue
 		}
-		if meta, err := msg.Metadata(); err == nil { // without metadata, apply dead-letters it
+		meta, err := msg.Metadata()
+		if err == nil { // without metadata, apply dead-letters it
 			if next == 0 {
 				d.logger.Info("taking the partition over", "partition", partitionLabel(p))
 				return true, nil
@@ -214,7 +215,7 @@ func (d *Detector) follow(ctx context.Context, p int, c jetstream.Consumer, next
 			next++
 		}
 		select {
-		case out <- delivery{partition: p, msg: msg}:
+		case out <- delivery{partition: p, msg: msg, meta: meta}:
 		case <-ctx.Done():
 			return false, nil
 		}

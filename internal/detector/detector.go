@@ -107,6 +107,7 @@ func (d *Detector) Ready() <-chan struct{} { return d.ready }
 type delivery struct {
 	partition int
 	msg       jetstream.Msg
+	meta      *jetstream.MsgMetadata // msg's, parsed by fetch; nil when it has none
 	resume    chan<- uint64
 	release   chan<- bool
 }
@@ -279,9 +280,9 @@ func (d *Detector) commit(ctx context.Context, in <-chan *batch, free chan<- *ba
 
 // apply runs one message through the engine and adds its row, incidents and message to the batch.
 func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []incident.Incident) []incident.Incident {
-	meta, err := dv.msg.Metadata()
-	if err != nil {
-		d.deadLetter(ctx, dv, fmt.Sprintf("no JetStream metadata: %v", err))
+	meta := dv.meta
+	if meta == nil {
+		d.deadLetter(ctx, dv, "no JetStream metadata")
 		return incs
 	}
 	g, ok := d.pending[dv.partition]

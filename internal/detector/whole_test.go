@@ -225,3 +225,38 @@ func TestPartitionsTakeOverFromWholeConsumer(t *testing.T) {
 	}
 	e.waitCount(40, "SELECT count() FROM incidents FINAL WHERE rule = 'multi_country' AND has(countries, 'GB') AND has(countries, 'AU')")
 }
+
+// TestGroupTakesOverFromWholeConsumer: a single detector (one consumer over the stream) commits the first phase
+// and stops; a group of two takes over. The group's partition consumers start after the whole-stream consumer's
+// floor, so the members apply only the later phase, and the whole-stream consumer goes once all sixteen exist.
+func TestGroupTakesOverFromWholeConsumer(t *testing.T) {
+	e := setup(t)
+	pub := natsbus.NewPublisher(e.js, groupPartitions, prometheus.NewRegistry())
+	ph := groupPhases()
+	single := e.startMember(t, "", 0)
+	e.publishTo(pub, ph[0])
+	e.waitCount(uint64(len(ph[0])), "SELECT count() FROM logins FINAL")
+	waitDrained(t, e.js)
+	single.cancel()
+	if err := <-single.done; err != nil {
+		t.Fatalf("single detector: Run = %v", err)
+	}
+	single.done <- nil // for the cleanup
+
+	ms := []*member{e.startMember(t, "m1", 2*time.Second), e.startMember(t, "m2", 2*time.Second)}
+	spread(t, ms...)
+	e.publishTo(pub, ph[1]) // a member takes a partition over at its first delivery
+	ownAssigned(t, ms...)
+	testenv.Eventually(t, 30*time.Second, "every event committed", func() bool {
+		return e.count("SELECT count() FROM logins FINAL")+e.count("SELECT count() FROM sends FINAL") == uint64(len(ph[0])+len(ph[1]))
+	})
+	waitDrained(t, e.js)
+	if n := applied(t, ms[0].reg) + applied(t, ms[1].reg); n != float64(len(ph[1])) {
+		t.Errorf("the group applied %v events live; want the %d published after the single detector stopped", n, len(ph[1]))
+	}
+	if got := e.detectorConsumers(); len(got) != groupPartitions || slices.Contains(got, natsbus.DetectorWholeConsumer) {
+		t.Errorf("consumers under the group: %v; want the %d partitions' only", got, groupPartitions)
+	}
+	// Every fifth user logged in from GB in the first phase and from the US in the second.
+	e.waitCount(320/5, "SELECT count() FROM incidents FINAL WHERE rule = 'multi_country' AND logins = 2")
+}
