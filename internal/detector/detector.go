@@ -49,6 +49,20 @@ type Detector struct {
 	retireAt    atomic.Uint64  // the whole-stream consumer's ack that retires the partitions' consumers; 0: none
 }
 
+// newIncidentFlush is the longest a batch holding a new incident waits for more rows before it is committed
+// (instead of FlushInterval): under an incident storm batches shrink to what arrives in this time.
+const newIncidentFlush = 100 * time.Millisecond
+
+// opensIncident reports whether incs, an event's incidents, opens one.
+func opensIncident(incs []incident.Incident) bool {
+	for i := range incs {
+		if incs[i].Version == 1 {
+			return true
+		}
+	}
+	return false
+}
+
 // maxBackoff bounds the wait between two commit attempts, so commits resume within a few seconds of ClickHouse
 // returning.
 const maxBackoff = 2 * time.Second
@@ -237,8 +251,16 @@ func (d *Detector) process(ctx context.Context, stream jetstream.Stream, in <-ch
 			}
 			if b.empty() {
 				flushT.Reset(d.opts.FlushInterval)
+				b.due = time.Now().Add(d.opts.FlushInterval)
 			}
 			incs = d.apply(ctx, dv, b, incs[:0])
+			if !b.opens && opensIncident(incs) {
+				// A new incident is what containment waits for: its batch is committed soon, not when full.
+				b.opens = true
+				if wait := time.Until(b.due); wait > newIncidentFlush {
+					flushT.Reset(newIncidentFlush)
+				}
+			}
 			if b.rows() >= d.opts.BatchSize {
 				flushT.Stop()
 				if !handOff() {
@@ -393,6 +415,8 @@ type batch struct {
 	incidents     map[string]incident.Incident
 	last          map[int]jetstream.Msg // per partition, the newest message: acking it acknowledges the others
 	msgs          int
+	due           time.Time // when the batch is committed at the latest (its first message + FlushInterval)
+	opens         bool      // it holds a new incident (committed after newIncidentFlush)
 }
 
 func newBatch() *batch {
@@ -407,7 +431,7 @@ func (b *batch) add(dv delivery) {
 func (b *batch) rows() int   { return len(b.logins) + len(b.sends) + len(b.incidents) }
 func (b *batch) empty() bool { return b.msgs == 0 }
 func (b *batch) reset() {
-	b.logins, b.sends, b.msgs = b.logins[:0], b.sends[:0], 0
+	b.logins, b.sends, b.msgs, b.opens = b.logins[:0], b.sends[:0], 0, false
 	clear(b.incidents)
 	clear(b.last)
 }

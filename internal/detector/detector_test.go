@@ -576,3 +576,37 @@ func waitDrained(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	testenv.WaitDrained(t, js, natsbus.EventsStream, natsbus.DetectorConsumerPrefix)
 }
+
+// TestNewIncidentCommittedBeforeFlushInterval: with a flush interval of a minute and room for many more rows, the
+// batch holding a new incident is committed within newIncidentFlush, not when full or after the interval;
+// containment waits for it.
+func TestNewIncidentCommittedBeforeFlushInterval(t *testing.T) {
+	e := setup(t)
+	d, err := detector.New(e.js, e.store, e.geo, func() engine.Trust { return e.trust.Set() }, detector.Options{
+		Partitions: 4, BatchSize: 100000, FlushInterval: time.Minute, Rules: defaults(),
+	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-d.Ready()
+	e.publish(login("frank@example.org", ipGB, 0, true), send("frank@example.org", time.Minute, 1))
+	// Nothing opens an incident yet: those rows wait for the interval. Not polled for: the batch is not due for a
+	// minute, and a second shows a flush that should not have happened.
+	time.Sleep(time.Second)
+	if n := e.count("SELECT count() FROM logins FINAL"); n != 0 {
+		t.Fatalf("%d logins committed a second after they were applied; want 0 before the flush interval (1 minute)", n)
+	}
+	start := time.Now()
+	e.publish(login("frank@example.org", ipUS, time.Hour, true))
+	testenv.Eventually(t, 20*time.Second, "the multi_country incident committed", func() bool {
+		return e.count("SELECT count() FROM incidents FINAL WHERE rule = 'multi_country'") == 1
+	})
+	if n := e.count("SELECT count() FROM logins FINAL"); n != 2 {
+		t.Errorf("%d logins committed with the incident; want both, its evidence", n)
+	}
+	t.Logf("incident committed %s after its login was published", time.Since(start).Round(time.Millisecond))
+}
