@@ -49,9 +49,14 @@ type Detector struct {
 	retireAt    atomic.Uint64  // the whole-stream consumer's ack that retires the partitions' consumers; 0: none
 }
 
-// newIncidentFlush is the longest a batch holding a new incident waits for more rows before it is committed
-// (instead of FlushInterval): under an incident storm batches shrink to what arrives in this time.
-const newIncidentFlush = 100 * time.Millisecond
+// A batch holding a new incident is committed newIncidentFlush after the incident (instead of when full or after
+// FlushInterval), but not sooner than newIncidentSpacing after the batch before it was handed over: under a storm
+// of new incidents, batches still hold what arrives in that time (the full 10,000 rows from 40,000 events/s), so
+// ClickHouse is not sent many small inserts.
+const (
+	newIncidentFlush   = 100 * time.Millisecond
+	newIncidentSpacing = 250 * time.Millisecond
+)
 
 // opensIncident reports whether incs, an event's incidents, opens one.
 func opensIncident(incs []incident.Incident) bool {
@@ -209,7 +214,9 @@ func (d *Detector) process(ctx context.Context, stream jetstream.Stream, in <-ch
 	flushT.Stop()
 	evict := time.NewTicker(30 * time.Second)
 	defer evict.Stop()
+	var handedOff time.Time // when the last batch went to the committer
 	handOff := func() bool {
+		handedOff = time.Now()
 		select {
 		case commits <- b:
 		case <-ctx.Done():
@@ -257,8 +264,12 @@ func (d *Detector) process(ctx context.Context, stream jetstream.Stream, in <-ch
 			if !b.opens && opensIncident(incs) {
 				// A new incident is what containment waits for: its batch is committed soon, not when full.
 				b.opens = true
-				if wait := time.Until(b.due); wait > newIncidentFlush {
-					flushT.Reset(newIncidentFlush)
+				at := time.Now().Add(newIncidentFlush)
+				if spaced := handedOff.Add(newIncidentSpacing); spaced.After(at) {
+					at = spaced
+				}
+				if at.Before(b.due) {
+					flushT.Reset(time.Until(at))
 				}
 			}
 			if b.rows() >= d.opts.BatchSize {
