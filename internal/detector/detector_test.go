@@ -114,9 +114,16 @@ func (e *env) startStop(store detector.Store, rules rule.Config) (d *detector.De
 	if store == nil {
 		store = e.store
 	}
-	d, err := detector.New(e.js, store, e.geo, func() engine.Trust { return e.trust.Set() }, detector.Options{
-		Partitions: 4, BatchSize: 500, FlushInterval: 50 * time.Millisecond, Rules: rules,
-	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	d, _, stop = e.launch(store, e.geo, detector.Options{Partitions: 4, BatchSize: 500, FlushInterval: 50 * time.Millisecond, Rules: rules})
+	return d, stop
+}
+
+// launch starts a detector with opts and waits until it is ready. It returns the detector, its registry and a
+// function that stops it and checks that Run returned nil (also called at the test's end).
+func (e *env) launch(store detector.Store, g engine.Geo, opts detector.Options) (*detector.Detector, *prometheus.Registry, func()) {
+	e.t.Helper()
+	reg := prometheus.NewRegistry()
+	d, err := detector.New(e.js, store, g, func() engine.Trust { return e.trust.Set() }, opts, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -126,22 +133,24 @@ func (e *env) startStop(store detector.Store, rules rule.Config) (d *detector.De
 	select {
 	case <-d.Ready():
 	case err := <-done:
-		e.t.Fatalf("detector stopped at start: %v", err)
+		cancel()
+		e.t.Fatalf("detector %v stopped at start: %v", opts.Owned, err)
 	case <-time.After(30 * time.Second):
-		e.t.Fatal("detector not ready after 30s")
+		cancel()
+		e.t.Fatalf("detector %v not ready after 30s", opts.Owned)
 	}
 	var once atomic.Bool
-	stop = func() {
+	stop := func() {
 		if once.Swap(true) {
 			return
 		}
 		cancel()
 		if err := <-done; err != nil {
-			e.t.Errorf("detector Run = %v; want nil after cancel", err)
+			e.t.Errorf("detector %v: Run = %v; want nil after cancel", opts.Owned, err)
 		}
 	}
 	e.t.Cleanup(stop)
-	return d, stop
+	return d, reg, stop
 }
 
 func (e *env) publish(evs ...event.Event) {
@@ -582,17 +591,7 @@ func waitDrained(t *testing.T, js jetstream.JetStream) {
 // containment waits for it.
 func TestNewIncidentCommittedBeforeFlushInterval(t *testing.T) {
 	e := setup(t)
-	d, err := detector.New(e.js, e.store, e.geo, func() engine.Trust { return e.trust.Set() }, detector.Options{
-		Partitions: 4, BatchSize: 100000, FlushInterval: time.Minute, Rules: defaults(),
-	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-d.Ready()
+	e.launch(e.store, e.geo, detector.Options{Partitions: 4, BatchSize: 100000, FlushInterval: time.Minute, Rules: defaults()})
 	e.publish(login("frank@example.org", ipGB, 0, true), send("frank@example.org", time.Minute, 1))
 	// Nothing opens an incident yet: those rows wait for the interval. Not polled for: the batch is not due for a
 	// minute, and a second shows a flush that should not have happened.

@@ -3,16 +3,12 @@ package detector_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/vigil-ids/vigil/internal/detector"
-	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/geo"
 	"github.com/vigil-ids/vigil/internal/incident"
 	"github.com/vigil-ids/vigil/internal/natsbus"
@@ -47,28 +43,9 @@ func TestImpossibleTravelStoredAndPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := detector.New(e.js, e.store, cityDB{e.geo}, func() engine.Trust { return e.trust.Set() }, detector.Options{
+	e.launch(e.store, cityDB{e.geo}, detector.Options{
 		Partitions: 4, BatchSize: 500, FlushInterval: 50 * time.Millisecond, Rules: rule.Config{Global: rule.Defaults},
-	}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("detector Run = %v; want nil after cancel", err)
-		}
 	})
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		t.Fatalf("detector stopped at start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("detector not ready after 30s")
-	}
 
 	e.publish(login("dave@example.org", ipGB, 0, true), login("dave@example.org", ipAU, time.Hour, true))
 	e.waitCount(1, "SELECT count() FROM incidents FINAL WHERE rule = 'impossible_travel'")

@@ -3,7 +3,6 @@ package detector_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ids/vigil/internal/detector"
-	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/natsbus"
 	"github.com/vigil-ids/vigil/internal/testenv"
@@ -22,35 +20,9 @@ import (
 // registry and a stop function that waits for Run to return.
 func (e *env) startCounted(owned []int) (*prometheus.Registry, func()) {
 	e.t.Helper()
-	reg := prometheus.NewRegistry()
-	d, err := detector.New(e.js, e.store, e.geo, func() engine.Trust { return e.trust.Set() }, detector.Options{
+	_, reg, stop := e.launch(e.store, e.geo, detector.Options{
 		Partitions: 4, Owned: owned, BatchSize: 500, FlushInterval: 50 * time.Millisecond, Rules: defaults(),
-	}, slog.New(slog.DiscardHandler), reg)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		e.t.Fatalf("detector %v stopped at start: %v", owned, err)
-	case <-time.After(30 * time.Second):
-		e.t.Fatalf("detector %v not ready after 30s", owned)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("detector %v: Run = %v; want nil after cancel", owned, err)
-		}
-	}
-	e.t.Cleanup(stop)
+	})
 	return reg, stop
 }
 
