@@ -95,7 +95,9 @@ func (r *Responder) consume(ctx context.Context, c jetstream.Consumer, batch int
 			c, err = reopen(ctx)
 		}
 		if err == nil && it == nil {
-			if it, err = c.Messages(jetstream.PullMaxMessages(batch)); err == nil {
+			// Pull requests of 5 s with heartbeats: a consumer deleted while no request was pending at the server
+			// shows as a failed request or missed heartbeats within seconds, not after the default 30-s expiry.
+			if it, err = c.Messages(jetstream.PullMaxMessages(batch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(2*time.Second)); err == nil {
 				r.health.set(part, nil)
 			}
 		}
