@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func (e *env) detectorConsumers() []string {
 	var out []string
 	names := s.ConsumerNames(ctx)
 	for name := range names.Name() {
-		if len(name) > len(natsbus.DetectorConsumerPrefix) && name[:len(natsbus.DetectorConsumerPrefix)] == natsbus.DetectorConsumerPrefix {
+		if strings.HasPrefix(name, natsbus.DetectorConsumerPrefix) {
 			out = append(out, name)
 		}
 	}
