@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestWriteRoundTripsAndDeduplicates(t *testing.T) {
 	login := event.Enriched{Event: event.Event{ID: "l1", Kind: event.KindLogin, Time: now.Add(-time.Minute), User: "alice@example.org", Domain: "example.org",
 		IP: netip.MustParseAddr("2a00:1450:4001::1"), Service: "imap", Success: true, Source: "mx1", Session: "s1", PWHash: "0abc"}, Country: "IE", Trusted: true}
 	send := event.Enriched{Event: event.Event{ID: "s1", Kind: event.KindSend, Time: now, User: "alice@example.org", Domain: "example.org",
-		IP: netip.MustParseAddr("81.2.69.142"), Service: "submission", Recipients: 7, Size: 1 << 33, MessageID: "<m@x>"}, Country: "GB"}
+		IP: netip.MustParseAddr("81.2.69.142"), Service: "submission", Recipients: 7, Size: 1 << 33, MessageID: "<m@x>", Source: "mx2", Session: "s2"}, Country: "GB", Trusted: true}
 	inc := incident.Incident{ID: "i1", Rule: incident.MultiCountry, User: "alice@example.org", Domain: "example.org", Status: incident.StatusOpen,
 		WindowStart: now.Add(-time.Minute), FirstSeen: now.Add(-time.Hour), LastSeen: now, Countries: []string{"GB", "IE"}, IPs: []string{"81.2.69.142", "2a00:1450:4001::1"},
 		Detail: []incident.Country{{Country: "GB", IPs: []string{"81.2.69.142"}, FirstSeen: now.Add(-time.Hour), LastSeen: now.Add(-time.Hour), Logins: 1}},
@@ -117,7 +118,7 @@ func TestWriteRoundTripsAndDeduplicates(t *testing.T) {
 	if diff := cmp.Diff([]event.Enriched{login}, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("LastLogins mismatch (-want +got):\n%s", diff)
 	}
-	if n := count(t, s, "SELECT count() FROM sends FINAL WHERE recipients = 7 AND size = 8589934592 AND country = 'GB' AND message_id = '<m@x>'"); n != 1 {
+	if n := count(t, s, "SELECT count() FROM sends FINAL WHERE event_id = 's1' AND user = 'alice@example.org' AND domain = 'example.org' AND ip = '81.2.69.142' AND service = 'submission' AND recipients = 7 AND size = 8589934592 AND country = 'GB' AND message_id = '<m@x>' AND source = 'mx2' AND session = 's2' AND trusted = 1 AND time = toDateTime("+strconv.FormatInt(now.Unix(), 10)+")"); n != 1 {
 		t.Errorf("send row columns do not round-trip")
 	}
 	// A higher version replaces the incident.

@@ -16,26 +16,18 @@ import (
 func (s *Store) Write(ctx context.Context, logins, sends []event.Enriched, incidents []incident.Incident) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
-	if len(logins) > 0 {
-		err := s.insert(ctx, "logins", "event_id, time, user, domain, ip, country, service, success, trusted, source, session, pwhash", len(logins), func(b driver.Batch) error {
-			for i := range logins {
-				e := &logins[i]
-				if err := b.Append(e.ID, e.Time, e.User, e.Domain, e.IP.String(), e.Country, e.Service, b2u(e.Success), b2u(e.Trusted), e.Source, e.Session, e.PWHash); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+	for _, t := range [...]struct {
+		table string
+		cols  []column[event.Enriched]
+		rows  []event.Enriched
+	}{{"logins", loginColumns, logins}, {"sends", sendColumns, sends}} {
+		if len(t.rows) == 0 {
+			continue
 		}
-	}
-	if len(sends) > 0 {
-		err := s.insert(ctx, "sends", "event_id, time, user, domain, ip, country, service, recipients, size, message_id, source, session, trusted", len(sends), func(b driver.Batch) error {
-			for i := range sends {
-				e := &sends[i]
-				if err := b.Append(e.ID, e.Time, e.User, e.Domain, e.IP.String(), e.Country, e.Service, uint32(e.Recipients), uint64(e.Size), e.MessageID, e.Source, e.Session, b2u(e.Trusted)); err != nil {
-					return err
+		err := s.insert(ctx, t.table, columnNames(t.cols), len(t.rows), func(b driver.Batch) error {
+			for i, c := range t.cols {
+				if err := c.appendTo(b.Column(i), t.rows); err != nil {
+					return fmt.Errorf("column %s: %w", c.name, err)
 				}
 			}
 			return nil

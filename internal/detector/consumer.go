@@ -178,46 +178,55 @@ func (d *Detector) fetch(ctx context.Context, stream jetstream.Stream, p int, c 
 }
 
 // follow hands c's deliveries to out while their delivery sequence continues from next. It returns true at the first
-// delivery that does not, without handing it over, and false when ctx ends.
+// delivery that does not, without handing it over, and false when ctx ends or the consumer stops for good (it was
+// deleted). The deliveries arrive through Consume's handler, one goroutine: Messages' Next arms a timer per message.
 func (d *Detector) follow(ctx context.Context, p int, c jetstream.Consumer, next uint64, out chan<- delivery) (bool, error) {
-	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(d.opts.BatchSize)}
+	opts := []jetstream.PullConsumeOpt{jetstream.PullMaxMessages(d.opts.BatchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			d.logger.Warn("fetch failed", "partition", partitionLabel(p), "err", err)
+		})}
 	if d.opts.Group {
 		// A pinned member pulls well within PinnedTTL, also while its partition is idle.
 		opts = append(opts, jetstream.PullPriorityGroup(natsbus.DetectorPriorityGroup), jetstream.PullExpiry(d.opts.GroupTTL/2))
 	}
-	it, err := c.Messages(opts...)
-	if err != nil {
-		return false, fmt.Errorf("detector: consume partition %s: %w", partitionLabel(p), err)
-	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return false, nil
-			}
-			d.logger.Warn("fetch failed", "partition", partitionLabel(p), "err", err)
-			continue
+	gap := make(chan struct{})
+	done := false // the handler's own: set at the gap or when ctx ends, after which it hands nothing over
+	cc, err := c.Consume(func(msg jetstream.Msg) {
+		if done {
+			return
 		}
 		meta, err := msg.Metadata()
 		if err == nil { // without metadata, apply dead-letters it
 			if next == 0 {
 				d.logger.Info("taking the partition over", "partition", partitionLabel(p))
-				return true, nil
-			}
-			if meta.Sequence.Consumer != next {
+				done = true
+			} else if meta.Sequence.Consumer != next {
 				d.logger.Warn("deliveries lost or repeated in transit; restarting the consumer after the newest applied message",
 					"partition", partitionLabel(p), "delivery", meta.Sequence.Consumer, "want_delivery", next)
-				return true, nil
+				done = true
+			}
+			if done {
+				close(gap)
+				return
 			}
 			next++
 		}
 		select {
 		case out <- delivery{partition: p, msg: msg, meta: meta}:
 		case <-ctx.Done():
-			return false, nil
+			done = true
 		}
+	}, opts...)
+	if err != nil {
+		return false, fmt.Errorf("detector: consume partition %s: %w", partitionLabel(p), err)
+	}
+	defer cc.Stop()
+	select {
+	case <-gap:
+		return true, nil
+	case <-ctx.Done():
+		return false, nil
+	case <-cc.Closed():
+		return false, nil
 	}
 }

@@ -47,6 +47,8 @@ type Detector struct {
 	skip        map[int]uint64 // while the whole-stream consumer takes over: per partition, the floor already applied
 	skipUntil   uint64         // the highest of skip's floors
 	retireAt    atomic.Uint64  // the whole-stream consumer's ack that retires the partitions' consumers; 0: none
+
+	decoded event.Event // apply's event, reused: the engine copies what it keeps
 }
 
 // A batch holding a new incident is committed newIncidentFlush after the incident (instead of when full or after
@@ -337,14 +339,14 @@ func (d *Detector) apply(ctx context.Context, dv delivery, b *batch, incs []inci
 	if d.skip != nil && d.skipped(dv.msg.Subject(), seq) {
 		return incs // applied through its partition's own consumer before the whole-stream consumer took over
 	}
-	var ev event.Event
-	if err := event.Unmarshal(dv.msg.Data(), &ev); err != nil {
+	ev := &d.decoded
+	if err := event.Unmarshal(dv.msg.Data(), ev); err != nil {
 		d.deadLetter(ctx, dv, err.Error()) // the batch's ack of a later message covers it too
 		return incs
 	}
-	known := d.known(&ev)
-	rec, incs := d.eng.Process(&ev, incs)
-	d.addr.rep.add(&ev, rec.Trusted, known)
+	known := d.known(ev)
+	rec, incs := d.eng.Process(ev, incs)
+	d.addr.rep.add(ev, rec.Trusted, known)
 	d.m.events.WithLabelValues(string(ev.Kind)).Inc()
 	if ev.Kind == event.KindLogin {
 		b.logins = append(b.logins, rec)

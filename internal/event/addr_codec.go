@@ -1,7 +1,6 @@
 package event
 
 import (
-	"net/netip"
 	"time"
 )
 
@@ -33,29 +32,14 @@ func appendAddrJSON(b []byte, e *AddrEvent) []byte {
 // decodeAddrFast reads a flat object of escape-free strings and booleans with AddrEvent's keys. It reports false
 // for anything else, and the caller falls back to encoding/json.
 func decodeAddrFast(data []byte, e *AddrEvent) bool {
-	p := parser{data: data}
-	if !p.byte('{') {
-		return false
-	}
 	*e = AddrEvent{}
+	p := parser{data: data}
 	var seen uint16
-	for first := true; ; first = false {
-		if p.byte('}') {
-			p.space()
-			return p.i == len(p.data)
-		}
-		if !first && !p.byte(',') {
-			return false
-		}
-		key, ok := p.str()
-		if !ok || !p.byte(':') {
-			return false
-		}
-		p.space()
+	return p.object(func(key []byte) bool {
 		var bit uint16
 		var dst *string
 		var flag *bool
-		switch key {
+		switch string(key) {
 		case "id":
 			bit, dst = 1, &e.ID
 		case "user":
@@ -70,28 +54,10 @@ func decodeAddrFast(data []byte, e *AddrEvent) bool {
 			bit, flag = 32, &e.Success
 		case "known":
 			bit, flag = 64, &e.Known
-		case "time", "ip":
+		case "time":
 			bit = 128
-			if key == "ip" {
-				bit = 256
-			}
-			s, ok := p.str()
-			if !ok {
-				return false
-			}
-			if key == "time" {
-				t, err := time.Parse(time.RFC3339Nano, s)
-				if err != nil {
-					return false
-				}
-				e.Time = t
-			} else {
-				a, err := netip.ParseAddr(s)
-				if err != nil {
-					return false
-				}
-				e.IP = a
-			}
+		case "ip":
+			bit = 256
 		default:
 			return false
 		}
@@ -102,18 +68,21 @@ func decodeAddrFast(data []byte, e *AddrEvent) bool {
 		switch {
 		case dst != nil:
 			s, ok := p.str()
-			if !ok {
-				return false
-			}
 			*dst = s
+			return ok
 		case flag != nil:
-			switch {
-			case p.lit("true"):
-				*flag = true
-			case p.lit("false"):
-			default:
-				return false
-			}
+			v, ok := p.bool()
+			*flag = v
+			return ok
 		}
-	}
+		v, ok := p.bytes()
+		switch {
+		case !ok:
+			return false
+		case bit == 128:
+			return e.Time.UnmarshalText(v) == nil // what encoding/json does for a time.Time
+		default:
+			return parseAddr(v, &e.IP)
+		}
+	})
 }

@@ -40,6 +40,30 @@ func TestAddrEventCodec(t *testing.T) {
 	}
 }
 
+// FuzzDecodeAddrFast checks that the fast reader of address events gives exactly what encoding/json gives.
+func FuzzDecodeAddrFast(f *testing.F) {
+	at := time.Date(2026, 11, 24, 9, 30, 0, 123000000, time.FixedZone("", 3600))
+	for _, e := range []AddrEvent{
+		{ID: "x-1", Time: at, IP: netip.MustParseAddr("203.0.113.9"), User: "alice@example.org", Domain: "example.org", Service: "imap", PWHash: "0ab"},
+		{ID: "x-2", Time: at, IP: netip.MustParseAddr("2001:db8::1"), User: "bob", Success: true, Known: true},
+	} {
+		b, _ := MarshalAddr(&e)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast, slow AddrEvent
+		if !decodeAddrFast(data, &fast) {
+			return
+		}
+		if err := json.Unmarshal(data, &slow); err != nil {
+			t.Fatalf("decodeAddrFast accepted %q, encoding/json rejects it: %v", data, err)
+		}
+		if diff := cmp.Diff(slow, fast, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+			t.Fatalf("decodeAddrFast(%q) differs (-json +fast):\n%s", data, diff)
+		}
+	})
+}
+
 func BenchmarkAddrCodec(b *testing.B) {
 	b.ReportAllocs()
 	e := AddrEvent{ID: "0123456789abcdef0123", Time: time.Now().UTC(), IP: netip.MustParseAddr("203.0.113.9"), User: "alice@example.org", Domain: "example.org", Service: "imap", PWHash: "0ab"}

@@ -104,49 +104,165 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// decodeFast decodes the wire encoding written by AppendJSON. It reports false for anything it does not handle
-// (escapes, unknown keys, other layouts), and the caller falls back to encoding/json.
+// decodeFast decodes the wire encoding written by AppendJSON into the zeroed e. It reports false for anything it
+// does not handle (escapes, unknown keys, other layouts), and the caller falls back to encoding/json. Only the kept
+// strings are allocated: keys, the kind, the time and an IPv4 address are read in place.
 func decodeFast(data []byte, e *Event) bool {
-	var w wire
-	if !wireFast(data, &w) {
-		return false
-	}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	num := func(p *json.RawMessage) (int64, bool) {
-		if p == nil {
-			return 0, true
-		}
-		n, err := strconv.ParseInt(string(*p), 10, 64)
-		return n, err == nil
-	}
-	*e = Event{ID: str(w.ID), Kind: Kind(str(w.Kind)), User: str(w.User), Domain: str(w.Domain), Service: str(w.Service),
-		MessageID: str(w.MessageID), Source: str(w.Source), Session: str(w.Session), PWHash: str(w.PWHash)}
-	if w.Time != nil {
-		t, err := time.Parse(time.RFC3339Nano, *w.Time)
-		if err != nil {
+	p := parser{data: data}
+	var seen uint16
+	return p.object(func(key []byte) bool {
+		f := fieldOf(key)
+		if f == 0 || seen&(1<<f) != 0 {
 			return false
 		}
-		e.Time = t
-	}
-	if w.IP != nil {
-		a, err := netip.ParseAddr(*w.IP)
-		if err != nil {
+		seen |= 1 << f
+		switch f {
+		case fieldSuccess:
+			v, ok := p.bool()
+			e.Success = v
+			return ok
+		case fieldRecipients:
+			n, ok := p.int()
+			e.Recipients = int(n)
+			return ok
+		case fieldSize:
+			n, ok := p.int()
+			e.Size = n
+			return ok
+		}
+		v, ok := p.bytes()
+		if !ok {
 			return false
 		}
-		e.IP = a
+		switch f {
+		case fieldKind:
+			e.Kind = kindOf(v)
+		case fieldTime:
+			return e.Time.UnmarshalText(v) == nil // what encoding/json does for a time.Time
+		case fieldIP:
+			return parseAddr(v, &e.IP)
+		default:
+			*e.text(f) = string(v)
+		}
+		return true
+	})
+}
+
+// A field numbers a key of the wire encoding, from 1; 0 is an unknown key.
+type field uint8
+
+const (
+	fieldID field = iota + 1
+	fieldKind
+	fieldTime
+	fieldUser
+	fieldDomain
+	fieldIP
+	fieldService
+	fieldMessageID
+	fieldSource
+	fieldSession
+	fieldPWHash
+	fieldSuccess
+	fieldRecipients
+	fieldSize
+)
+
+// fieldOf maps a key to its field without allocating.
+func fieldOf(key []byte) field {
+	switch string(key) {
+	case "id":
+		return fieldID
+	case "kind":
+		return fieldKind
+	case "time":
+		return fieldTime
+	case "user":
+		return fieldUser
+	case "domain":
+		return fieldDomain
+	case "ip":
+		return fieldIP
+	case "service":
+		return fieldService
+	case "message_id":
+		return fieldMessageID
+	case "source":
+		return fieldSource
+	case "session":
+		return fieldSession
+	case "pwhash":
+		return fieldPWHash
+	case "success":
+		return fieldSuccess
+	case "recipients":
+		return fieldRecipients
+	case "size":
+		return fieldSize
 	}
-	if w.Success != nil {
-		e.Success = *w.Success
+	return 0
+}
+
+// text is the string field of e that f names (one of ID, User, Domain, Service, MessageID, Source, Session, PWHash).
+func (e *Event) text(f field) *string {
+	switch f {
+	case fieldID:
+		return &e.ID
+	case fieldUser:
+		return &e.User
+	case fieldDomain:
+		return &e.Domain
+	case fieldService:
+		return &e.Service
+	case fieldMessageID:
+		return &e.MessageID
+	case fieldSource:
+		return &e.Source
+	case fieldSession:
+		return &e.Session
 	}
-	rcpts, ok1 := num(w.Recipients)
-	size, ok2 := num(w.Size)
-	e.Recipients, e.Size = int(rcpts), size
-	return ok1 && ok2
+	return &e.PWHash
+}
+
+// kindOf returns the kind named by b, allocating only for a kind other than login and send.
+func kindOf(b []byte) Kind {
+	switch string(b) {
+	case string(KindLogin):
+		return KindLogin
+	case string(KindSend):
+		return KindSend
+	}
+	return Kind(b)
+}
+
+// parseAddr sets *a to the address b holds, as netip.Addr's UnmarshalText would; a dotted IPv4 address in canonical
+// form (no leading zeros) is read without allocating.
+func parseAddr(b []byte, a *netip.Addr) bool {
+	var v4 [4]byte
+	n, octet, digits := 0, 0, 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '.' {
+			if digits == 0 || n == 4 {
+				return a.UnmarshalText(b) == nil
+			}
+			v4[n] = byte(octet)
+			n, octet, digits = n+1, 0, 0
+			continue
+		}
+		c := b[i]
+		if c < '0' || c > '9' || digits > 0 && octet == 0 || digits == 3 {
+			return a.UnmarshalText(b) == nil
+		}
+		octet, digits = octet*10+int(c-'0'), digits+1
+		if octet > 255 {
+			return a.UnmarshalText(b) == nil
+		}
+	}
+	if n != 4 {
+		return a.UnmarshalText(b) == nil
+	}
+	*a = netip.AddrFrom4(v4)
+	return true
 }
 
 type parser struct {
@@ -176,27 +292,82 @@ func (p *parser) byte(c byte) bool {
 	return true
 }
 
-// str reads a JSON string without escapes (control characters and backslashes make it fail).
-func (p *parser) str() (string, bool) {
+// plain marks the bytes a JSON string holds as they are: not a quote, a backslash or a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// bytes reads a JSON string without escapes (control characters and backslashes make it fail) and returns its
+// content, which aliases the input.
+func (p *parser) bytes() ([]byte, bool) {
 	p.space()
 	if p.peek() != '"' {
-		return "", false
+		return nil, false
 	}
 	start := p.i + 1
+	var high byte // the OR of the bytes: ASCII when below 0x80
 	for j := start; j < len(p.data); j++ {
-		switch c := p.data[j]; {
-		case c == '"':
-			p.i = j + 1
-			s := p.data[start:j]
-			if !utf8.Valid(s) {
-				return "", false
-			}
-			return string(s), true
-		case c == '\\' || c < 0x20:
-			return "", false
+		c := p.data[j]
+		if plain[c] {
+			high |= c
+			continue
+		}
+		if c != '"' {
+			return nil, false
+		}
+		p.i = j + 1
+		s := p.data[start:j]
+		if high >= utf8.RuneSelf && !utf8.Valid(s) {
+			return nil, false
+		}
+		return s, true
+	}
+	return nil, false
+}
+
+// str reads a JSON string as bytes does, into a new string.
+func (p *parser) str() (string, bool) {
+	b, ok := p.bytes()
+	return string(b), ok
+}
+
+// bool reads a JSON true or false.
+func (p *parser) bool() (bool, bool) {
+	switch {
+	case p.lit("true"):
+		return true, true
+	case p.lit("false"):
+		return false, true
+	}
+	return false, false
+}
+
+// object reads a flat JSON object and nothing after it but white space. For each key it calls value, which reads
+// the key's value from p and reports false to reject the object.
+func (p *parser) object(value func(key []byte) bool) bool {
+	if !p.byte('{') {
+		return false
+	}
+	for first := true; ; first = false {
+		if p.byte('}') {
+			p.space()
+			return p.i == len(p.data)
+		}
+		if !first && !p.byte(',') {
+			return false
+		}
+		key, ok := p.bytes()
+		if !ok || !p.byte(':') {
+			return false
+		}
+		p.space()
+		if !value(key) {
+			return false
 		}
 	}
-	return "", false
 }
 
 func (p *parser) lit(s string) bool {
@@ -241,91 +412,60 @@ func unmarshalSlow(data []byte, e *Event) error {
 // gives the precise error.
 func wireFast(data []byte, w *wire) bool {
 	p := parser{data: data}
-	if !p.byte('{') {
-		return false
-	}
-	seen := 0
-	for first := true; ; first = false {
-		p.space()
-		if p.peek() == '}' {
-			p.i++
-			p.space()
-			return p.i == len(p.data)
-		}
-		if !first && !p.byte(',') {
+	var seen uint16
+	return p.object(func(key []byte) bool {
+		f := fieldOf(key)
+		if f == 0 || seen&(1<<f) != 0 {
 			return false
 		}
-		key, ok := p.str()
-		if !ok || !p.byte(':') {
-			return false
-		}
-		p.space()
-		var dst **string
-		bit := 0
-		switch key {
-		case "id":
-			dst, bit = &w.ID, 1
-		case "kind":
-			dst, bit = &w.Kind, 2
-		case "time":
-			dst, bit = &w.Time, 3
-		case "user":
-			dst, bit = &w.User, 4
-		case "domain":
-			dst, bit = &w.Domain, 5
-		case "ip":
-			dst, bit = &w.IP, 6
-		case "service":
-			dst, bit = &w.Service, 7
-		case "message_id":
-			dst, bit = &w.MessageID, 8
-		case "source":
-			dst, bit = &w.Source, 9
-		case "session":
-			dst, bit = &w.Session, 10
-		case "pwhash":
-			dst, bit = &w.PWHash, 11
-		case "success":
-			bit = 12
-		case "recipients":
-			bit = 13
-		case "size":
-			bit = 14
-		default:
-			return false
-		}
-		if seen&(1<<bit) != 0 {
-			return false
-		}
-		seen |= 1 << bit
-		switch {
-		case dst != nil:
-			v, ok := p.str()
-			if !ok {
-				return false
-			}
-			*dst = &v
-		case bit == 12:
-			var v bool
-			switch {
-			case p.lit("true"):
-				v = true
-			case p.lit("false"):
-			default:
-				return false
-			}
+		seen |= 1 << f
+		switch f {
+		case fieldSuccess:
+			v, ok := p.bool()
 			w.Success = &v
-		default:
+			return ok
+		case fieldRecipients, fieldSize:
 			start := p.i
 			if _, ok := p.int(); !ok {
 				return false
 			}
 			raw := json.RawMessage(p.data[start:p.i])
-			if bit == 13 {
+			if f == fieldRecipients {
 				w.Recipients = &raw
 			} else {
 				w.Size = &raw
 			}
+			return true
 		}
+		v, ok := p.str()
+		*w.text(f) = &v
+		return ok
+	})
+}
+
+// text is the string field of w that f names.
+func (w *wire) text(f field) **string {
+	switch f {
+	case fieldID:
+		return &w.ID
+	case fieldKind:
+		return &w.Kind
+	case fieldTime:
+		return &w.Time
+	case fieldUser:
+		return &w.User
+	case fieldDomain:
+		return &w.Domain
+	case fieldIP:
+		return &w.IP
+	case fieldService:
+		return &w.Service
+	case fieldMessageID:
+		return &w.MessageID
+	case fieldSource:
+		return &w.Source
+	case fieldSession:
+		return &w.Session
 	}
+	return &w.PWHash
 }

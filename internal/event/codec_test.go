@@ -110,3 +110,15 @@ func FuzzParseFastPath(f *testing.F) {
 		}
 	})
 }
+
+// parseAddr reads every address as netip.Addr's UnmarshalText does, on its fast IPv4 path and off it.
+func TestParseAddrMatchesNetip(t *testing.T) {
+	for _, s := range []string{"", "0.0.0.0", "1.2.3.4", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3.04", "1.2.3", "1.2.3.4.5",
+		"1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", "1234.1.1.1", "::ffff:1.2.3.4", "2001:db8::1", "fe80::1%eth0", "x.1.2.3", "١.2.3.4"} {
+		var got, want netip.Addr
+		gotOK, wantErr := parseAddr([]byte(s), &got), want.UnmarshalText([]byte(s))
+		if gotOK != (wantErr == nil) || got != want {
+			t.Errorf("parseAddr(%q) = %v, %v; netip gives %v, %v", s, got, gotOK, want, wantErr)
+		}
+	}
+}

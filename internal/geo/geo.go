@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
@@ -19,9 +20,17 @@ import (
 type DB struct {
 	path string
 	r    *geoip2.Reader    // validates the database type, metadata
-	mm   *maxminddb.Reader // the same file, for allocation-free country lookups
+	mm   *maxminddb.Reader // the same file, for country lookups without geoip2's records
 	city []cityFile        // City files for Locate (see city.go); may include mm itself
+
+	// countries caches the country of each data record decoded so far, by its offset in the file: a Country
+	// database has one record per country, so after the first lookups Country only walks the tree. A City database
+	// has one per city; past maxCachedRecords records the others are decoded at each lookup.
+	countriesMu sync.RWMutex
+	countries   map[uintptr]string
 }
+
+const maxCachedRecords = 1 << 14
 
 // Open opens a GeoIP2/GeoLite2 Country or City database, or one written by vigil geoip import.
 func Open(path string) (*DB, error) {
@@ -45,7 +54,7 @@ func Open(path string) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("geoip database %s: %w", path, err)
 	}
-	d := &DB{path: path, r: r, mm: mm}
+	d := &DB{path: path, r: r, mm: mm, countries: map[uintptr]string{}}
 	if s, ok := cityType(t); ok && strings.Contains(t, "City") {
 		d.city = []cityFile{{path: path, r: mm, schema: s, v6: mm.Metadata.IPVersion == 6}}
 	}
@@ -60,6 +69,27 @@ func (d *DB) Country(ip netip.Addr) string {
 		return ""
 	}
 	res := d.mm.Lookup(ip)
+	if !res.Found() {
+		return ""
+	}
+	off := res.Offset()
+	d.countriesMu.RLock()
+	cc, ok := d.countries[off]
+	d.countriesMu.RUnlock()
+	if ok {
+		return cc
+	}
+	cc = countryOf(res)
+	d.countriesMu.Lock()
+	if len(d.countries) < maxCachedRecords {
+		d.countries[off] = cc
+	}
+	d.countriesMu.Unlock()
+	return cc
+}
+
+// countryOf decodes a record's country code, else its registered country's; "" when it has neither.
+func countryOf(res maxminddb.Result) string {
 	var cc string
 	if res.DecodePath(&cc, "country", "iso_code") == nil && len(cc) == 2 {
 		return cc

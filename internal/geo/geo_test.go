@@ -2,6 +2,7 @@ package geo
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -26,17 +27,61 @@ func fixture(t testing.TB) *DB {
 
 func TestCountry(t *testing.T) {
 	db := fixture(t)
-	for ip, want := range map[string]string{
-		"81.2.69.142": "GB", "8.8.8.8": "US", "::ffff:8.8.8.8": "US", "198.51.100.7": "DE",
-		"2a00:1450:4001::1": "IE", "2001:db8::25": "FR", "9.9.9.9": "", "10.0.0.1": "", "127.0.0.1": "", "::1": "",
-	} {
-		if got := db.Country(netip.MustParseAddr(ip)); got != want {
-			t.Errorf("Country(%s) = %q; want %q", ip, got, want)
+	for round := range 2 { // the second from the cache of decoded records
+		for ip, want := range map[string]string{
+			"81.2.69.142": "GB", "8.8.8.8": "US", "::ffff:8.8.8.8": "US", "198.51.100.7": "DE",
+			"2a00:1450:4001::1": "IE", "2001:db8::25": "FR", "9.9.9.9": "", "10.0.0.1": "", "127.0.0.1": "", "::1": "",
+		} {
+			if got := db.Country(netip.MustParseAddr(ip)); got != want {
+				t.Errorf("round %d: Country(%s) = %q; want %q", round, ip, got, want)
+			}
 		}
 	}
 	if got := db.Country(netip.Addr{}); got != "" {
 		t.Errorf("Country(zero) = %q", got)
 	}
+}
+
+// TestCountryMatchesGeoIP2 checks Country, cached by record, against geoip2's own reader for the first address of
+// every network of the real country data (make test fetches it).
+func TestCountryMatchesGeoIP2(t *testing.T) {
+	path := "../../.cache/geoip/country.mmdb"
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("VIGIL_TEST_REQUIRE_DATA") != "" {
+			t.Fatalf("no country data at %s: %v", path, err)
+		}
+		t.Skip("no country data; make geoip fetches it")
+	}
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	for p := range db.Networks() {
+		ip := p.Addr()
+		rec, err := db.r.Country(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := rec.Country.ISOCode
+		if len(want) != 2 {
+			want = rec.RegisteredCountry.ISOCode
+		}
+		if len(want) != 2 || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() {
+			want = ""
+		}
+		for round := range 2 {
+			if got := db.Country(ip); got != want {
+				t.Fatalf("round %d: Country(%s) = %q; geoip2 gives %q", round, ip, got, want)
+			}
+		}
+		n++
+	}
+	if n < 1000 {
+		t.Fatalf("only %d networks in %s", n, path)
+	}
+	t.Logf("%d networks, %d records cached", n, len(db.countries))
 }
 
 func TestNetworks(t *testing.T) {
