@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,10 +63,17 @@ func BenchmarkAddrMemory(b *testing.B) {
 
 // BenchmarkAddrMemoryPerUser loads the generated day of BenchmarkMemoryPerUser through the user engine and, as the
 // detector republishes them, into an address engine, and reports the address engine's live heap per user of the
-// day: what the address-keyed rules add to the memory per tracked user.
+// day: what the address-keyed rules add to the memory per tracked user. VIGIL_BENCH_USERS sets the users (default
+// 100,000).
 func BenchmarkAddrMemoryPerUser(b *testing.B) {
 	nets, g := benchGeo(b)
-	const n = 100000
+	n := 100000
+	if v := os.Getenv("VIGIL_BENCH_USERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 100 {
+			b.Fatalf("VIGIL_BENCH_USERS=%q: want a number >= 100", v)
+		}
+	}
 	day, err := gen.Generate(gen.Options{Users: n, Seed: 7, LoginsPerUser: 6, SendsPerUser: 4, Compromised: 1, BulkSenders: 1}, nets)
 	if err != nil {
 		b.Fatal(err)

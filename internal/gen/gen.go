@@ -352,11 +352,34 @@ func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// trusted reports whether e comes from a network the day marks as safe for its user.
-func (d *Day) trusted(e *event.Event) bool {
+// trustIndex is the day's trusted networks by scope and subject, so checking an event costs its own user's and
+// domain's networks, not every user's (a day of a million users marks tens of thousands of networks as safe).
+type trustIndex struct {
+	global   []netip.Prefix
+	bySubject map[[2]string][]netip.Prefix // {scope, subject}
+}
+
+// trustIndex indexes d.Trusted; the day must not add networks while the index is in use.
+func (d *Day) trustIndex() *trustIndex {
+	x := &trustIndex{bySubject: map[[2]string][]netip.Prefix{}}
 	for _, t := range d.Trusted {
-		if t.Prefix.Contains(e.IP) && (t.Scope == "global" || t.Scope == "domain" && t.Subject == e.Domain || t.Scope == "user" && t.Subject == e.User) {
-			return true
+		if t.Scope == "global" {
+			x.global = append(x.global, t.Prefix)
+			continue
+		}
+		k := [2]string{t.Scope, t.Subject}
+		x.bySubject[k] = append(x.bySubject[k], t.Prefix)
+	}
+	return x
+}
+
+// trusted reports whether e comes from a network the day marks as safe for its user.
+func (x *trustIndex) trusted(e *event.Event) bool {
+	for _, ps := range [...][]netip.Prefix{x.global, x.bySubject[[2]string{"domain", e.Domain}], x.bySubject[[2]string{"user", e.User}]} {
+		for _, p := range ps {
+			if p.Contains(e.IP) {
+				return true
+			}
 		}
 	}
 	return false

@@ -140,6 +140,7 @@ func (g *geoPool) farFrom(home string, at window.Place, minKm, maxKm float64, o 
 // trusted networks, placed by the City data, in time order; a hop fires when its least distance (both accuracy
 // radii off) is more than 500 km and its least speed more than o.TravelKmh, within 24 hours.
 func (d *Day) expectTravel(o *Options) {
+	trust := d.trustIndex()
 	type fix struct {
 		t int64
 		p window.Place
@@ -148,7 +149,7 @@ func (d *Day) expectTravel(o *Options) {
 	seen := map[string]bool{}
 	for i := range d.Events {
 		e := &d.Events[i]
-		if e.Kind != event.KindLogin || !e.Success || seen[e.ID] || d.trusted(e) {
+		if e.Kind != event.KindLogin || !e.Success || seen[e.ID] || trust.trusted(e) {
 			continue
 		}
 		seen[e.ID] = true

@@ -64,6 +64,7 @@ func (d *Day) addNewCountry(o Options, g *geoPool, start time.Time, user func(i 
 // the learning, so a compromised account with ten home logins before the attacker's is a new_country as well).
 // Events must be ordered by time.
 func (d *Day) expectNewCountries(g *geoPool) {
+	trust := d.trustIndex()
 	type hist struct {
 		first     time.Time
 		n         int
@@ -74,7 +75,7 @@ func (d *Day) expectNewCountries(g *geoPool) {
 	for i := range d.Events {
 		e := &d.Events[i]
 		cc := g.located[e.IP]
-		if e.Kind != event.KindLogin || !e.Success || cc == "" || d.trusted(e) {
+		if e.Kind != event.KindLogin || !e.Success || cc == "" || trust.trusted(e) {
 			continue
 		}
 		h := users[e.User]
