@@ -112,7 +112,7 @@ func (e *AddrEngine) Process(ev *event.AddrEvent, incs []incident.Incident) []in
 		}
 		var changed bool
 		if ev.Success {
-			changed = k.AddSuccess(ev.Time, ev.User)
+			changed = k.AddSuccess(ev.Time, ev.User, k.open != nil) // a victim of an incident is always named
 		} else {
 			changed = k.AddFailure(window.AddrFailure{
 				Time: ev.Time, ID: window.HashID(ev.ID), User: ev.User, Domain: e.domain(ev.Domain), Service: rule.ServiceIndex(ev.Service),

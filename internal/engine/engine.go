@@ -37,14 +37,16 @@ type Engine struct {
 	loc       Locator // nil without a City database
 	trust     func() Trust
 	users     map[string]*user
-	watermark int64 // newest event time processed, Unix seconds
-	histFrom  int64 // logins before this event time are already in the seeded histories (SeedHistory)
-	learn     int   // position of new_country in the table, or -1
+	open      map[string]*[]openIncident // by user, for the few users with an incident; indexed by rule position
+	watermark int64                      // newest event time processed, Unix seconds
+	histFrom  int64                      // logins before this event time are already in the seeded histories (SeedHistory)
+	learn     int                        // position of new_country in the table, or -1
 }
 
+// user is a tracked user's window. Its open incidents are in Engine.open, not here: a pointer more would move
+// every user from the allocator's 64-byte size class to its 80-byte one.
 type user struct {
 	window.User
-	open *[]openIncident // indexed by rule position; allocated for the few users with an incident
 }
 
 type openIncident struct {
@@ -55,7 +57,7 @@ type openIncident struct {
 // New returns an Engine running the rules of rule.All. trust is called for every event, so a live-updated set
 // applies at once.
 func New(rules *rule.Config, geo Geo, trust func() Trust) *Engine {
-	e := &Engine{geo: geo, trust: trust, users: make(map[string]*user)}
+	e := &Engine{geo: geo, trust: trust, users: make(map[string]*user), open: map[string]*[]openIncident{}}
 	e.setRules(rules.Compile(rule.All()))
 	e.loc, _ = geo.(Locator)
 	return e
@@ -152,7 +154,7 @@ func (e *Engine) evaluate(u *user, ev *event.Event, kind event.Kind, i, level in
 	case !r.Fires(&u.User, level):
 		return incs
 	}
-	o := u.opened(i, len(e.rules.Rules))
+	o := e.opened(ev.User, i)
 	newest := u.Newest()
 	if o.start.IsZero() || !newest.Before(o.start.Add(window.Span)) {
 		switch trig {
@@ -163,21 +165,22 @@ func (e *Engine) evaluate(u *user, ev *event.Event, kind event.Kind, i, level in
 		}
 	}
 	o.version++
-	return append(incs, e.incident(u, ev, i))
+	return append(incs, e.incident(u, ev, i, *o))
 }
 
-// opened returns the open incident of rule i, allocating the user's table of n rules on first use.
-func (u *user) opened(i, n int) *openIncident {
-	if u.open == nil {
-		s := make([]openIncident, n)
-		u.open = &s
+// opened returns the user's open incident of rule i, allocating the user's table of rules on first use.
+func (e *Engine) opened(name string, i int) *openIncident {
+	s := e.open[name]
+	if s == nil {
+		t := make([]openIncident, len(e.rules.Rules))
+		s = &t
+		e.open[name] = s
 	}
-	return &(*u.open)[i]
+	return &(*s)[i]
 }
 
-func (e *Engine) incident(u *user, ev *event.Event, i int) incident.Incident {
+func (e *Engine) incident(u *user, ev *event.Event, i int, o openIncident) incident.Incident {
 	r := e.rules.Rules[i]
-	o := (*u.open)[i]
 	inc := incident.Incident{
 		ID:          incident.ID(r.Name(), ev.User, o.start),
 		Rule:        r.Name(),
@@ -202,7 +205,8 @@ func (e *Engine) Seed(inc incident.Incident) {
 	if i < 0 || e.rules.Rules[i].Key() != rule.KeyUser || inc.Addr != nil { // brute_force by address shares the name
 		return
 	}
-	o := e.user(inc.User).opened(i, len(e.rules.Rules))
+	e.user(inc.User)
+	o := e.opened(inc.User, i)
 	if inc.WindowStart.After(o.start) {
 		*o = openIncident{start: inc.WindowStart, version: inc.Version}
 	} else if inc.WindowStart.Equal(o.start) && inc.Version > o.version {
@@ -219,10 +223,11 @@ func (e *Engine) Evict() int {
 		if !u.Idle(now) || u.Remembers(now) {
 			continue
 		}
-		if u.open != nil && slices.ContainsFunc(*u.open, func(o openIncident) bool { return active(o, now) }) {
+		if o := e.open[name]; o != nil && slices.ContainsFunc(*o, func(o openIncident) bool { return active(o, now) }) {
 			continue
 		}
 		delete(e.users, name)
+		delete(e.open, name)
 	}
 	return len(e.users)
 }

@@ -8,6 +8,7 @@ func (e *Engine) Forget(drop func(user string) bool) int {
 	for name := range e.users {
 		if drop(name) {
 			delete(e.users, name)
+			delete(e.open, name)
 		}
 	}
 	return len(e.users)

@@ -355,7 +355,7 @@ func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
 // trustIndex is the day's trusted networks by scope and subject, so checking an event costs its own user's and
 // domain's networks, not every user's (a day of a million users marks tens of thousands of networks as safe).
 type trustIndex struct {
-	global   []netip.Prefix
+	global    []netip.Prefix
 	bySubject map[[2]string][]netip.Prefix // {scope, subject}
 }
 

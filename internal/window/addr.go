@@ -2,6 +2,7 @@ package window
 
 import (
 	"cmp"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"time"
@@ -13,6 +14,7 @@ const (
 	MaxAddrAttempts = 4096    // distinct password attempts remembered per key
 	MaxAddrTargets  = 4096    // distinct targeted users remembered per key
 	MaxAddrSuccess  = 1024    // distinct users with a success remembered per key
+	MaxAddrNamed    = 8       // of these, those whose names are kept, besides targets' and those asked for
 	MaxAddrFailures = 1 << 16 // failed logins counted exactly per key; beyond, the count stops growing
 	MaxAddrAddrs    = 64      // distinct client addresses remembered per prefix key
 	FastSpan        = 2 * time.Minute
@@ -28,6 +30,7 @@ type Addr struct {
 	attempts []attempt
 	targets  []target
 	success  []success
+	names    []userName // the names kept of users in success
 	addrs    []addrSeen
 }
 
@@ -48,9 +51,21 @@ type target struct {
 	last, dom uint32 // dom: the engine's index of the user's domain
 }
 
+// success is a user with a successful login from the key, by the user's userHash: a key at a shared address
+// collects many, and only a few names are needed as evidence.
 type success struct {
-	user        string
+	u           uint64
 	first, last uint32
+}
+
+// userSeed makes user hashes unpredictable, so no chosen login name can pose as another user's in a window.
+var userSeed = maphash.MakeSeed()
+
+func userHash(user string) uint64 { return maphash.String(userSeed, user) }
+
+type userName struct {
+	u    uint64
+	name string
 }
 
 type addrSeen struct {
@@ -96,8 +111,23 @@ func (a *Addr) expireAddr(now int64) {
 	}
 	a.attempts = dropOld(a.attempts, cut, func(x attempt) uint32 { return x.last })
 	a.targets = dropOld(a.targets, cut, func(x target) uint32 { return x.last })
-	a.success = dropOld(a.success, cut, func(x success) uint32 { return x.last })
+	a.expireSuccess(cut)
 	a.addrs = dropOld(a.addrs, cut, func(x addrSeen) uint32 { return x.last })
+}
+
+// expireSuccess drops the successes at or before cut and the names of their users.
+func (a *Addr) expireSuccess(cut int64) {
+	n := len(a.success)
+	a.success = dropOld(a.success, cut, func(x success) uint32 { return x.last })
+	if len(a.success) == n || len(a.names) == 0 {
+		return
+	}
+	a.names = slices.DeleteFunc(a.names, func(x userName) bool {
+		return !slices.ContainsFunc(a.success, func(s success) bool { return s.u == x.u })
+	})
+	if len(a.names) == 0 {
+		a.names = nil
+	}
 }
 
 func dropOld[T any](s []T, cut int64, last func(T) uint32) []T {
@@ -209,25 +239,34 @@ func attemptHash(user, pwhash string, ts int64) (uint32, bool) {
 	return uint32(h) ^ uint32(h>>32), false
 }
 
-// AddSuccess records a successful login of user from the key. It reports whether the window changed.
-func (a *Addr) AddSuccess(t time.Time, user string) bool {
+// AddSuccess records a successful login of user from the key. Its name is kept (for Victims) when name is true
+// (the caller sets it while the key has an incident) or while fewer than MaxAddrNamed names are kept. It reports
+// whether the window changed.
+func (a *Addr) AddSuccess(t time.Time, user string, name bool) bool {
 	ts := t.Unix()
 	if !a.advanceAddr(ts) {
 		return false
 	}
-	u := uint32(ts)
-	if i := slices.IndexFunc(a.success, func(x success) bool { return x.user == user }); i >= 0 {
+	u, h := uint32(ts), userHash(user)
+	name = name || len(a.names) < MaxAddrNamed
+	if i := slices.IndexFunc(a.success, func(x success) bool { return x.u == h }); i >= 0 {
 		s := &a.success[i]
 		if u >= s.first && u <= s.last {
 			return false
 		}
 		s.first, s.last = min(s.first, u), max(s.last, u)
+		if name && !slices.ContainsFunc(a.names, func(x userName) bool { return x.u == h }) {
+			a.names = appendTight(a.names, userName{h, user})
+		}
 		return true
 	}
 	if len(a.success) >= MaxAddrSuccess {
 		return false
 	}
-	a.success = appendTight(a.success, success{user: user, first: u, last: u})
+	a.success = appendTight(a.success, success{u: h, first: u, last: u})
+	if name {
+		a.names = appendTight(a.names, userName{h, user})
+	}
 	return true
 }
 
@@ -283,13 +322,23 @@ func (a *Addr) Successes() int { return len(a.success) }
 // SuccessOnly returns the distinct users who logged in successfully from the key and never failed from it in the
 // window: the ordinary users of a shared address.
 func (a *Addr) SuccessOnly() int {
+	targets := a.targetHashes()
 	n := 0
 	for _, s := range a.success {
-		if !slices.ContainsFunc(a.targets, func(x target) bool { return x.user == s.user }) {
+		if _, ok := targets[s.u]; !ok {
 			n++
 		}
 	}
 	return n
+}
+
+// targetHashes returns the targeted users by userHash.
+func (a *Addr) targetHashes() map[uint64]string {
+	m := make(map[uint64]string, len(a.targets))
+	for _, x := range a.targets {
+		m[userHash(x.user)] = x.user
+	}
+	return m
 }
 
 // Users returns the targeted users, sorted, at most max of them.
@@ -320,16 +369,27 @@ func (a *Addr) Domain() (uint32, bool) {
 }
 
 // Victims returns the users who logged in successfully from the key at or after its oldest failure in the
-// window, sorted.
+// window, sorted: those of them who failed from the key too and those whose names were kept (see AddSuccess;
+// Successes counts them all).
 func (a *Addr) Victims() []string {
 	if len(a.fails) == 0 && len(a.targets) == 0 {
 		return nil
 	}
 	oldest := a.oldestFailure()
 	var out []string
+	var names map[uint64]string
 	for _, s := range a.success {
-		if s.last >= oldest {
-			out = append(out, s.user)
+		if s.last < oldest {
+			continue
+		}
+		if names == nil {
+			names = a.targetHashes()
+			for _, x := range a.names {
+				names[x.u] = x.name
+			}
+		}
+		if name, ok := names[s.u]; ok {
+			out = append(out, name)
 		}
 	}
 	slices.Sort(out)
@@ -384,6 +444,7 @@ func (a *Addr) ClonePrefix(ip netip.Addr) Addr {
 		attempts: slices.Clone(a.attempts),
 		targets:  slices.Clone(a.targets),
 		success:  slices.Clone(a.success),
+		names:    slices.Clone(a.names),
 	}
 	last := uint32(a.newest)
 	if len(a.fails) > 0 {
