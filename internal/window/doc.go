@@ -23,10 +23,15 @@
 // header and 4 per country, kept while a country was used within HistoryTTL.
 //
 // Measured by the engine's BenchmarkMemoryPerUser (100,000 users, a generated day of 6 logins and 4 messages per
-// ordinary user on average, the real country database; live heap growth after GC divided by users): 262.5 bytes
-// per tracked user before failures and histories were kept, 423.2 with the previous layout (three slices per user)
-// in the same session. Of that, 48 bytes are the engine's user struct (User's 40 plus the open-incident pointer),
-// 150 the backing array (about ten event records and one or two addresses, rounded up to the allocator's size
-// class), 26 the user-name string the engine's map is keyed by and about 38 the map's slot and control bytes.
-// With failed logins and country histories kept (every rule on), 282.0 bytes: the backing array grows to 168.
+// ordinary user on average, the real country database; live heap growth after GC divided by users), every rule on:
+// 302.4 bytes per tracked user. Of that, 64 bytes are the engine's user struct (User itself, 64 with
+// impossible_travel's newest located login; the engine keeps open incidents in a map of its own so the struct stays
+// in the allocator's 64-byte size class), 168 the backing array (about ten event records and one or two
+// addresses, rounded up to the allocator's size class), 26 the user-name string the engine's map is keyed by and
+// about 44 the map's slot and control bytes.
+//
+// An address window (Addr, addr.go) keeps the failures from one client address or prefix: 12 bytes per counted
+// failure, 20 per distinct password attempt, a name and 8 bytes per targeted user, 16 per user with a successful
+// login (the user by a keyed hash; names only of targets, of the first MaxAddrNamed others and of those the
+// engine asks for while the key has an incident) and 32 per client address of a prefix.
 package window
