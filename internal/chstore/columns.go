@@ -17,38 +17,38 @@ type column[R any] struct {
 	appendTo func(c driver.BatchColumn, rows []R) error
 }
 
-// loginColumns and sendColumns are the events tables' columns in the order they are inserted.
+// loginColumns and sendColumns are the events tables' columns in the order they are inserted: the columns every
+// event has, then each table's own.
 var (
-	loginColumns = []column[event.Enriched]{
-		textColumn("event_id", func(e *event.Enriched) string { return e.ID }),
-		timeColumn("time", func(e *event.Enriched) time.Time { return e.Time }),
-		textColumn("user", func(e *event.Enriched) string { return e.User }),
-		textColumn("domain", func(e *event.Enriched) string { return e.Domain }),
-		textColumn("ip", func(e *event.Enriched) string { return e.IP.String() }),
-		textColumn("country", func(e *event.Enriched) string { return e.Country }),
-		textColumn("service", func(e *event.Enriched) string { return e.Service }),
+	loginColumns = append(eventColumns(),
 		uintColumn("success", func(e *event.Enriched) uint8 { return b2u(e.Success) }),
 		uintColumn("trusted", func(e *event.Enriched) uint8 { return b2u(e.Trusted) }),
 		textColumn("source", func(e *event.Enriched) string { return e.Source }),
 		textColumn("session", func(e *event.Enriched) string { return e.Session }),
 		textColumn("pwhash", func(e *event.Enriched) string { return e.PWHash }),
-	}
-	sendColumns = []column[event.Enriched]{
-		textColumn("event_id", func(e *event.Enriched) string { return e.ID }),
-		timeColumn("time", func(e *event.Enriched) time.Time { return e.Time }),
-		textColumn("user", func(e *event.Enriched) string { return e.User }),
-		textColumn("domain", func(e *event.Enriched) string { return e.Domain }),
-		textColumn("ip", func(e *event.Enriched) string { return e.IP.String() }),
-		textColumn("country", func(e *event.Enriched) string { return e.Country }),
-		textColumn("service", func(e *event.Enriched) string { return e.Service }),
+	)
+	sendColumns = append(eventColumns(),
 		uintColumn("recipients", func(e *event.Enriched) uint32 { return uint32(e.Recipients) }),
 		uintColumn("size", func(e *event.Enriched) uint64 { return uint64(e.Size) }),
 		textColumn("message_id", func(e *event.Enriched) string { return e.MessageID }),
 		textColumn("source", func(e *event.Enriched) string { return e.Source }),
 		textColumn("session", func(e *event.Enriched) string { return e.Session }),
 		uintColumn("trusted", func(e *event.Enriched) uint8 { return b2u(e.Trusted) }),
-	}
+	)
 )
+
+// eventColumns returns a new slice of the columns logins and sends share, first in both tables.
+func eventColumns() []column[event.Enriched] {
+	return []column[event.Enriched]{
+		textColumn("event_id", func(e *event.Enriched) string { return e.ID }),
+		timeColumn("time", func(e *event.Enriched) time.Time { return e.Time }),
+		textColumn("user", func(e *event.Enriched) string { return e.User }),
+		textColumn("domain", func(e *event.Enriched) string { return e.Domain }),
+		textColumn("ip", func(e *event.Enriched) string { return e.IP.String() }),
+		textColumn("country", func(e *event.Enriched) string { return e.Country }),
+		textColumn("service", func(e *event.Enriched) string { return e.Service }),
+	}
+}
 
 func textColumn[R any](name string, value func(*R) string) column[R] {
 	return column[R]{name, func(c driver.BatchColumn, rows []R) error { return appendColumn(c, rows, &texts, value) }}

@@ -109,13 +109,7 @@ func appendString(b []byte, s string) []byte {
 // strings are allocated: keys, the kind, the time and an IPv4 address are read in place.
 func decodeFast(data []byte, e *Event) bool {
 	p := parser{data: data}
-	var seen uint16
-	return p.object(func(key []byte) bool {
-		f := fieldOf(key)
-		if f == 0 || seen&(1<<f) != 0 {
-			return false
-		}
-		seen |= 1 << f
+	return p.fields(func(f field) bool {
 		switch f {
 		case fieldSuccess:
 			v, ok := p.bool()
@@ -345,6 +339,20 @@ func (p *parser) bool() (bool, bool) {
 	return false, false
 }
 
+// fields reads a flat JSON object of the event's keys with object, calling value once per key; an unknown or
+// repeated key rejects the object.
+func (p *parser) fields(value func(f field) bool) bool {
+	var seen uint16
+	return p.object(func(key []byte) bool {
+		f := fieldOf(key)
+		if f == 0 || seen&(1<<f) != 0 {
+			return false
+		}
+		seen |= 1 << f
+		return value(f)
+	})
+}
+
 // object reads a flat JSON object and nothing after it but white space. For each key it calls value, which reads
 // the key's value from p and reports false to reject the object.
 func (p *parser) object(value func(key []byte) bool) bool {
@@ -412,13 +420,7 @@ func unmarshalSlow(data []byte, e *Event) error {
 // gives the precise error.
 func wireFast(data []byte, w *wire) bool {
 	p := parser{data: data}
-	var seen uint16
-	return p.object(func(key []byte) bool {
-		f := fieldOf(key)
-		if f == 0 || seen&(1<<f) != 0 {
-			return false
-		}
-		seen |= 1 << f
+	return p.fields(func(f field) bool {
 		switch f {
 		case fieldSuccess:
 			v, ok := p.bool()

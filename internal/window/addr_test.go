@@ -28,13 +28,16 @@ func TestAddrVictimNames(t *testing.T) {
 	a.AddSuccess(t0.Add(time.Hour), "target@example.org", false)
 	a.AddFailure(AddrFailure{Time: t0.Add(3*time.Minute + 30*time.Second), ID: 3, User: "target@example.org", IP: ip, Attempt: true, Target: true})
 
-	var want []string
-	for i := range MaxAddrNamed {
-		want = append(want, only(i))
+	// victims lists only(from)..only(to-1) and the target, sorted.
+	victims := func(from, to int) []string {
+		out := []string{"target@example.org"}
+		for i := from; i < to; i++ {
+			out = append(out, only(i))
+		}
+		slices.Sort(out)
+		return out
 	}
-	want = append(want, "target@example.org")
-	slices.Sort(want)
-	if got := a.Victims(); !slices.Equal(got, want) {
+	if got, want := a.Victims(), victims(0, MaxAddrNamed); !slices.Equal(got, want) {
 		t.Fatalf("victims %v, want %v", got, want)
 	}
 	if got, want := a.Successes(), MaxAddrNamed+5; got != want {
@@ -46,13 +49,7 @@ func TestAddrVictimNames(t *testing.T) {
 
 	// A day after the first three successes they expire: the named users left are only03..only07, not shifted.
 	a.AddFailure(AddrFailure{Time: t0.Add(24*time.Hour + 3*time.Minute + time.Second), ID: 2, User: "target@example.org", IP: ip, Attempt: true, Target: true})
-	want = nil
-	for i := 3; i < MaxAddrNamed; i++ {
-		want = append(want, only(i))
-	}
-	want = append(want, "target@example.org")
-	slices.Sort(want)
-	if got := a.Victims(); !slices.Equal(got, want) {
+	if got, want := a.Victims(), victims(3, MaxAddrNamed); !slices.Equal(got, want) {
 		t.Fatalf("after expiry victims %v, want %v", got, want)
 	}
 	if got, want := a.Successes(), MaxAddrNamed+2; got != want {
