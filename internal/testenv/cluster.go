@@ -132,13 +132,13 @@ func (c *Cluster) Restart(i int) {
 	c.WaitJetStream()
 }
 
-// WaitJetStream waits (up to 30s) until one running node is the JetStream meta leader and every running node is
-// current with it.
+// WaitJetStream waits (up to 30s) until one running node is the JetStream meta leader, every running node is
+// current with it and the leader counts every running node as an online peer.
 func (c *Cluster) WaitJetStream() {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		leaders, current, running := 0, 0, 0
+		leaders, current, running, online := 0, 0, 0, 0
 		for i := range ClusterSize {
 			s := c.Server(i)
 			if s == nil {
@@ -147,16 +147,19 @@ func (c *Cluster) WaitJetStream() {
 			running++
 			if s.JetStreamIsLeader() {
 				leaders++
+				online = len(s.JetStreamClusterPeers())
 			}
 			if s.JetStreamIsCurrent() {
 				current++
 			}
 		}
-		if leaders == 1 && current == running {
+		// The leader places a stream's replicas only on peers it has current statistics of: until it has them of
+		// every running node, creating an R3 stream fails with "no suitable peers for placement".
+		if leaders == 1 && current == running && online >= running {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("nats cluster: no JetStream meta leader after 30s (leaders %d, current %d of %d)", leaders, current, running)
+			c.t.Fatalf("nats cluster: no JetStream meta leader with every node online after 30s (leaders %d, current %d of %d, online by the leader %d)", leaders, current, running, online)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
