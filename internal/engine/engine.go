@@ -205,7 +205,7 @@ func (e *Engine) Seed(inc incident.Incident) {
 	if i < 0 || e.rules.Rules[i].Key() != rule.KeyUser || inc.Addr != nil { // brute_force by address shares the name
 		return
 	}
-	e.user(inc.User)
+	e.user(inc.User) // tracked, so Evict keeps the user while the incident is open
 	o := e.opened(inc.User, i)
 	if inc.WindowStart.After(o.start) {
 		*o = openIncident{start: inc.WindowStart, version: inc.Version}

@@ -322,6 +322,9 @@ func (a *Addr) Successes() int { return len(a.success) }
 // SuccessOnly returns the distinct users who logged in successfully from the key and never failed from it in the
 // window: the ordinary users of a shared address.
 func (a *Addr) SuccessOnly() int {
+	if len(a.success) == 0 {
+		return 0 // a sprayer's address, mostly: no map of the targets to build
+	}
 	targets := a.targetHashes()
 	n := 0
 	for _, s := range a.success {
@@ -377,18 +380,21 @@ func (a *Addr) Victims() []string {
 	}
 	oldest := a.oldestFailure()
 	var out []string
-	var names map[uint64]string
+	// The targets' map is built only for a success whose name is not kept: an incident's evidence is rebuilt on
+	// every failure at a sprayer's key, which may hold thousands of targets.
+	var targets map[uint64]string
 	for _, s := range a.success {
 		if s.last < oldest {
 			continue
 		}
-		if names == nil {
-			names = a.targetHashes()
-			for _, x := range a.names {
-				names[x.u] = x.name
-			}
+		if i := slices.IndexFunc(a.names, func(x userName) bool { return x.u == s.u }); i >= 0 {
+			out = append(out, a.names[i].name)
+			continue
 		}
-		if name, ok := names[s.u]; ok {
+		if targets == nil {
+			targets = a.targetHashes()
+		}
+		if name, ok := targets[s.u]; ok {
 			out = append(out, name)
 		}
 	}
