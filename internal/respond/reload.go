@@ -130,9 +130,9 @@ func (r *Responder) ReloadPolicy(cause string) error {
 }
 
 func (r *Responder) reloadFailed(cause string, err error) {
-	r.m.policyReloadErrors.Inc()
 	r.logger.Error("containment policy not reloaded; the previous policy stays in force", "file", r.opts.PolicyFile,
 		"cause", cause, "err", err)
+	r.m.policyReloadErrors.Inc() // after the log line, so whoever sees the count finds the line
 }
 
 // policyChanges describes what differs between two policies, per scope (the global entries, each domain's
