@@ -118,14 +118,16 @@ func (r *Responder) ReloadPolicy(cause string) error {
 		r.logger.Info("containment policy unchanged", "file", r.opts.PolicyFile, "cause", cause)
 		return nil
 	}
-	r.policy.Store(lp)
-	r.m.policyLoaded.SetToCurrentTime()
 	changes := policyChanges(old.policy, lp.policy)
 	if len(changes) == 0 {
 		changes = []string{"no change of entries, modes, actions or durations"}
 	}
+	// Logged before the policy is swapped in (under reloadMu, nothing can come between), so whoever sees the new
+	// policy or its timestamp finds the line.
 	r.logger.Info("containment policy reloaded; it applies to the next incident versions", "file", r.opts.PolicyFile,
 		"cause", cause, "changes", changes)
+	r.policy.Store(lp)
+	r.m.policyLoaded.SetToCurrentTime()
 	return nil
 }
 
